@@ -1,0 +1,205 @@
+//! Making writes durable: group commit, or one flush per write.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use parking_lot::{Condvar, Mutex};
+use sesame::StoreError;
+use tokio::sync::watch;
+
+/// How writes that must be durable reach the disk.
+///
+/// Logins, logouts, id rotations, revocations and every remember-me write must be on stable
+/// storage before the store acknowledges them (`db.flush()`, an fsync). The two policies differ
+/// in how concurrent writers share fsyncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum FlushPolicy {
+    /// One background thread flushes on demand; every writer waits for a flush that *started*
+    /// after its write, and all writers waiting at that moment share it. Under load, one fsync
+    /// acknowledges many writes; alone, a write costs one fsync, as with `PerWrite`.
+    #[default]
+    GroupCommit,
+    /// Each durable write runs its own flush (`sled::Tree::flush_async`, on sled's thread pool).
+    /// Mostly for comparison: concurrent flushes still queue behind one another on the disk.
+    PerWrite,
+}
+
+/// The flush of the database failed: nothing written since the previous successful flush is
+/// known to be durable.
+#[derive(Debug, thiserror::Error)]
+#[error("flushing the sled database failed")]
+pub(crate) struct FlushFailed(#[source] pub(crate) sled::Error);
+
+/// The flusher thread is gone (it cannot be, while a store exists; reported rather than hung on).
+#[derive(Debug, thiserror::Error)]
+#[error("the sled flusher thread has stopped")]
+pub(crate) struct FlusherStopped;
+
+/// Runs flushes with the configured policy and counts them.
+#[derive(Debug)]
+pub(crate) struct Durability {
+    db: sled::Db,
+    flushes: Arc<AtomicU64>,
+    group: Option<GroupCommit>,
+}
+
+impl Durability {
+    pub(crate) fn new(db: sled::Db, policy: FlushPolicy) -> std::io::Result<Self> {
+        let flushes = Arc::new(AtomicU64::new(0));
+        let group = match policy {
+            FlushPolicy::GroupCommit => Some(GroupCommit::start(db.clone(), flushes.clone())?),
+            FlushPolicy::PerWrite => None,
+        };
+        Ok(Self { db, flushes, group })
+    }
+
+    pub(crate) fn policy(&self) -> FlushPolicy {
+        if self.group.is_some() {
+            FlushPolicy::GroupCommit
+        } else {
+            FlushPolicy::PerWrite
+        }
+    }
+
+    pub(crate) fn flush_count(&self) -> u64 {
+        self.flushes.load(Ordering::Relaxed)
+    }
+
+    /// Returns once everything written before the call is on stable storage.
+    pub(crate) async fn sync(&self) -> Result<(), StoreError> {
+        match &self.group {
+            Some(group) => group.sync().await,
+            None => {
+                let result = self.db.flush_async().await;
+                self.flushes.fetch_add(1, Ordering::Relaxed);
+                result
+                    .map(drop)
+                    .map_err(|e| StoreError::backend(FlushFailed(e)))
+            }
+        }
+    }
+}
+
+/// Group commit: one thread, flushes on demand.
+///
+/// `started` counts the flushes the thread has begun. A writer, after its write, takes the
+/// ticket `started + 1` under the lock: the first flush that begins after that moment begins
+/// after the write, so it covers it. The writer raises `requested` to its ticket, wakes the
+/// thread, and waits on a watch channel until the completed generation reaches its ticket.
+/// Every writer that arrives while a flush runs gets the same ticket, and so shares the next
+/// flush.
+#[derive(Debug)]
+struct GroupCommit {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+    done: watch::Sender<Done>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Flushes begun.
+    started: u64,
+    /// The highest ticket asked for.
+    requested: u64,
+    /// The store is gone: finish what was asked for, then exit.
+    stop: bool,
+}
+
+/// The latest completed flush.
+#[derive(Debug, Clone, Default)]
+struct Done {
+    generation: u64,
+    error: Option<sled::Error>,
+}
+
+impl GroupCommit {
+    fn start(db: sled::Db, flushes: Arc<AtomicU64>) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+            done: watch::Sender::new(Done::default()),
+        });
+        let thread = std::thread::Builder::new()
+            .name("sesame-sled-flusher".into())
+            .spawn({
+                let shared = shared.clone();
+                move || run(&shared, &db, &flushes)
+            })?;
+        Ok(Self {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    async fn sync(&self) -> Result<(), StoreError> {
+        // Subscribe before asking, so that the completion cannot be missed.
+        let mut rx = self.shared.done.subscribe();
+        let ticket = {
+            let mut state = self.shared.state.lock();
+            let ticket = state.started + 1;
+            if state.requested < ticket {
+                state.requested = ticket;
+                self.shared.wake.notify_one();
+            }
+            ticket
+        };
+        let error = rx
+            .wait_for(|done| done.generation >= ticket)
+            .await
+            .map_err(|_| StoreError::backend(FlusherStopped))?
+            .error
+            .clone();
+        // The flush we observed began after our write; if it failed, our write is not known
+        // to be durable (even if a later one succeeds, we report the failure: fail closed).
+        match error {
+            None => Ok(()),
+            Some(e) => Err(StoreError::backend(FlushFailed(e))),
+        }
+    }
+}
+
+fn run(shared: &Shared, db: &sled::Db, flushes: &AtomicU64) {
+    loop {
+        let generation = {
+            let mut state = shared.state.lock();
+            while state.requested <= state.started && !state.stop {
+                shared.wake.wait(&mut state);
+            }
+            if state.requested <= state.started {
+                // Stopping, and nothing is pending.
+                return;
+            }
+            state.started += 1;
+            state.started
+        };
+        let result = db.flush();
+        flushes.fetch_add(1, Ordering::Relaxed);
+        if let Err(error) = &result {
+            tracing::error!(%error, "flushing the sled database failed");
+        }
+        shared.done.send_replace(Done {
+            generation,
+            error: result.err(),
+        });
+    }
+}
+
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        self.shared.state.lock().stop = true;
+        self.shared.wake.notify_one();
+        if let Some(thread) = self.thread.take() {
+            // At most one flush in progress: joining keeps the database's file lock from
+            // outliving the store by more than that.
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,16 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod error;
+mod family;
+mod flush;
+mod keys;
+mod store;
+
+pub use error::SledError;
+pub use flush::FlushPolicy;
+pub use store::{DEFAULT_MAX_RECORD_BYTES, DEFAULT_PREFIX, SledStore, SledStoreBuilder, open_db};
+
+/// The version of sled this crate is built on, re-exported so that applications open their
+/// database with the same one.
+pub use sled;

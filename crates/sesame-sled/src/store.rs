@@ -1,0 +1,519 @@
+//! The store.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use sesame::record::RecordDecodeError;
+use sesame::store::{Durability, SessionStore, Update};
+use sesame::{Record, RememberRecord, StoreError, StoreKey};
+
+use crate::error::SledError;
+use crate::family::{Family, Revoked};
+use crate::flush::{self, FlushPolicy};
+
+/// The default tree prefix.
+pub const DEFAULT_PREFIX: &str = "sesame";
+
+/// The default cap on a stored session record's size: 64 KiB, as the core's default
+/// `max_record_bytes`.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 * 1024;
+
+/// Opens (or creates) the sled database in the directory `path`, with sled's default
+/// configuration, reporting a database held by another process as [`SledError::Locked`].
+///
+/// Use it when an application keeps its own trees next to the sessions in one database:
+/// open once, then [`SledStore::new`] with a clone of the handle.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let db = sesame_sled::open_db(dir.path())?;
+/// let users = db.open_tree("app/users")?;
+/// let store = sesame_sled::SledStore::new(db)?;
+/// # let _ = (users, store);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn open_db(path: impl AsRef<Path>) -> Result<sled::Db, SledError> {
+    let path = path.as_ref();
+    sled::Config::new()
+        .path(path)
+        .open()
+        .map_err(|e| SledError::from_sled(e, Some(path)))
+}
+
+/// A session store on an embedded [sled](https://docs.rs/sled/0.34) database.
+///
+/// Cheap to clone: clones share the trees and the flusher thread, which stops when the last
+/// clone is dropped. See the [crate documentation](crate) for the layout and guarantees.
+#[derive(Clone)]
+pub struct SledStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    prefix: String,
+    sessions: Family,
+    remember: Family,
+    max_record_bytes: usize,
+    durability: flush::Durability,
+}
+
+impl fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SledStore")
+            .field("prefix", &self.inner.prefix)
+            .field("flush_policy", &self.inner.durability.policy())
+            .field("max_record_bytes", &self.inner.max_record_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`SledStore`] with non-default settings; from [`SledStore::builder`].
+#[must_use]
+pub struct SledStoreBuilder {
+    db: sled::Db,
+    prefix: String,
+    flush_policy: FlushPolicy,
+    max_record_bytes: usize,
+}
+
+impl fmt::Debug for SledStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SledStoreBuilder")
+            .field("prefix", &self.prefix)
+            .field("flush_policy", &self.flush_policy)
+            .field("max_record_bytes", &self.max_record_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SledStoreBuilder {
+    /// The prefix of the store's tree names (default [`DEFAULT_PREFIX`]): the trees are
+    /// `{prefix}/sessions`, `{prefix}/users`, `{prefix}/expiry`, `{prefix}/remember`,
+    /// `{prefix}/user-remember` and `{prefix}/remember-expiry`. Stores with different prefixes
+    /// on one database are independent.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How durable writes reach the disk (default [`FlushPolicy::GroupCommit`]).
+    pub fn flush_policy(mut self, policy: FlushPolicy) -> Self {
+        self.flush_policy = policy;
+        self
+    }
+
+    /// The largest session record the store writes or reads, in bytes (default
+    /// [`DEFAULT_MAX_RECORD_BYTES`]). Keep it at least the core's `max_record_bytes`. A stored
+    /// record over the cap fails to load with [`StoreError::Corrupt`]; writing one fails with
+    /// [`StoreError::Backend`].
+    pub fn max_record_bytes(mut self, bytes: usize) -> Self {
+        self.max_record_bytes = bytes;
+        self
+    }
+
+    /// Opens the trees and starts the flusher thread (for group commit).
+    pub fn build(self) -> Result<SledStore, SledError> {
+        let tree = |name: &str| {
+            self.db
+                .open_tree(format!("{}/{name}", self.prefix))
+                .map_err(|e| SledError::from_sled(e, None))
+        };
+        let sessions = Family::new(
+            0,
+            tree("sessions")?,
+            tree("users")?,
+            tree("expiry")?,
+            self.max_record_bytes,
+        );
+        let remember = Family::new(
+            1,
+            tree("remember")?,
+            tree("user-remember")?,
+            tree("remember-expiry")?,
+            sesame::record::MAX_REMEMBER_RECORD,
+        );
+        let durability = flush::Durability::new(self.db.clone(), self.flush_policy)?;
+        Ok(SledStore {
+            inner: Arc::new(Inner {
+                db: self.db,
+                prefix: self.prefix,
+                sessions,
+                remember,
+                max_record_bytes: self.max_record_bytes,
+                durability,
+            }),
+        })
+    }
+}
+
+impl SledStore {
+    /// A store on `db`, with the default tree prefix and settings.
+    ///
+    /// Several stores (with different prefixes) and the application's own trees can share one
+    /// database; clones of `db` are cheap handles.
+    pub fn new(db: sled::Db) -> Result<Self, SledError> {
+        Self::builder(db).build()
+    }
+
+    /// A store on `db` whose trees are named `{prefix}/...`.
+    ///
+    /// ```
+    /// use sesame_sled::SledStore;
+    ///
+    /// let db = sled::Config::new().temporary(true).open()?;
+    /// let shop = SledStore::with_prefix(db.clone(), "shop")?;
+    /// let admin = SledStore::with_prefix(db, "admin")?;
+    /// # let _ = (shop, admin);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_prefix(db: sled::Db, prefix: impl Into<String>) -> Result<Self, SledError> {
+        Self::builder(db).prefix(prefix).build()
+    }
+
+    /// A builder, for the tree prefix, the flush policy and the record size cap.
+    pub fn builder(db: sled::Db) -> SledStoreBuilder {
+        SledStoreBuilder {
+            db,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            flush_policy: FlushPolicy::default(),
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+        }
+    }
+
+    /// Opens (or creates) the database in the directory `path` and a store on it, with the
+    /// default settings. A database held by another process is [`SledError::Locked`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let store = sesame_sled::SledStore::open(dir.path().join("sessions"))?;
+    /// # let _ = store;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, SledError> {
+        Self::new(open_db(path)?)
+    }
+
+    /// A store on a fresh temporary database, deleted when the last handle is dropped: for tests.
+    /// (On Linux, sled keeps temporary databases in `/dev/shm`.)
+    pub fn temporary() -> Result<Self, SledError> {
+        let db = sled::Config::new()
+            .temporary(true)
+            .open()
+            .map_err(|e| SledError::from_sled(e, None))?;
+        Self::new(db)
+    }
+
+    /// The underlying database.
+    pub fn db(&self) -> &sled::Db {
+        &self.inner.db
+    }
+
+    /// The tree prefix.
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// The flush policy.
+    pub fn flush_policy(&self) -> FlushPolicy {
+        self.inner.durability.policy()
+    }
+
+    /// How many times this store has flushed the database (fsync), since it was built. With
+    /// group commit, concurrent durable writes share flushes, so this grows slower than the
+    /// number of durable writes.
+    pub fn flush_count(&self) -> u64 {
+        self.inner.durability.flush_count()
+    }
+
+    /// Flushes the database: everything written before the call is durable when it returns.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.inner.durability.sync().await
+    }
+
+    /// Runs [`SessionStore::purge_expired`] every `every` (at least one millisecond), starting
+    /// now, with the system clock; logs what it purged, and failures, with `tracing`.
+    ///
+    /// The task holds only a weak reference: it ends by itself once the last clone of the store
+    /// is dropped. Abort the handle to stop it earlier.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime (it uses `tokio::spawn`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    ///
+    /// let store = sesame_sled::SledStore::temporary()?;
+    /// let purger = store.spawn_purger(Duration::from_secs(300));
+    /// // ...
+    /// purger.abort();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn spawn_purger(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let every = every.max(Duration::from_millis(1));
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let Some(inner) = weak.upgrade() else {
+                    tracing::debug!("session store dropped; purger stops");
+                    return;
+                };
+                let store = SledStore { inner };
+                match store.purge_expired(unix_now()).await {
+                    Ok(purged) => {
+                        tracing::debug!(purged, prefix = %store.prefix(), "purged expired sessions")
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, prefix = %store.prefix(), "purging expired sessions failed")
+                    }
+                }
+            }
+        })
+    }
+
+    /// Purges both families; blocking.
+    fn purge_blocking(&self, now: i64) -> Result<usize, StoreError> {
+        let sessions = self.inner.sessions.purge::<Record>(now)?;
+        let remember = self.inner.remember.purge::<RememberRecord>(now)?;
+        if sessions + remember > 0 {
+            tracing::info!(
+                sessions,
+                remember,
+                prefix = %self.inner.prefix,
+                "purged expired records"
+            );
+        }
+        Ok(sessions)
+    }
+
+    async fn durable(&self, durability: Durability) -> Result<(), StoreError> {
+        match durability {
+            Durability::Flush => self.inner.durability.sync().await,
+            Durability::Lazy => Ok(()),
+        }
+    }
+
+    fn encode_record(&self, record: &Record) -> Result<Vec<u8>, StoreError> {
+        let bytes = record.encode().map_err(StoreError::backend)?;
+        if bytes.len() > self.inner.max_record_bytes {
+            return Err(StoreError::backend(RecordDecodeError::TooLarge(
+                bytes.len(),
+            )));
+        }
+        Ok(bytes)
+    }
+
+    fn encode_remember(record: &RememberRecord) -> Result<Vec<u8>, StoreError> {
+        let bytes = record.encode().map_err(StoreError::backend)?;
+        if bytes.len() > sesame::record::MAX_REMEMBER_RECORD {
+            return Err(StoreError::backend(RecordDecodeError::TooLarge(
+                bytes.len(),
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// Test hook: the session record tree, to plant corrupt records.
+    #[doc(hidden)]
+    pub fn sessions_tree(&self) -> &sled::Tree {
+        self.inner.sessions.records()
+    }
+}
+
+fn unix_now() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(_) => 0,
+    }
+}
+
+/// Sessions under a user's index entries, checked against their records. Dangling entries
+/// found on the way are cleaned.
+fn collect_user_sessions(
+    family: &Family,
+    user_id: &str,
+    now: i64,
+) -> Result<Vec<(StoreKey, Record)>, StoreError> {
+    let mut out = Vec::new();
+    for (key, entry) in family.user_entries(user_id)? {
+        let Ok(raw) = <[u8; 32]>::try_from(key.as_ref()) else {
+            family.clean_user_entry::<Record>(user_id, &key, &entry)?;
+            continue;
+        };
+        match family.get::<Record>(&key) {
+            Ok(Some(r)) if r.user_id() == Some(user_id) => {
+                if r.expires_at > now {
+                    out.push((StoreKey::from_bytes(raw), r));
+                }
+            }
+            Ok(_) => family.clean_user_entry::<Record>(user_id, &key, &entry)?,
+            // One unreadable record must not hide the user's other sessions; `load` reports
+            // it as corrupt when its cookie comes back.
+            Err(StoreError::Corrupt(error)) => {
+                tracing::warn!(%error, "skipping a corrupt session record in a user's list");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl SessionStore for SledStore {
+    async fn create(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        durability: Durability,
+    ) -> Result<bool, StoreError> {
+        let bytes = self.encode_record(record)?;
+        let created = self.inner.sessions.create(key.as_bytes(), record, &bytes)?;
+        self.durable(durability).await?;
+        Ok(created)
+    }
+
+    /// Loads a record, decoded with the size cap. A record that is over the cap or does not
+    /// decode is [`StoreError::Corrupt`]: the core treats the session as invalid (anonymous)
+    /// rather than serving it or panicking.
+    async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
+        self.inner.sessions.get(key.as_bytes())
+    }
+
+    async fn update(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        expected_version: u64,
+        durability: Durability,
+    ) -> Result<Update<Record>, StoreError> {
+        let bytes = self.encode_record(record)?;
+        let outcome =
+            self.inner
+                .sessions
+                .update(key.as_bytes(), record, &bytes, expected_version)?;
+        // A conflict wrote nothing; a missing record may have just been deleted by a
+        // concurrent logout, which must be durable before we report it.
+        if !matches!(outcome, Update::Conflict(_)) {
+            self.durable(durability).await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn delete(&self, key: &StoreKey, durability: Durability) -> Result<bool, StoreError> {
+        let deleted = self.inner.sessions.delete::<Record>(key.as_bytes())?;
+        self.durable(durability).await?;
+        Ok(deleted)
+    }
+
+    async fn user_sessions(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<(StoreKey, Record)>, StoreError> {
+        collect_user_sessions(&self.inner.sessions, user_id, now)
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user_id: &str,
+        except: Option<&StoreKey>,
+    ) -> Result<usize, StoreError> {
+        let family = &self.inner.sessions;
+        let mut deleted = 0;
+        for (key, entry) in family.user_entries(user_id)? {
+            if except.is_some_and(|e| e.as_bytes()[..] == key[..]) {
+                continue;
+            }
+            if family.revoke_user_entry::<Record>(user_id, &key, &entry)? == Revoked::Deleted {
+                deleted += 1;
+            }
+        }
+        self.inner.durability.sync().await?;
+        Ok(deleted)
+    }
+
+    /// Purges expired sessions and remember-me tokens, walking the two expiry indexes from
+    /// their start (oldest first) up to `now`: the cost is proportional to the number of
+    /// expired entries. Runs on Tokio's blocking pool when called inside a Tokio runtime.
+    /// Returns the number of session records deleted (remember-me tokens are logged).
+    async fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                let store = self.clone();
+                handle
+                    .spawn_blocking(move || store.purge_blocking(now))
+                    .await
+                    .map_err(StoreError::backend)?
+            }
+            Err(_) => self.purge_blocking(now),
+        }
+    }
+
+    async fn create_remember(
+        &self,
+        selector: &str,
+        record: &RememberRecord,
+    ) -> Result<bool, StoreError> {
+        let bytes = Self::encode_remember(record)?;
+        let created = self
+            .inner
+            .remember
+            .create(selector.as_bytes(), record, &bytes)?;
+        self.inner.durability.sync().await?;
+        Ok(created)
+    }
+
+    async fn load_remember(&self, selector: &str) -> Result<Option<RememberRecord>, StoreError> {
+        self.inner.remember.get(selector.as_bytes())
+    }
+
+    async fn update_remember(
+        &self,
+        selector: &str,
+        record: &RememberRecord,
+        expected_version: u64,
+    ) -> Result<Update<RememberRecord>, StoreError> {
+        let bytes = Self::encode_remember(record)?;
+        let outcome =
+            self.inner
+                .remember
+                .update(selector.as_bytes(), record, &bytes, expected_version)?;
+        if !matches!(outcome, Update::Conflict(_)) {
+            self.inner.durability.sync().await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn delete_remember(&self, selector: &str) -> Result<bool, StoreError> {
+        let deleted = self
+            .inner
+            .remember
+            .delete::<RememberRecord>(selector.as_bytes())?;
+        self.inner.durability.sync().await?;
+        Ok(deleted)
+    }
+
+    async fn delete_user_remember(&self, user_id: &str) -> Result<usize, StoreError> {
+        let family = &self.inner.remember;
+        let mut deleted = 0;
+        for (key, entry) in family.user_entries(user_id)? {
+            if family.revoke_user_entry::<RememberRecord>(user_id, &key, &entry)?
+                == Revoked::Deleted
+            {
+                deleted += 1;
+            }
+        }
+        self.inner.durability.sync().await?;
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,837 @@
+//! Users, backends, and the per-request auth handle: Flask-Login's `current_user`,
+//! `login_user`, `logout_user`, `confirm_login`, `login_required` and `fresh_login_required`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::Mutex;
+
+use crate::config::Config;
+use crate::cookies::read_cookies;
+use crate::error::{AuthError, BoxError, SessionError, StoreError};
+use crate::events::{Event, Events, Listener};
+use crate::record::{AuthRecord, RememberRecord};
+use crate::redirect::login_url;
+use crate::remember::RememberToken;
+use crate::request::RequestInfo;
+use crate::response::Rejection;
+use crate::session::{Core, Session, State};
+use crate::store::{MemoryStore, SessionStore, Update};
+use crate::throttle::{LoginThrottle, ThrottleConfig};
+
+/// A user, as Sesame needs to see it (axum-login's `AuthUser`, Flask-Login's `UserMixin`).
+///
+/// ```
+/// use sesame::AuthUser;
+///
+/// #[derive(Clone)]
+/// struct User { id: u64, password_hash: String, active: bool }
+///
+/// impl AuthUser for User {
+///     fn id(&self) -> String { self.id.to_string() }
+///     fn is_active(&self) -> bool { self.active }
+///     fn auth_hash(&self) -> &[u8] { self.password_hash.as_bytes() }
+/// }
+/// ```
+pub trait AuthUser: Clone + Send + Sync + 'static {
+    /// The user's id, stable for the user's lifetime.
+    fn id(&self) -> String;
+    /// Inactive users cannot log in (unless forced) and are not restored from sessions.
+    fn is_active(&self) -> bool {
+        true
+    }
+    /// Bytes that change whenever the user's credentials change (e.g. the password hash).
+    /// Sessions store a keyed MAC of them; a mismatch logs the session out.
+    fn auth_hash(&self) -> &[u8];
+}
+
+/// Where users come from: Flask-Login's `user_loader` and `request_loader`, plus credentials.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// The user type.
+    type User: AuthUser;
+    /// What [`Backend::authenticate`] checks, e.g. a username and a password.
+    type Credentials: Send + Sync + 'static;
+    /// The backend's error type.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Loads a user by id (Flask's `user_loader`).
+    async fn get_user(&self, id: &str) -> Result<Option<Self::User>, Self::Error>;
+
+    /// Checks credentials; `Ok(None)` when they are wrong. Verify passwords with
+    /// [`crate::password::PasswordHasher::verify_user`] so that unknown users cost the same.
+    async fn authenticate(
+        &self,
+        credentials: Self::Credentials,
+    ) -> Result<Option<Self::User>, Self::Error> {
+        let _ = credentials;
+        Ok(None)
+    }
+
+    /// Loads a user from the request itself, e.g. a bearer token (Flask's `request_loader`).
+    /// Such users are not stored in the session.
+    async fn user_from_request(
+        &self,
+        request: &RequestInfo,
+    ) -> Result<Option<Self::User>, Self::Error> {
+        let _ = request;
+        Ok(None)
+    }
+}
+
+fn backend_err<E: std::error::Error + Send + Sync + 'static>(e: E) -> AuthError {
+    AuthError::Backend(Box::new(e) as BoxError)
+}
+
+/// Options for [`AuthSession::login`] (Flask's `login_user` arguments).
+#[derive(Debug, Clone, Copy)]
+pub struct LoginOptions {
+    /// Issue a remember-me cookie.
+    pub remember: bool,
+    /// Mark the session fresh (a credential login); `true` by default.
+    pub fresh: bool,
+    /// Log in even an inactive user.
+    pub force: bool,
+}
+
+impl Default for LoginOptions {
+    fn default() -> Self {
+        Self {
+            remember: false,
+            fresh: true,
+            force: false,
+        }
+    }
+}
+
+/// One of a user's live sessions, for a "your sessions" page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Whether it is the session making this request.
+    pub current: bool,
+    /// When it was created (login), seconds since the epoch.
+    pub created_at: i64,
+    /// When it was last seen (to the touch interval).
+    pub last_seen: i64,
+    /// The User-Agent that created it.
+    pub user_agent: Option<String>,
+}
+
+struct SesameInner<B> {
+    core: Arc<Core>,
+    backend: B,
+    throttle: LoginThrottle,
+}
+
+/// Sesame: configuration, store and user backend, shared by every request. Cheap to clone.
+///
+/// Adapters call [`Sesame::begin`] per request; applications mostly use the handles it returns.
+///
+/// ```
+/// use std::sync::Arc;
+/// use sesame::{Config, Sesame, store::MemoryStore, testing::TestBackend};
+///
+/// let config = Config::builder(&Config::generate_secret()).login_view("/login").build()?;
+/// let sesame = Sesame::builder(config, TestBackend::default())
+///     .store(Arc::new(MemoryStore::new()))
+///     .build();
+/// # let _ = sesame;
+/// # Ok::<(), sesame::ConfigError>(())
+/// ```
+pub struct Sesame<B: Backend> {
+    inner: Arc<SesameInner<B>>,
+}
+
+impl<B: Backend> Clone for Sesame<B> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<B: Backend> std::fmt::Debug for Sesame<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sesame")
+            .field("store", &self.inner.core.store)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builder for [`Sesame`].
+#[must_use]
+pub struct SesameBuilder<B: Backend> {
+    config: Config,
+    backend: B,
+    store: Option<Arc<dyn SessionStore>>,
+    events: Events,
+    throttle: ThrottleConfig,
+}
+
+impl<B: Backend> std::fmt::Debug for SesameBuilder<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SesameBuilder").finish_non_exhaustive()
+    }
+}
+
+impl<B: Backend> SesameBuilder<B> {
+    /// The session store (default: a new [`MemoryStore`]).
+    pub fn store(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+    /// Registers an event listener (Flask's signals).
+    pub fn on_event(mut self, listener: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.events.add(Arc::new(listener) as Listener);
+        self
+    }
+    /// Login throttling settings.
+    pub fn throttle(mut self, t: ThrottleConfig) -> Self {
+        self.throttle = t;
+        self
+    }
+    /// Builds the shared state.
+    pub fn build(self) -> Sesame<B> {
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        Sesame {
+            inner: Arc::new(SesameInner {
+                core: Arc::new(Core {
+                    config: self.config,
+                    store,
+                    events: self.events,
+                }),
+                backend: self.backend,
+                throttle: LoginThrottle::new(self.throttle),
+            }),
+        }
+    }
+}
+
+impl<B: Backend> Sesame<B> {
+    /// Starts a builder.
+    pub fn builder(config: Config, backend: B) -> SesameBuilder<B> {
+        SesameBuilder {
+            config,
+            backend,
+            store: None,
+            events: Events::default(),
+            throttle: ThrottleConfig::default(),
+        }
+    }
+
+    /// Begins a request: reads Sesame's cookies from the raw `Cookie` header values and returns
+    /// the session and auth handles. Does no I/O.
+    pub fn begin<'a>(
+        &self,
+        request: RequestInfo,
+        cookie_headers: impl IntoIterator<Item = &'a [u8]>,
+    ) -> (Session, AuthSession<B>) {
+        let incoming = read_cookies(&self.inner.core.config, cookie_headers);
+        let session = Session::new(self.inner.core.clone(), request, incoming);
+        let auth = AuthSession {
+            session: session.clone(),
+            sesame: self.clone(),
+            user: Arc::new(Mutex::new(None)),
+        };
+        (session, auth)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.core.config
+    }
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.inner.core.store
+    }
+    /// The user backend.
+    pub fn backend(&self) -> &B {
+        &self.inner.backend
+    }
+
+    /// Deletes expired records now; run it periodically (stores also expire lazily).
+    pub async fn purge_expired(&self) -> Result<usize, StoreError> {
+        let now = self.inner.core.config.now();
+        self.inner.core.store.purge_expired(now).await
+    }
+
+    /// Ends every session and remember-me token of a user (disable, "log out everywhere" from
+    /// an admin tool). Durable.
+    pub async fn revoke_user(&self, user_id: &str) -> Result<usize, StoreError> {
+        let store = &self.inner.core.store;
+        store.delete_user_remember(user_id).await?;
+        store.delete_user_sessions(user_id, None).await
+    }
+}
+
+/// The per-request auth handle: who is logged in, login, logout. Cheap to clone.
+pub struct AuthSession<B: Backend> {
+    session: Session,
+    sesame: Sesame<B>,
+    user: Arc<Mutex<Option<Option<B::User>>>>,
+}
+
+impl<B: Backend> Clone for AuthSession<B> {
+    fn clone(&self) -> Self {
+        Self {
+            session: self.session.clone(),
+            sesame: self.sesame.clone(),
+            user: self.user.clone(),
+        }
+    }
+}
+
+impl<B: Backend> std::fmt::Debug for AuthSession<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSession")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Backend> AuthSession<B> {
+    /// The session handle (data, flashes, CSRF).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+    /// The shared Sesame state.
+    pub fn sesame(&self) -> &Sesame<B> {
+        &self.sesame
+    }
+    fn core(&self) -> &Core {
+        &self.sesame.inner.core
+    }
+    fn config(&self) -> &Config {
+        &self.core().config
+    }
+    fn events(&self) -> &Events {
+        &self.core().events
+    }
+
+    /// The logged-in user, loaded once per request: from the session, else from a remember-me
+    /// cookie (the session is then restored, not fresh), else from the request loader.
+    pub async fn current_user(&self) -> Result<Option<B::User>, AuthError> {
+        let mut slot = self.user.lock().await;
+        if let Some(u) = slot.as_ref() {
+            return Ok(u.clone());
+        }
+        let user = self.load_user().await?;
+        *slot = Some(user.clone());
+        Ok(user)
+    }
+
+    async fn load_user(&self) -> Result<Option<B::User>, AuthError> {
+        if let Some(u) = self.user_from_session().await? {
+            return Ok(Some(u));
+        }
+        if let Some(u) = self.user_from_remember().await? {
+            return Ok(Some(u));
+        }
+        let backend = &self.sesame.inner.backend;
+        if let Some(u) = backend
+            .user_from_request(self.session.request())
+            .await
+            .map_err(backend_err)?
+            && u.is_active()
+        {
+            self.events()
+                .emit(Event::LoadedFromRequest { user_id: u.id() });
+            return Ok(Some(u));
+        }
+        Ok(None)
+    }
+
+    async fn user_from_session(&self) -> Result<Option<B::User>, AuthError> {
+        let (user_id, stored_hash) = {
+            let st = self.session.lock().await?;
+            match st.record.as_ref().and_then(|r| r.auth.as_ref()) {
+                Some(a) => (a.user_id.clone(), a.auth_hash.clone()),
+                None => return Ok(None),
+            }
+        };
+        let backend = &self.sesame.inner.backend;
+        let user = backend.get_user(&user_id).await.map_err(backend_err)?;
+        let valid = match &user {
+            Some(u) if !u.is_active() => false,
+            Some(u)
+                if !self
+                    .config()
+                    .keys
+                    .auth_hash_matches(&stored_hash, u.auth_hash()) =>
+            {
+                self.events().emit(Event::AuthHashMismatch {
+                    user_id: user_id.clone(),
+                });
+                false
+            }
+            Some(_) => true,
+            None => false,
+        };
+        if valid {
+            return Ok(user);
+        }
+        // Deleted, disabled, or credentials changed: the session is logged out.
+        let mut st = self.session.lock().await?;
+        self.session.destroy_locked(&mut st).await?;
+        Ok(None)
+    }
+
+    async fn user_from_remember(&self) -> Result<Option<B::User>, AuthError> {
+        let Some(token) = self.session.inner.incoming.remember.clone() else {
+            if self.session.inner.incoming.remember_present {
+                self.session.lock().await?.clear_remember = true;
+            }
+            return Ok(None);
+        };
+        let store = &self.core().store;
+        let now = self.config().now();
+        let clear = |this: &Self| {
+            let this = this.clone();
+            async move {
+                this.session.lock().await?.clear_remember = true;
+                Ok::<_, AuthError>(None)
+            }
+        };
+        let Some(rec) = store.load_remember(token.selector()).await? else {
+            return clear(self).await;
+        };
+        if rec.expires_at <= now {
+            store.delete_remember(token.selector()).await?;
+            return clear(self).await;
+        }
+        let grace = self.config().remember_grace;
+        let mut rotated = None;
+        if token.matches(&rec.validator_hash) {
+            let next = token.with_new_validator();
+            let new_rec = RememberRecord {
+                version: rec.version + 1,
+                validator_hash: next.validator_hash(),
+                previous_validator_hash: Some(rec.validator_hash.clone()),
+                rotated_at: now,
+                ..rec.clone()
+            };
+            match store
+                .update_remember(token.selector(), &new_rec, rec.version)
+                .await?
+            {
+                Update::Saved => rotated = Some(next),
+                Update::Conflict(cur) if in_grace(&token, &cur, now, grace) => {}
+                Update::Conflict(_) | Update::Missing => return clear(self).await,
+            }
+        } else if !in_grace(&token, &rec, now, grace) {
+            // A live selector with a wrong validator: the token was stolen and used.
+            tracing::warn!(user_id = %rec.user_id, "sesame: remember-me token replayed; revoking all of the user's sessions");
+            store.delete_user_remember(&rec.user_id).await?;
+            store.delete_user_sessions(&rec.user_id, None).await?;
+            self.events().emit(Event::RememberTheft {
+                user_id: rec.user_id.clone(),
+            });
+            return clear(self).await;
+        }
+        let backend = &self.sesame.inner.backend;
+        let user = backend.get_user(&rec.user_id).await.map_err(backend_err)?;
+        let Some(user) = user.filter(|u| {
+            u.is_active()
+                && self
+                    .config()
+                    .keys
+                    .auth_hash_matches(&rec.auth_hash, u.auth_hash())
+        }) else {
+            store.delete_remember(token.selector()).await?;
+            return clear(self).await;
+        };
+        let mut st = self.session.lock().await?;
+        let record = self.session.new_record(Some(AuthRecord {
+            user_id: user.id(),
+            auth_hash: self.config().keys.auth_hash(user.auth_hash()),
+            fresh: false,
+            remembered: true,
+            login_at: now,
+        }));
+        self.session.replace_locked(&mut st, record).await?;
+        if let Some(next) = rotated {
+            st.set_remember = Some((next, rec.expires_at - now));
+        }
+        drop(st);
+        self.events()
+            .emit(Event::LoadedFromRemember { user_id: user.id() });
+        Ok(Some(user))
+    }
+
+    /// Whether a user is logged in (or loaded from the request).
+    pub async fn is_authenticated(&self) -> Result<bool, AuthError> {
+        Ok(self.current_user().await?.is_some())
+    }
+
+    /// Whether the session is fresh: logged in with credentials (or confirmed) in this session.
+    pub async fn is_fresh(&self) -> Result<bool, AuthError> {
+        self.current_user().await?;
+        let st = self.session.lock().await?;
+        Ok(st
+            .record
+            .as_ref()
+            .and_then(|r| r.auth.as_ref())
+            .is_some_and(|a| a.fresh))
+    }
+
+    /// Whether the session was restored from a remember-me cookie.
+    pub async fn is_remembered(&self) -> Result<bool, AuthError> {
+        self.current_user().await?;
+        let st = self.session.lock().await?;
+        Ok(st
+            .record
+            .as_ref()
+            .and_then(|r| r.auth.as_ref())
+            .is_some_and(|a| a.remembered))
+    }
+
+    /// Checks credentials with the backend, with per-account throttling: `Ok(None)` for wrong
+    /// credentials (answer with one generic message), `Err` with the `429` (or `503`) to send.
+    ///
+    /// `account` is the name the credentials claim (e.g. the username), used for throttling.
+    pub async fn authenticate(
+        &self,
+        credentials: B::Credentials,
+        account: &str,
+    ) -> Result<Option<B::User>, Rejection> {
+        let throttle = &self.sesame.inner.throttle;
+        let now = std::time::SystemTime::now();
+        let json = self.session.request().wants_json();
+        if let Err(t) = throttle.check(account, now) {
+            self.events().emit(Event::LoginThrottled);
+            return Err(Rejection::too_many_attempts(t.retry_after, json));
+        }
+        let backend = &self.sesame.inner.backend;
+        match backend.authenticate(credentials).await {
+            Ok(Some(u)) if u.is_active() => {
+                throttle.record_success(account);
+                Ok(Some(u))
+            }
+            Ok(_) => {
+                throttle.record_failure(account, now);
+                self.events().emit(Event::LoginFailed);
+                Ok(None)
+            }
+            Err(e) => Err(backend_err(e).into()),
+        }
+    }
+
+    /// Logs `user` in (Flask's `login_user`): cycles the session id, rotates the CSRF token,
+    /// flushes the session first if another user was logged in, and optionally issues a
+    /// remember-me cookie. Durable before it returns.
+    pub async fn login(&self, user: &B::User, opts: LoginOptions) -> Result<(), AuthError> {
+        if !opts.force && !user.is_active() {
+            return Err(AuthError::Inactive);
+        }
+        let mut slot = self.user.lock().await;
+        let mut st = self.session.lock().await?;
+        let now = self.config().now();
+        let user_id = user.id();
+        let mut record = self.session.new_record(Some(AuthRecord {
+            user_id: user_id.clone(),
+            auth_hash: self.config().keys.auth_hash(user.auth_hash()),
+            fresh: opts.fresh,
+            remembered: false,
+            login_at: now,
+        }));
+        // Same user (or anonymous): keep the session's data. Another user: start clean.
+        if let Some(old) = st.record.as_ref()
+            && old.user_id().is_none_or(|u| u == user_id)
+        {
+            record.data = old.data.clone();
+            record.flashes = old.flashes.clone();
+        }
+        self.session.replace_locked(&mut st, record).await?;
+        let store = &self.core().store;
+        if opts.remember {
+            if let Some(old) = self.session.inner.incoming.remember.as_ref() {
+                store.delete_remember(old.selector()).await?;
+            }
+            let token = RememberToken::generate();
+            let rec = RememberRecord {
+                version: 1,
+                user_id: user_id.clone(),
+                validator_hash: token.validator_hash(),
+                previous_validator_hash: None,
+                rotated_at: now,
+                expires_at: now + self.config().remember_duration,
+                auth_hash: self.config().keys.auth_hash(user.auth_hash()),
+            };
+            while !store.create_remember(token.selector(), &rec).await? {}
+            st.set_remember = Some((token, self.config().remember_duration));
+        }
+        drop(st);
+        self.enforce_session_cap(&user_id).await?;
+        *slot = Some(Some(user.clone()));
+        self.events().emit(Event::LoggedIn {
+            user_id,
+            fresh: opts.fresh,
+            remember: opts.remember,
+        });
+        Ok(())
+    }
+
+    async fn enforce_session_cap(&self, user_id: &str) -> Result<(), AuthError> {
+        let store = &self.core().store;
+        let mut sessions = store.user_sessions(user_id, self.config().now()).await?;
+        let max = self.config().max_sessions_per_user;
+        if sessions.len() <= max {
+            return Ok(());
+        }
+        let current = self.session.current_key().await?;
+        sessions.sort_by_key(|(_, r)| (r.last_seen, r.created_at));
+        let excess = sessions.len() - max;
+        for (k, _) in sessions
+            .into_iter()
+            .filter(|(k, _)| Some(*k) != current)
+            .take(excess)
+        {
+            store.delete(&k, crate::store::Durability::Flush).await?;
+        }
+        Ok(())
+    }
+
+    /// Logs out (Flask's `logout_user`): deletes the session record and its cookie, and the
+    /// remember-me cookie and its server-side token. Returns the id of the user who was logged in.
+    pub async fn logout(&self) -> Result<Option<String>, AuthError> {
+        let mut slot = self.user.lock().await;
+        let mut st = self.session.lock().await?;
+        let user_id = st
+            .record
+            .as_ref()
+            .and_then(|r| r.user_id())
+            .map(str::to_owned);
+        self.session.destroy_locked(&mut st).await?;
+        self.forget_remember(&mut st).await?;
+        *slot = Some(None);
+        drop(st);
+        if let Some(uid) = &user_id {
+            self.events().emit(Event::LoggedOut {
+                user_id: uid.clone(),
+            });
+        }
+        Ok(user_id)
+    }
+
+    async fn forget_remember(&self, st: &mut State) -> Result<(), StoreError> {
+        if let Some(t) = self.session.inner.incoming.remember.as_ref() {
+            self.core().store.delete_remember(t.selector()).await?;
+        }
+        if let Some((t, _)) = st.set_remember.take() {
+            self.core().store.delete_remember(t.selector()).await?;
+        }
+        st.clear_remember = true;
+        Ok(())
+    }
+
+    /// Marks the session fresh again after the user re-entered their password (Flask's
+    /// `confirm_login`); the session id is cycled.
+    pub async fn confirm_login(&self) -> Result<(), AuthError> {
+        let _slot = self.user.lock().await;
+        let mut st = self.session.lock().await?;
+        let fp = self.session.request().fingerprint();
+        let Some(auth) = st.record.as_mut().and_then(|r| r.auth.as_mut()) else {
+            return Ok(());
+        };
+        auth.fresh = true;
+        let user_id = auth.user_id.clone();
+        if let Some(r) = st.record.as_mut() {
+            r.fingerprint = Some(fp);
+        }
+        self.session.rotate_locked(&mut st).await?;
+        drop(st);
+        self.events().emit(Event::LoginConfirmed { user_id });
+        Ok(())
+    }
+
+    /// Flask's `login_required`: the current user, or the response to send instead (a `303` to
+    /// the login view with a safe `next` and a flashed message; a `401`, JSON for JSON requests,
+    /// when there is no login view; a `503` when the store fails).
+    pub async fn require_login(&self) -> Result<B::User, Rejection> {
+        match self.current_user().await? {
+            Some(u) => Ok(u),
+            None => {
+                self.events().emit(Event::Unauthorized);
+                let c = self.config();
+                Err(self
+                    .deny(c.login_view(), c.login_message.as_deref(), "unauthorized")
+                    .await?)
+            }
+        }
+    }
+
+    /// Flask's `fresh_login_required`: like [`AuthSession::require_login`], and a non-fresh
+    /// session (restored from remember-me, or flagged by session protection) is sent to the
+    /// refresh view.
+    pub async fn require_fresh_login(&self) -> Result<B::User, Rejection> {
+        let user = self.require_login().await?;
+        let fresh = {
+            let st = self.session.lock().await?;
+            st.record
+                .as_ref()
+                .and_then(|r| r.auth.as_ref())
+                .is_some_and(|a| a.fresh)
+        };
+        if fresh {
+            return Ok(user);
+        }
+        self.events()
+            .emit(Event::NeedsRefresh { user_id: user.id() });
+        let c = self.config();
+        Err(self
+            .deny(
+                c.refresh_view(),
+                c.refresh_message.as_deref(),
+                "reauthentication required",
+            )
+            .await?)
+    }
+
+    async fn deny(
+        &self,
+        view: Option<&str>,
+        message: Option<&str>,
+        code: &str,
+    ) -> Result<Rejection, SessionError> {
+        let req = self.session.request();
+        match view {
+            Some(view) if !req.wants_json() => {
+                if let Some(m) = message {
+                    self.session
+                        .flash(&self.config().message_category, m)
+                        .await?;
+                }
+                Ok(Rejection::redirect(login_url(view, req.path_and_query())))
+            }
+            _ if req.wants_json() => Ok(Rejection::json(401, code)),
+            _ => Ok(Rejection::unauthorized_text()),
+        }
+    }
+
+    /// The logged-in user's live sessions (for a "your devices" page).
+    pub async fn sessions(&self) -> Result<Vec<SessionInfo>, AuthError> {
+        let Some(user) = self.current_user().await? else {
+            return Ok(Vec::new());
+        };
+        let current = self.session.current_key().await?;
+        let mut list: Vec<SessionInfo> = self
+            .core()
+            .store
+            .user_sessions(&user.id(), self.config().now())
+            .await?
+            .into_iter()
+            .filter(|(_, r)| !self.session.expired(r, self.config().now()))
+            .map(|(k, r)| SessionInfo {
+                current: Some(k) == current,
+                created_at: r.created_at,
+                last_seen: r.last_seen,
+                user_agent: r.user_agent,
+            })
+            .collect();
+        list.sort_by_key(|s| (!s.current, std::cmp::Reverse(s.last_seen)));
+        Ok(list)
+    }
+
+    /// Logs out every other session of the user, and revokes their remember-me tokens
+    /// (this session's own token is re-issued). Returns how many sessions ended.
+    pub async fn logout_other_sessions(&self) -> Result<usize, AuthError> {
+        let Some(user) = self.current_user().await? else {
+            return Ok(0);
+        };
+        let current = self.session.current_key().await?;
+        let store = &self.core().store;
+        let n = store
+            .delete_user_sessions(&user.id(), current.as_ref())
+            .await?;
+        self.reissue_remember(&user).await?;
+        Ok(n)
+    }
+
+    /// Logs out every session of the user, this one included, and revokes every remember-me token.
+    pub async fn logout_everywhere(&self) -> Result<usize, AuthError> {
+        let Some(user) = self.current_user().await? else {
+            return Ok(0);
+        };
+        let n = self.sesame.revoke_user(&user.id()).await?;
+        self.logout().await?;
+        Ok(n)
+    }
+
+    /// Call after the user's credentials changed (e.g. a new password): this session is
+    /// re-issued (new id, fresh, bound to the new auth hash), every other session and every
+    /// remember-me token of the user ends. `user` must carry the new auth hash.
+    pub async fn password_changed(&self, user: &B::User) -> Result<(), AuthError> {
+        let had_remember = {
+            let st = self.session.lock().await?;
+            st.set_remember.is_some() || self.session.inner.incoming.remember.is_some()
+        };
+        {
+            let mut slot = self.user.lock().await;
+            let mut st = self.session.lock().await?;
+            let keys = &self.config().keys;
+            if let Some(a) = st.record.as_mut().and_then(|r| r.auth.as_mut()) {
+                a.auth_hash = keys.auth_hash(user.auth_hash());
+                a.fresh = true;
+            }
+            self.session.rotate_locked(&mut st).await?;
+            st.set_remember = None;
+            *slot = Some(Some(user.clone()));
+        }
+        let current = self.session.current_key().await?;
+        let store = &self.core().store;
+        store
+            .delete_user_sessions(&user.id(), current.as_ref())
+            .await?;
+        store.delete_user_remember(&user.id()).await?;
+        if had_remember {
+            self.issue_remember(user).await?;
+        }
+        Ok(())
+    }
+
+    async fn reissue_remember(&self, user: &B::User) -> Result<(), AuthError> {
+        let had = {
+            let st = self.session.lock().await?;
+            st.set_remember.is_some() || self.session.inner.incoming.remember.is_some()
+        };
+        self.core().store.delete_user_remember(&user.id()).await?;
+        {
+            let mut st = self.session.lock().await?;
+            st.set_remember = None;
+        }
+        if had {
+            self.issue_remember(user).await?;
+        }
+        Ok(())
+    }
+
+    async fn issue_remember(&self, user: &B::User) -> Result<(), AuthError> {
+        let now = self.config().now();
+        let token = RememberToken::generate();
+        let rec = RememberRecord {
+            version: 1,
+            user_id: user.id(),
+            validator_hash: token.validator_hash(),
+            previous_validator_hash: None,
+            rotated_at: now,
+            expires_at: now + self.config().remember_duration,
+            auth_hash: self.config().keys.auth_hash(user.auth_hash()),
+        };
+        while !self
+            .core()
+            .store
+            .create_remember(token.selector(), &rec)
+            .await?
+        {}
+        self.session.lock().await?.set_remember = Some((token, self.config().remember_duration));
+        Ok(())
+    }
+}
+
+/// A just-rotated validator replayed within the grace window (concurrent requests).
+fn in_grace(token: &RememberToken, rec: &RememberRecord, now: i64, grace: i64) -> bool {
+    rec.previous_validator_hash
+        .as_deref()
+        .is_some_and(|p| token.matches(p))
+        && now - rec.rotated_at <= grace
+}

@@ -1,0 +1,609 @@
+//! Configuration: a builder with secure, documented defaults.
+//!
+//! | setting | default |
+//! | --- | --- |
+//! | session cookie | `__Host-sesame`, Secure, HttpOnly, SameSite=Lax, Path=/, no Domain, signed |
+//! | remember-me cookie | `__Host-sesame-remember`, same attributes, 30 days |
+//! | CSRF cookie (anonymous forms) | `__Host-sesame-csrf`, same attributes, browser-session |
+//! | idle timeout | 30 minutes |
+//! | absolute timeout | 12 hours from login, never extended by activity |
+//! | touch interval | 60 seconds (last-seen is written at most this often) |
+//! | remember-me grace window | 15 seconds |
+//! | session protection | [`Protection::Basic`] |
+//! | sessions per user | 64 (the oldest beyond that are ended) |
+//! | record size limit | 64 KiB |
+//!
+//! ```
+//! use std::time::Duration;
+//! use sesame::{Config, Protection};
+//!
+//! let config = Config::builder(&[7u8; 64])
+//!     .idle_timeout(Duration::from_secs(15 * 60))
+//!     .protection(Protection::Strong)
+//!     .login_view("/login")
+//!     .build()
+//!     .expect("valid configuration");
+//! assert_eq!(config.cookie().name(), "__Host-sesame");
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::ConfigError;
+use crate::keys::Keys;
+use crate::password::PasswordParams;
+
+/// The cookie `SameSite` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    /// `SameSite=Strict`.
+    Strict,
+    /// `SameSite=Lax` (the default).
+    Lax,
+    /// `SameSite=None` (requires Secure).
+    None,
+}
+
+/// How the session cookie protects the session id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CookieMode {
+    /// HMAC-SHA256 signed (the default): the id is visible but cannot be forged.
+    #[default]
+    Signed,
+    /// AES-256-GCM encrypted and authenticated: the id is not visible either.
+    Private,
+}
+
+/// Session protection, with Flask-Login's semantics.
+///
+/// The fingerprint is a hash of the client address and the `User-Agent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protection {
+    /// No fingerprint check.
+    Off,
+    /// A changed fingerprint makes the session non-fresh (the default).
+    #[default]
+    Basic,
+    /// A changed fingerprint logs the session out.
+    Strong,
+}
+
+/// Attributes shared by Sesame's cookies.
+#[derive(Debug, Clone)]
+pub struct CookieConfig {
+    pub(crate) name: String,
+    pub(crate) remember_name: String,
+    pub(crate) csrf_name: String,
+    pub(crate) secure: bool,
+    pub(crate) http_only: bool,
+    pub(crate) same_site: SameSite,
+    pub(crate) path: String,
+    pub(crate) domain: Option<String>,
+    pub(crate) mode: CookieMode,
+}
+
+impl CookieConfig {
+    /// The session cookie's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The remember-me cookie's name.
+    pub fn remember_name(&self) -> &str {
+        &self.remember_name
+    }
+    /// The CSRF cookie's name (anonymous forms).
+    pub fn csrf_name(&self) -> &str {
+        &self.csrf_name
+    }
+    /// Whether cookies carry `Secure`.
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+}
+
+/// A source of the current time, in whole seconds since the Unix epoch.
+///
+/// Replaceable so that tests can move time without sleeping.
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// Now, in seconds since the Unix epoch.
+    fn now(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// Sesame's configuration. Build one with [`Config::builder`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) keys: Keys,
+    pub(crate) cookie: CookieConfig,
+    pub(crate) idle_timeout: i64,
+    pub(crate) absolute_timeout: i64,
+    pub(crate) touch_interval: i64,
+    pub(crate) remember_duration: i64,
+    pub(crate) remember_grace: i64,
+    pub(crate) protection: Protection,
+    pub(crate) login_view: Option<String>,
+    pub(crate) refresh_view: Option<String>,
+    pub(crate) login_message: Option<String>,
+    pub(crate) refresh_message: Option<String>,
+    pub(crate) message_category: String,
+    pub(crate) max_sessions_per_user: usize,
+    pub(crate) max_record_bytes: usize,
+    pub(crate) password: PasswordParams,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl Config {
+    /// Starts a builder from a secret key of at least 64 bytes (use a random one; see
+    /// [`Config::generate_secret`]).
+    pub fn builder(secret: &[u8]) -> ConfigBuilder {
+        ConfigBuilder::new(secret)
+    }
+
+    /// A new random 64-byte secret, for applications that keep their own key file.
+    pub fn generate_secret() -> [u8; 64] {
+        let mut key = [0u8; 64];
+        crate::id::os_random(&mut key);
+        key
+    }
+
+    /// The cookie settings.
+    pub fn cookie(&self) -> &CookieConfig {
+        &self.cookie
+    }
+    /// The idle timeout.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout as u64)
+    }
+    /// The absolute timeout.
+    pub fn absolute_timeout(&self) -> Duration {
+        Duration::from_secs(self.absolute_timeout as u64)
+    }
+    /// The remember-me lifetime.
+    pub fn remember_duration(&self) -> Duration {
+        Duration::from_secs(self.remember_duration as u64)
+    }
+    /// The session protection mode.
+    pub fn protection(&self) -> Protection {
+        self.protection
+    }
+    /// The login view, if any.
+    pub fn login_view(&self) -> Option<&str> {
+        self.login_view.as_deref()
+    }
+    /// The refresh view, if any (falls back to the login view).
+    pub fn refresh_view(&self) -> Option<&str> {
+        self.refresh_view.as_deref().or(self.login_view.as_deref())
+    }
+    /// The password hashing parameters.
+    pub fn password_params(&self) -> &PasswordParams {
+        &self.password
+    }
+    /// The maximum encoded size of a session record, in bytes.
+    pub fn max_record_bytes(&self) -> usize {
+        self.max_record_bytes
+    }
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
+
+/// Builder for [`Config`]; every setting has a secure default.
+#[derive(Debug)]
+#[must_use]
+pub struct ConfigBuilder {
+    secret: Vec<u8>,
+    old_secrets: Vec<Vec<u8>>,
+    name: Option<String>,
+    remember_name: Option<String>,
+    csrf_name: Option<String>,
+    secure: bool,
+    http_only: bool,
+    same_site: SameSite,
+    path: String,
+    domain: Option<String>,
+    mode: CookieMode,
+    idle_timeout: Duration,
+    absolute_timeout: Duration,
+    touch_interval: Duration,
+    remember_duration: Duration,
+    remember_grace: Duration,
+    protection: Protection,
+    login_view: Option<String>,
+    refresh_view: Option<String>,
+    login_message: Option<String>,
+    refresh_message: Option<String>,
+    message_category: String,
+    max_sessions_per_user: usize,
+    max_record_bytes: usize,
+    password: PasswordParams,
+    clock: Arc<dyn Clock>,
+}
+
+impl ConfigBuilder {
+    fn new(secret: &[u8]) -> Self {
+        Self {
+            secret: secret.to_vec(),
+            old_secrets: Vec::new(),
+            name: None,
+            remember_name: None,
+            csrf_name: None,
+            secure: true,
+            http_only: true,
+            same_site: SameSite::Lax,
+            path: "/".into(),
+            domain: None,
+            mode: CookieMode::Signed,
+            idle_timeout: Duration::from_secs(30 * 60),
+            absolute_timeout: Duration::from_secs(12 * 3600),
+            touch_interval: Duration::from_secs(60),
+            remember_duration: Duration::from_secs(30 * 24 * 3600),
+            remember_grace: Duration::from_secs(15),
+            protection: Protection::Basic,
+            login_view: None,
+            refresh_view: None,
+            login_message: Some("Please log in to access this page.".into()),
+            refresh_message: Some("Please reauthenticate to access this page.".into()),
+            message_category: "message".into(),
+            max_sessions_per_user: 64,
+            max_record_bytes: 64 * 1024,
+            password: PasswordParams::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Adds an older secret that is still accepted when verifying cookies (key rotation).
+    /// New cookies are always signed with the primary secret.
+    pub fn verification_secret(mut self, secret: &[u8]) -> Self {
+        self.old_secrets.push(secret.to_vec());
+        self
+    }
+    /// The session cookie's name (default `__Host-sesame`, or `sesame` when not Secure).
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+    /// The remember-me cookie's name (default `__Host-sesame-remember`).
+    pub fn remember_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.remember_name = Some(name.into());
+        self
+    }
+    /// The CSRF cookie's name (default `__Host-sesame-csrf`).
+    pub fn csrf_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.csrf_name = Some(name.into());
+        self
+    }
+    /// Whether cookies carry `Secure` (default `true`). Turning it off is for plain-http
+    /// development only, and is logged as a warning.
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+    /// Whether cookies carry `HttpOnly` (default `true`).
+    pub fn http_only(mut self, http_only: bool) -> Self {
+        self.http_only = http_only;
+        self
+    }
+    /// The `SameSite` attribute (default `Lax`).
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.same_site = same_site;
+        self
+    }
+    /// The cookie `Path` (default `/`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+    /// The cookie `Domain` (default none: host-only). Incompatible with the `__Host-` prefix.
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = Some(domain.into());
+        self
+    }
+    /// Signed (default) or private (encrypted) session cookies.
+    pub fn cookie_mode(mut self, mode: CookieMode) -> Self {
+        self.mode = mode;
+        self
+    }
+    /// Inactivity timeout (default 30 minutes).
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.idle_timeout = d;
+        self
+    }
+    /// Absolute timeout from login (default 12 hours).
+    pub fn absolute_timeout(mut self, d: Duration) -> Self {
+        self.absolute_timeout = d;
+        self
+    }
+    /// Persist last-seen at most this often (default 60 s).
+    pub fn touch_interval(mut self, d: Duration) -> Self {
+        self.touch_interval = d;
+        self
+    }
+    /// Remember-me lifetime (default 30 days; at most 400 days).
+    pub fn remember_duration(mut self, d: Duration) -> Self {
+        self.remember_duration = d;
+        self
+    }
+    /// How long a just-rotated remember-me validator is still accepted from concurrent
+    /// requests before its reuse counts as theft (default 15 s, at most 30 s).
+    pub fn remember_grace(mut self, d: Duration) -> Self {
+        self.remember_grace = d;
+        self
+    }
+    /// Session protection (default [`Protection::Basic`]).
+    pub fn protection(mut self, p: Protection) -> Self {
+        self.protection = p;
+        self
+    }
+    /// Where login-required redirects anonymous users (Flask's `login_view`). Without one,
+    /// anonymous users get a `401`.
+    pub fn login_view(mut self, path: impl Into<String>) -> Self {
+        self.login_view = Some(path.into());
+        self
+    }
+    /// Where fresh-login-required redirects (Flask's `refresh_view`); defaults to the login view.
+    pub fn refresh_view(mut self, path: impl Into<String>) -> Self {
+        self.refresh_view = Some(path.into());
+        self
+    }
+    /// The message flashed on a login redirect (`None` to flash nothing).
+    pub fn login_message(mut self, m: Option<String>) -> Self {
+        self.login_message = m;
+        self
+    }
+    /// The message flashed on a refresh redirect (`None` to flash nothing).
+    pub fn refresh_message(mut self, m: Option<String>) -> Self {
+        self.refresh_message = m;
+        self
+    }
+    /// The flash category of those messages (default `"message"`).
+    pub fn message_category(mut self, c: impl Into<String>) -> Self {
+        self.message_category = c.into();
+        self
+    }
+    /// Maximum live sessions per user; older ones are ended at login (default 64).
+    pub fn max_sessions_per_user(mut self, n: usize) -> Self {
+        self.max_sessions_per_user = n.max(1);
+        self
+    }
+    /// Maximum encoded size of a session record (default 64 KiB).
+    pub fn max_record_bytes(mut self, n: usize) -> Self {
+        self.max_record_bytes = n;
+        self
+    }
+    /// Password hashing parameters (default OWASP's argon2id: m=19 MiB, t=2, p=1).
+    pub fn password_params(mut self, p: PasswordParams) -> Self {
+        self.password = p;
+        self
+    }
+    /// Replaces the clock (for tests).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Validates and builds the configuration.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let keys = Keys::new(&self.secret, &self.old_secrets)?;
+        let default_name = |suffix: &str| {
+            if self.secure && self.domain.is_none() && self.path == "/" {
+                format!("__Host-sesame{suffix}")
+            } else {
+                format!("sesame{suffix}")
+            }
+        };
+        let name = self.name.clone().unwrap_or_else(|| default_name(""));
+        let remember_name = self
+            .remember_name
+            .clone()
+            .unwrap_or_else(|| default_name("-remember"));
+        let csrf_name = self
+            .csrf_name
+            .clone()
+            .unwrap_or_else(|| default_name("-csrf"));
+        for n in [&name, &remember_name, &csrf_name] {
+            check_name(n, self.secure, self.domain.as_deref(), &self.path)?;
+        }
+        if name == remember_name || name == csrf_name || remember_name == csrf_name {
+            return Err(ConfigError::DuplicateCookieName);
+        }
+        if self.same_site == SameSite::None && !self.secure {
+            return Err(ConfigError::SameSiteNone);
+        }
+        if !self.secure {
+            tracing::warn!(
+                "sesame: cookies are configured without Secure; use this only for plain-http development"
+            );
+        }
+        let secs = |d: Duration| d.as_secs().min(i64::MAX as u64) as i64;
+        let idle = secs(self.idle_timeout);
+        let absolute = secs(self.absolute_timeout);
+        if idle == 0 {
+            return Err(ConfigError::Duration("idle_timeout"));
+        }
+        if absolute == 0 || absolute < idle || absolute > 400 * 86400 {
+            return Err(ConfigError::Duration("absolute_timeout"));
+        }
+        let remember = secs(self.remember_duration);
+        if remember == 0 || remember > 400 * 86400 {
+            return Err(ConfigError::Duration("remember_duration"));
+        }
+        let grace = secs(self.remember_grace);
+        if grace > 30 {
+            return Err(ConfigError::Duration("remember_grace"));
+        }
+        for (what, view) in [("login", &self.login_view), ("refresh", &self.refresh_view)] {
+            if let Some(v) = view
+                && crate::redirect::safe_next(v).is_none()
+            {
+                return Err(ConfigError::View(what));
+            }
+        }
+        self.password.validate()?;
+        Ok(Config {
+            keys,
+            cookie: CookieConfig {
+                name,
+                remember_name,
+                csrf_name,
+                secure: self.secure,
+                http_only: self.http_only,
+                same_site: self.same_site,
+                path: self.path,
+                domain: self.domain,
+                mode: self.mode,
+            },
+            idle_timeout: idle,
+            absolute_timeout: absolute,
+            touch_interval: secs(self.touch_interval).min(idle),
+            remember_duration: remember,
+            remember_grace: grace,
+            protection: self.protection,
+            login_view: self.login_view,
+            refresh_view: self.refresh_view,
+            login_message: self.login_message,
+            refresh_message: self.refresh_message,
+            message_category: self.message_category,
+            max_sessions_per_user: self.max_sessions_per_user,
+            max_record_bytes: self.max_record_bytes,
+            password: self.password,
+            clock: self.clock,
+        })
+    }
+}
+
+fn check_name(
+    name: &str,
+    secure: bool,
+    domain: Option<&str>,
+    path: &str,
+) -> Result<(), ConfigError> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !valid {
+        return Err(ConfigError::CookieName(name.to_owned()));
+    }
+    // Prefixes are matched case-insensitively by browsers (RFC 6265bis).
+    let lower = name.to_ascii_lowercase();
+    if lower.starts_with("__host-") && (!secure || domain.is_some() || path != "/") {
+        return Err(ConfigError::HostPrefix {
+            name: name.to_owned(),
+        });
+    }
+    if lower.starts_with("__secure-") && !secure {
+        return Err(ConfigError::SecurePrefix {
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: [u8; 64] = [42; 64];
+
+    #[test]
+    fn defaults_are_secure() {
+        let c = Config::builder(&KEY).build().unwrap();
+        assert_eq!(c.cookie.name, "__Host-sesame");
+        assert!(c.cookie.secure && c.cookie.http_only);
+        assert_eq!(c.cookie.same_site, SameSite::Lax);
+        assert_eq!(c.cookie.path, "/");
+        assert!(c.cookie.domain.is_none());
+        assert_eq!(c.idle_timeout, 30 * 60);
+        assert_eq!(c.absolute_timeout, 12 * 3600);
+        assert_eq!(c.remember_duration, 30 * 86400);
+        assert_eq!(c.protection, Protection::Basic);
+    }
+
+    #[test]
+    fn refuses_weak_keys() {
+        assert!(matches!(
+            Config::builder(&[1; 32]).build(),
+            Err(ConfigError::KeyTooShort(32))
+        ));
+        assert!(matches!(
+            Config::builder(&[0; 64]).build(),
+            Err(ConfigError::KeyAllZero)
+        ));
+    }
+
+    #[test]
+    fn refuses_host_prefix_misuse() {
+        let e = Config::builder(&KEY)
+            .cookie_name("__Host-x")
+            .domain("example.com")
+            .build();
+        assert!(matches!(e, Err(ConfigError::HostPrefix { .. })));
+        let e = Config::builder(&KEY)
+            .cookie_name("__HOST-x")
+            .secure(false)
+            .build();
+        assert!(matches!(e, Err(ConfigError::HostPrefix { .. })));
+        let e = Config::builder(&KEY)
+            .cookie_name("__Host-x")
+            .path("/app")
+            .build();
+        assert!(matches!(e, Err(ConfigError::HostPrefix { .. })));
+    }
+
+    #[test]
+    fn insecure_drops_prefix() {
+        let c = Config::builder(&KEY).secure(false).build().unwrap();
+        assert_eq!(c.cookie.name, "sesame");
+        assert_eq!(c.cookie.remember_name, "sesame-remember");
+    }
+
+    #[test]
+    fn refuses_bad_durations_and_views() {
+        assert!(
+            Config::builder(&KEY)
+                .idle_timeout(Duration::ZERO)
+                .build()
+                .is_err()
+        );
+        assert!(
+            Config::builder(&KEY)
+                .idle_timeout(Duration::from_secs(100))
+                .absolute_timeout(Duration::from_secs(10))
+                .build()
+                .is_err()
+        );
+        assert!(
+            Config::builder(&KEY)
+                .remember_duration(Duration::from_secs(401 * 86400))
+                .build()
+                .is_err()
+        );
+        assert!(
+            Config::builder(&KEY)
+                .login_view("https://evil.example")
+                .build()
+                .is_err()
+        );
+        assert!(
+            Config::builder(&KEY)
+                .same_site(SameSite::None)
+                .secure(false)
+                .build()
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,108 @@
+//! Events, Flask-Login's signals: each is delivered to the registered listeners and is also a
+//! `tracing` event. User ids appear; tokens and passwords never do.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Something that happened to a session or a login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A user logged in (`fresh`: with credentials; `remember`: a remember-me cookie was issued).
+    LoggedIn {
+        /// The user's id.
+        user_id: String,
+        /// Whether the session is fresh.
+        fresh: bool,
+        /// Whether a remember-me cookie was issued.
+        remember: bool,
+    },
+    /// A user logged out.
+    LoggedOut {
+        /// The user's id.
+        user_id: String,
+    },
+    /// A login attempt failed (the account name is not included).
+    LoginFailed,
+    /// An account's login attempts are throttled.
+    LoginThrottled,
+    /// A session was restored from a remember-me cookie.
+    LoadedFromRemember {
+        /// The user's id.
+        user_id: String,
+    },
+    /// A user was loaded by the request loader (e.g. a bearer token).
+    LoadedFromRequest {
+        /// The user's id.
+        user_id: String,
+    },
+    /// A login was confirmed: the session is fresh again.
+    LoginConfirmed {
+        /// The user's id.
+        user_id: String,
+    },
+    /// An anonymous user hit a login-required resource.
+    Unauthorized,
+    /// A non-fresh session hit a fresh-login-required resource.
+    NeedsRefresh {
+        /// The user's id.
+        user_id: String,
+    },
+    /// Session protection acted on a changed client fingerprint.
+    SessionProtected {
+        /// The user's id.
+        user_id: String,
+        /// Whether the session was logged out (strong) or only made non-fresh (basic).
+        logged_out: bool,
+    },
+    /// A remember-me token was replayed with a wrong validator: all of the user's sessions and
+    /// tokens were revoked.
+    RememberTheft {
+        /// The user's id.
+        user_id: String,
+    },
+    /// A session ended because its stored auth hash no longer matches the user (password change).
+    AuthHashMismatch {
+        /// The user's id.
+        user_id: String,
+    },
+    /// A session id was cycled.
+    SessionRotated,
+}
+
+/// A listener for [`Event`]s.
+pub type Listener = Arc<dyn Fn(&Event) + Send + Sync>;
+
+#[derive(Clone, Default)]
+pub(crate) struct Events {
+    listeners: Vec<Listener>,
+}
+
+impl fmt::Debug for Events {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Events({} listener(s))", self.listeners.len())
+    }
+}
+
+impl Events {
+    pub(crate) fn add(&mut self, l: Listener) {
+        self.listeners.push(l);
+    }
+
+    pub(crate) fn emit(&self, e: Event) {
+        match &e {
+            Event::LoginFailed | Event::Unauthorized | Event::SessionRotated => {
+                tracing::debug!(event = ?e, "sesame event")
+            }
+            Event::RememberTheft { .. }
+            | Event::LoginThrottled
+            | Event::SessionProtected { .. } => {
+                tracing::warn!(event = ?e, "sesame event")
+            }
+            _ => tracing::info!(event = ?e, "sesame event"),
+        }
+        for l in &self.listeners {
+            l(&e);
+        }
+    }
+}

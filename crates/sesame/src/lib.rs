@@ -1,0 +1,42 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod cookies;
+pub mod error;
+pub mod events;
+pub mod id;
+mod keys;
+pub mod password;
+pub mod record;
+pub mod redirect;
+pub mod remember;
+pub mod request;
+pub mod response;
+pub mod session;
+pub mod store;
+pub mod testing;
+pub mod throttle;
+
+pub use auth::{AuthSession, AuthUser, Backend, LoginOptions, Sesame, SesameBuilder, SessionInfo};
+pub use config::{Clock, Config, ConfigBuilder, CookieMode, Protection, SameSite, SystemClock};
+pub use error::{AuthError, BoxError, ConfigError, DataError, SessionError, StoreError};
+pub use events::Event;
+pub use id::{SessionId, StoreKey};
+pub use password::{PasswordError, PasswordHasher, PasswordParams, Verification};
+pub use record::{AuthRecord, Flash, Record, RememberRecord};
+pub use request::RequestInfo;
+pub use response::{Finish, Rejection};
+pub use session::Session;
+
+/// Decodes a hex-encoded secret key (as kept in an environment variable).
+///
+/// ```
+/// let key = sesame::decode_hex_secret(&"ab".repeat(64))?;
+/// assert_eq!(key.len(), 64);
+/// # Ok::<(), sesame::ConfigError>(())
+/// ```
+pub fn decode_hex_secret(hex: &str) -> Result<Vec<u8>, ConfigError> {
+    keys::Keys::decode_hex(hex)
+}

@@ -1,0 +1,180 @@
+//! The server-side session record, and the remember-me token record.
+//!
+//! Records are what stores keep. They carry a version for compare-and-swap saves and the
+//! deadlines that stores use for their own expiry (TTL, purge index); the core re-checks the
+//! deadlines on every load whatever the store returns.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DataError;
+
+/// Who is logged in to a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthRecord {
+    /// The user's id, as the backend's `AuthUser::id` gave it.
+    pub user_id: String,
+    /// A keyed MAC of the user's auth hash at login time (base64).
+    pub auth_hash: String,
+    /// Fresh: logged in with credentials (or confirmed) in this session.
+    pub fresh: bool,
+    /// Restored from a remember-me cookie.
+    pub remembered: bool,
+    /// When the user logged in, seconds since the epoch.
+    pub login_at: i64,
+}
+
+/// A flashed message (Flask's `flash`), consumed when read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flash {
+    /// The category, e.g. `"message"`, `"error"`, `"success"`.
+    pub category: String,
+    /// The text.
+    pub message: String,
+}
+
+/// A session record as stores keep it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Incremented by every save; stores compare it to refuse stale writes.
+    pub version: u64,
+    /// When the session was created (at login for logged-in sessions).
+    pub created_at: i64,
+    /// The last-seen time as last persisted (written at most once per touch interval).
+    pub last_seen: i64,
+    /// The absolute deadline: never extended by activity.
+    pub absolute_deadline: i64,
+    /// When the record expires: the earlier of the idle and absolute deadlines. Stores use it for
+    /// TTLs and purging.
+    pub expires_at: i64,
+    /// The logged-in user, if any.
+    pub auth: Option<AuthRecord>,
+    /// The per-session CSRF token.
+    pub csrf: String,
+    /// Hash of client address and User-Agent (session protection), hex.
+    pub fingerprint: Option<String>,
+    /// The User-Agent that created the session (truncated), for the sessions page.
+    pub user_agent: Option<String>,
+    /// Typed application data, serde-encoded.
+    pub data: BTreeMap<String, serde_json::Value>,
+    /// Pending flashed messages.
+    pub flashes: Vec<Flash>,
+}
+
+impl Record {
+    /// The logged-in user's id, if any: stores index sessions by it.
+    pub fn user_id(&self) -> Option<&str> {
+        self.auth.as_ref().map(|a| a.user_id.as_str())
+    }
+
+    /// Whether the record holds nothing worth keeping: no user, no data, no flashes.
+    pub fn is_empty(&self) -> bool {
+        self.auth.is_none() && self.data.is_empty() && self.flashes.is_empty()
+    }
+
+    /// Encodes the record for a store.
+    pub fn encode(&self) -> Result<Vec<u8>, DataError> {
+        serde_json::to_vec(self).map_err(|source| DataError::Encode {
+            key: "<record>".into(),
+            source,
+        })
+    }
+
+    /// Decodes a record read from a store, refusing anything over `limit` bytes.
+    pub fn decode(bytes: &[u8], limit: usize) -> Result<Self, RecordDecodeError> {
+        if bytes.len() > limit {
+            return Err(RecordDecodeError::TooLarge(bytes.len()));
+        }
+        serde_json::from_slice(bytes).map_err(RecordDecodeError::Invalid)
+    }
+}
+
+/// A record read from a store could not be decoded; the session is treated as invalid.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordDecodeError {
+    /// Over the size cap.
+    #[error("stored record of {0} bytes exceeds the size limit")]
+    TooLarge(usize),
+    /// Not a valid record.
+    #[error("stored record is not valid")]
+    Invalid(#[source] serde_json::Error),
+}
+
+/// A remember-me token as stores keep it: only a hash of the validator is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RememberRecord {
+    /// Incremented by every rotation (compare-and-swap).
+    pub version: u64,
+    /// The user the token logs in.
+    pub user_id: String,
+    /// BLAKE2b-256 of the current validator, base64.
+    pub validator_hash: String,
+    /// The validator it replaced, accepted during the grace window only.
+    pub previous_validator_hash: Option<String>,
+    /// When the validator was last rotated.
+    pub rotated_at: i64,
+    /// When the token expires.
+    pub expires_at: i64,
+    /// Keyed MAC of the user's auth hash when issued.
+    pub auth_hash: String,
+}
+
+/// Hard cap on a remember-me record's encoded size.
+pub const MAX_REMEMBER_RECORD: usize = 4096;
+
+impl RememberRecord {
+    /// Encodes the record for a store.
+    pub fn encode(&self) -> Result<Vec<u8>, DataError> {
+        serde_json::to_vec(self).map_err(|source| DataError::Encode {
+            key: "<remember>".into(),
+            source,
+        })
+    }
+
+    /// Decodes a record read from a store, with a size cap.
+    pub fn decode(bytes: &[u8]) -> Result<Self, RecordDecodeError> {
+        if bytes.len() > MAX_REMEMBER_RECORD {
+            return Err(RecordDecodeError::TooLarge(bytes.len()));
+        }
+        serde_json::from_slice(bytes).map_err(RecordDecodeError::Invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Record {
+        Record {
+            version: 1,
+            created_at: 10,
+            last_seen: 10,
+            absolute_deadline: 100,
+            expires_at: 40,
+            auth: None,
+            csrf: "t".into(),
+            fingerprint: None,
+            user_agent: None,
+            data: BTreeMap::new(),
+            flashes: vec![],
+        }
+    }
+
+    #[test]
+    fn roundtrip_and_caps() {
+        let r = record();
+        let bytes = r.encode().unwrap();
+        assert_eq!(Record::decode(&bytes, 1 << 16).unwrap(), r);
+        assert!(matches!(
+            Record::decode(&bytes, 5),
+            Err(RecordDecodeError::TooLarge(_))
+        ));
+        assert!(matches!(
+            Record::decode(b"{\"version\":", 1 << 16),
+            Err(RecordDecodeError::Invalid(_))
+        ));
+        assert!(Record::decode(&[0xff, 0xfe], 1 << 16).is_err());
+    }
+}

@@ -1,0 +1,184 @@
+//! Framework-neutral responses that the core decides and adapters translate: the login-required
+//! redirect or 401, the CSRF 403, the throttling 429, the store-failure 503. Plus the
+//! [`Finish`] an adapter applies to every response.
+
+use std::fmt;
+
+/// A response decided by the core, for the adapter to send as is.
+///
+/// ```
+/// use sesame::Rejection;
+///
+/// let r = Rejection::unauthorized_json();
+/// assert_eq!(r.status(), 401);
+/// assert_eq!(r.body(), r#"{"error":"unauthorized"}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+}
+
+impl Rejection {
+    fn new(status: u16, content_type: &'static str, body: impl Into<String>) -> Self {
+        Self {
+            status,
+            headers: vec![
+                ("content-type", content_type.to_owned()),
+                ("cache-control", "no-store".to_owned()),
+            ],
+            body: body.into(),
+        }
+    }
+
+    /// `303 See Other` to `location`.
+    pub fn redirect(location: impl Into<String>) -> Self {
+        let location = location.into();
+        let mut r = Self::new(303, "text/plain; charset=utf-8", format!("See {location}"));
+        r.headers.push(("location", location));
+        r
+    }
+
+    /// `401` with the JSON body `{"error":"unauthorized"}`.
+    pub fn unauthorized_json() -> Self {
+        Self::json(401, "unauthorized")
+    }
+
+    /// `401` with a plain-text body.
+    pub fn unauthorized_text() -> Self {
+        Self::new(
+            401,
+            "text/plain; charset=utf-8",
+            "Unauthorized: please log in.",
+        )
+    }
+
+    /// A JSON error `{"error": code}` with `status`.
+    pub fn json(status: u16, code: &str) -> Self {
+        let body = serde_json::json!({ "error": code }).to_string();
+        let mut r = Self::new(status, "application/json", body);
+        if status == 401 {
+            r.headers.push(("www-authenticate", "Bearer".to_owned()));
+        }
+        r
+    }
+
+    /// `403` for a missing or wrong CSRF token.
+    pub fn csrf(json: bool) -> Self {
+        if json {
+            Self::json(403, "csrf token missing or invalid")
+        } else {
+            Self::new(
+                403,
+                "text/plain; charset=utf-8",
+                "Forbidden: the form's CSRF token is missing or invalid. Reload the page and try again.",
+            )
+        }
+    }
+
+    /// `429` with `Retry-After` (seconds, rounded up).
+    pub fn too_many_attempts(retry_after: std::time::Duration, json: bool) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        let mut r = if json {
+            Self::json(429, "too many attempts")
+        } else {
+            Self::new(
+                429,
+                "text/plain; charset=utf-8",
+                "Too many failed login attempts. Please wait and try again.",
+            )
+        };
+        r.headers.push(("retry-after", secs.max(1).to_string()));
+        r
+    }
+
+    /// `503`: the session store failed. Nothing of the request was acknowledged.
+    pub fn unavailable() -> Self {
+        let mut r = Self::new(
+            503,
+            "text/plain; charset=utf-8",
+            "Service unavailable: the session store cannot be reached. Please retry shortly.",
+        );
+        r.headers.push(("retry-after", "1".to_owned()));
+        r
+    }
+
+    /// `500` with a generic message (details go to the log, never to the client).
+    pub fn internal() -> Self {
+        Self::new(500, "text/plain; charset=utf-8", "Internal server error.")
+    }
+
+    /// `500` explaining that the Sesame middleware is missing (a programming error).
+    pub fn missing_layer(what: &str) -> Self {
+        tracing::error!("sesame: {what} used on a route without the Sesame middleware");
+        Self::new(
+            500,
+            "text/plain; charset=utf-8",
+            format!(
+                "Sesame is not installed on this route: add the Sesame middleware before using {what}."
+            ),
+        )
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+    /// The headers, lower-case names.
+    pub fn headers(&self) -> &[(&'static str, String)] {
+        &self.headers
+    }
+    /// The body.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+    /// The `Location` header, for redirects.
+    pub fn location(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == "location")
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status, self.body)
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+impl From<crate::error::AuthError> for Rejection {
+    fn from(e: crate::error::AuthError) -> Self {
+        match e.status() {
+            503 => {
+                tracing::error!(error = %e, source = ?std::error::Error::source(&e), "sesame: store or backend failure");
+                Self::unavailable()
+            }
+            403 => Self::new(403, "text/plain; charset=utf-8", "Forbidden."),
+            _ => {
+                tracing::error!(error = %e, "sesame: internal error");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl From<crate::error::SessionError> for Rejection {
+    fn from(e: crate::error::SessionError) -> Self {
+        crate::error::AuthError::from(e).into()
+    }
+}
+
+/// What an adapter applies to a response once the handler has run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Finish {
+    /// `Set-Cookie` header values to append.
+    pub set_cookies: Vec<String>,
+    /// Whether to add `Vary: Cookie` (the response depended on the session).
+    pub vary_cookie: bool,
+    /// Whether to set `Cache-Control: no-store` (the response sets a cookie or is private).
+    pub no_store: bool,
+}

@@ -1,0 +1,674 @@
+//! The per-request session handle and the framework-neutral request lifecycle.
+//!
+//! An adapter calls [`crate::Sesame::begin`] with what it read off the request, hands the
+//! resulting handles to the application, and calls [`Session::finish`] on the response. In
+//! between, the session is lazy: nothing is read from the store until a handler asks, and nothing
+//! is written unless something changed (or the touch interval elapsed).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+use tokio::sync::Mutex;
+
+use crate::config::{Config, Protection};
+use crate::cookies::{self, IncomingCookies};
+use crate::error::{DataError, SessionError, StoreError};
+use crate::events::{Event, Events};
+use crate::id::{SessionId, StoreKey, random_token};
+use crate::record::{AuthRecord, Flash, Record};
+use crate::remember::RememberToken;
+use crate::request::RequestInfo;
+use crate::response::{Finish, Rejection};
+use crate::store::{Durability, SessionStore, Update};
+
+/// How many times a save is re-applied on compare-and-swap conflicts before giving up.
+const MAX_CAS_ATTEMPTS: usize = 64;
+
+/// The framework-neutral part shared by every request: configuration, store, events.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) config: Config,
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) events: Events,
+}
+
+/// A change a request made to its session, kept so that it can be re-applied on top of a record
+/// another request saved in the meantime.
+#[derive(Debug, Clone)]
+enum Op {
+    Insert(String, serde_json::Value),
+    Remove(String),
+    Clear,
+    Flash(Flash),
+    TakeFlashes(Vec<Flash>),
+}
+
+impl Op {
+    fn apply(&self, r: &mut Record) {
+        match self {
+            Op::Insert(k, v) => {
+                r.data.insert(k.clone(), v.clone());
+            }
+            Op::Remove(k) => {
+                r.data.remove(k);
+            }
+            Op::Clear => r.data.clear(),
+            Op::Flash(f) => r.flashes.push(f.clone()),
+            Op::TakeFlashes(taken) => {
+                for t in taken {
+                    if let Some(i) = r.flashes.iter().position(|f| f == t) {
+                        r.flashes.remove(i);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    loaded: bool,
+    /// The id the record lives under, once it exists in the store.
+    pub(crate) id: Option<SessionId>,
+    /// The current record: as loaded, as created, or pending creation (`id` is `None`).
+    pub(crate) record: Option<Record>,
+    /// The version the record had when loaded or last saved.
+    base_version: u64,
+    ops: Vec<Op>,
+    /// Cookie decisions.
+    set_session_cookie: bool,
+    clear_session_cookie: bool,
+    pub(crate) set_remember: Option<(RememberToken, i64)>,
+    pub(crate) clear_remember: bool,
+    set_csrf: Option<String>,
+    /// The response depends on the session.
+    read: bool,
+    finished: bool,
+}
+
+pub(crate) struct Inner {
+    pub(crate) core: Arc<Core>,
+    pub(crate) request: RequestInfo,
+    pub(crate) incoming: IncomingCookies,
+    pub(crate) state: Mutex<State>,
+}
+
+/// The per-request session handle (cheap to clone; all clones share one state).
+///
+/// Handlers use it for session data, flash messages and the CSRF token; adapters call
+/// [`Session::finish`] when the response is ready.
+///
+/// ```
+/// # tokio_test_block_on(async {
+/// use sesame::{Config, Sesame, RequestInfo, testing::TestBackend};
+///
+/// let sesame = Sesame::builder(Config::builder(&[1u8; 64]).build()?, TestBackend::default()).build();
+/// let (session, _auth) = sesame.begin(RequestInfo::new("GET", "/"), [].into_iter());
+/// session.insert("theme", "dark").await?;
+/// assert_eq!(session.get::<String>("theme").await?.as_deref(), Some("dark"));
+/// let finish = session.finish(200).await?;
+/// assert_eq!(finish.set_cookies.len(), 1); // a new session cookie
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Session {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("path", &self.inner.request.path_and_query)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(core: Arc<Core>, request: RequestInfo, incoming: IncomingCookies) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                core,
+                request,
+                incoming,
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    fn config(&self) -> &Config {
+        &self.inner.core.config
+    }
+
+    fn store(&self) -> &dyn SessionStore {
+        &*self.inner.core.store
+    }
+
+    /// What the adapter read off the request.
+    pub fn request(&self) -> &RequestInfo {
+        &self.inner.request
+    }
+
+    pub(crate) async fn lock(&self) -> Result<tokio::sync::MutexGuard<'_, State>, SessionError> {
+        let mut st = self.inner.state.lock().await;
+        if st.finished {
+            return Err(SessionError::Finished);
+        }
+        if !st.loaded {
+            self.load(&mut st).await?;
+        }
+        Ok(st)
+    }
+
+    /// Loads the record named by the cookie, if any, and checks expiry and session protection.
+    async fn load(&self, st: &mut State) -> Result<(), SessionError> {
+        st.read = true;
+        let Some(id) = self.inner.incoming.session.clone() else {
+            st.loaded = true;
+            st.clear_session_cookie = self.inner.incoming.session_present;
+            return Ok(());
+        };
+        let key = id.store_key();
+        let record = match self.store().load(&key).await {
+            Ok(r) => r,
+            Err(StoreError::Corrupt(e)) => {
+                tracing::warn!(error = %e, "sesame: corrupt session record; treating the session as invalid");
+                let _ = self.store().delete(&key, Durability::Lazy).await;
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        st.loaded = true;
+        let now = self.config().now();
+        let record = match record {
+            Some(r) if !self.expired(&r, now) => r,
+            Some(_) => {
+                // Expired: never served; removed lazily.
+                if let Err(e) = self.store().delete(&key, Durability::Lazy).await {
+                    tracing::debug!(error = %e, "sesame: lazy delete of an expired session failed");
+                }
+                st.clear_session_cookie = true;
+                return Ok(());
+            }
+            None => {
+                st.clear_session_cookie = true;
+                return Ok(());
+            }
+        };
+        st.base_version = record.version;
+        st.id = Some(id);
+        st.record = Some(record);
+        self.protect(st).await
+    }
+
+    pub(crate) fn expired(&self, r: &Record, now: i64) -> bool {
+        let c = self.config();
+        now >= r.expires_at || now >= r.absolute_deadline || now - r.last_seen >= c.idle_timeout
+    }
+
+    /// Session protection (Flask-Login's semantics) on a freshly loaded record.
+    async fn protect(&self, st: &mut State) -> Result<(), SessionError> {
+        let mode = self.config().protection;
+        if mode == Protection::Off {
+            return Ok(());
+        }
+        let Some(record) = st.record.as_ref() else {
+            return Ok(());
+        };
+        let Some(auth) = record.auth.as_ref() else {
+            return Ok(());
+        };
+        let current = self.inner.request.fingerprint();
+        if record.fingerprint.as_deref() == Some(current.as_str()) {
+            return Ok(());
+        }
+        let user_id = auth.user_id.clone();
+        match mode {
+            Protection::Strong => {
+                self.inner.core.events.emit(Event::SessionProtected {
+                    user_id,
+                    logged_out: true,
+                });
+                self.destroy_locked(st).await?;
+                st.clear_remember = self.inner.incoming.remember_present;
+            }
+            _ => {
+                if auth.fresh {
+                    self.inner.core.events.emit(Event::SessionProtected {
+                        user_id,
+                        logged_out: false,
+                    });
+                    if let Some(a) = st.record.as_mut().and_then(|r| r.auth.as_mut()) {
+                        a.fresh = false;
+                    }
+                    self.save_now(st).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Gets a value, decoded with serde; `None` when absent.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        let st = self.lock().await?;
+        let Some(v) = st.record.as_ref().and_then(|r| r.data.get(key)) else {
+            return Ok(None);
+        };
+        T::deserialize(v).map(Some).map_err(|source| {
+            DataError::Decode {
+                key: key.to_owned(),
+                source,
+            }
+            .into()
+        })
+    }
+
+    /// Inserts a value (serde-encoded), replacing any previous one.
+    pub async fn insert<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), SessionError> {
+        let v = serde_json::to_value(value).map_err(|source| DataError::Encode {
+            key: key.to_owned(),
+            source,
+        })?;
+        let mut st = self.lock().await?;
+        self.apply(&mut st, Op::Insert(key.to_owned(), v));
+        Ok(())
+    }
+
+    /// Removes a value, returning it decoded.
+    pub async fn remove<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        let mut st = self.lock().await?;
+        let Some(old) = st.record.as_ref().and_then(|r| r.data.get(key)).cloned() else {
+            return Ok(None);
+        };
+        self.apply(&mut st, Op::Remove(key.to_owned()));
+        T::deserialize(old).map(Some).map_err(|source| {
+            DataError::Decode {
+                key: key.to_owned(),
+                source,
+            }
+            .into()
+        })
+    }
+
+    /// Removes every value (the login state and flashes are kept).
+    pub async fn clear(&self) -> Result<(), SessionError> {
+        let mut st = self.lock().await?;
+        if st.record.as_ref().is_some_and(|r| !r.data.is_empty()) {
+            self.apply(&mut st, Op::Clear);
+        }
+        Ok(())
+    }
+
+    /// Flashes a message for the next page (Flask's `flash`).
+    pub async fn flash(&self, category: &str, message: &str) -> Result<(), SessionError> {
+        let mut st = self.lock().await?;
+        self.apply(
+            &mut st,
+            Op::Flash(Flash {
+                category: category.to_owned(),
+                message: message.to_owned(),
+            }),
+        );
+        Ok(())
+    }
+
+    /// Takes the pending flashed messages (Flask's `get_flashed_messages`); they are consumed.
+    pub async fn take_flashes(&self) -> Result<Vec<Flash>, SessionError> {
+        let mut st = self.lock().await?;
+        let taken = st
+            .record
+            .as_ref()
+            .map(|r| r.flashes.clone())
+            .unwrap_or_default();
+        if !taken.is_empty() {
+            self.apply(&mut st, Op::TakeFlashes(taken.clone()));
+        }
+        Ok(taken)
+    }
+
+    fn apply(&self, st: &mut State, op: Op) {
+        if st.record.is_none() {
+            st.record = Some(self.new_record(None));
+        }
+        if let Some(r) = st.record.as_mut() {
+            op.apply(r);
+        }
+        st.ops.push(op);
+    }
+
+    /// A fresh record for this request, optionally logged in.
+    pub(crate) fn new_record(&self, auth: Option<AuthRecord>) -> Record {
+        let c = self.config();
+        let now = c.now();
+        let absolute_deadline = now.saturating_add(c.absolute_timeout);
+        Record {
+            version: 1,
+            created_at: now,
+            last_seen: now,
+            absolute_deadline,
+            expires_at: now.saturating_add(c.idle_timeout).min(absolute_deadline),
+            auth,
+            csrf: random_token::<32>(),
+            fingerprint: Some(self.inner.request.fingerprint()),
+            user_agent: self.inner.request.user_agent.clone(),
+            data: BTreeMap::new(),
+            flashes: Vec::new(),
+        }
+    }
+
+    /// The CSRF token to put in forms: the session's own when logged in, otherwise a signed
+    /// double-submit token in a cookie, so that showing a form creates no store record.
+    pub async fn csrf_token(&self) -> Result<String, SessionError> {
+        let mut st = self.lock().await?;
+        if let Some(r) = st.record.as_ref().filter(|r| r.auth.is_some()) {
+            return Ok(r.csrf.clone());
+        }
+        if let Some(t) = &st.set_csrf {
+            return Ok(t.clone());
+        }
+        if let Some(t) = &self.inner.incoming.csrf {
+            return Ok(t.clone());
+        }
+        let t = random_token::<32>();
+        st.set_csrf = Some(t.clone());
+        Ok(t)
+    }
+
+    /// Checks a submitted CSRF token in constant time; `Err` is the `403` to answer with.
+    pub async fn verify_csrf(&self, submitted: &str) -> Result<(), Rejection> {
+        let st = self.lock().await?;
+        let expected: Option<&str> = match st.record.as_ref().filter(|r| r.auth.is_some()) {
+            Some(r) => Some(r.csrf.as_str()),
+            None => self.inner.incoming.csrf.as_deref(),
+        };
+        let ok = expected.is_some_and(|e| {
+            e.len() == submitted.len() && bool::from(e.as_bytes().ct_eq(submitted.as_bytes()))
+        });
+        if ok {
+            Ok(())
+        } else {
+            tracing::info!(path = %self.inner.request.path_and_query, "sesame: CSRF check failed");
+            Err(Rejection::csrf(self.inner.request.wants_json()))
+        }
+    }
+
+    /// Cycles the session id (privilege change): the record moves to a new id, the old one is
+    /// deleted, and a new cookie is sent. Durable before it returns.
+    pub async fn cycle_id(&self) -> Result<(), SessionError> {
+        let mut st = self.lock().await?;
+        if st.record.is_some() {
+            self.rotate_locked(&mut st).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the session: deletes its record (durably) and the cookie.
+    pub async fn destroy(&self) -> Result<(), SessionError> {
+        let mut st = self.lock().await?;
+        self.destroy_locked(&mut st).await
+    }
+
+    pub(crate) async fn destroy_locked(&self, st: &mut State) -> Result<(), SessionError> {
+        if let Some(id) = st.id.take() {
+            self.store()
+                .delete(&id.store_key(), Durability::Flush)
+                .await?;
+            tracing::info!("sesame: session destroyed");
+        }
+        st.record = None;
+        st.ops.clear();
+        st.set_session_cookie = false;
+        st.clear_session_cookie = self.inner.incoming.session_present;
+        Ok(())
+    }
+
+    /// Moves the current record (with every change so far) to a new id. Durable.
+    pub(crate) async fn rotate_locked(&self, st: &mut State) -> Result<(), SessionError> {
+        let Some(mut record) = st.record.take() else {
+            return Ok(());
+        };
+        record.version = 1;
+        let now = self.config().now();
+        record.last_seen = now;
+        record.expires_at = now
+            .saturating_add(self.config().idle_timeout)
+            .min(record.absolute_deadline);
+        let id = self.create_record(&record).await?;
+        if let Some(old) = st.id.replace(id) {
+            self.store()
+                .delete(&old.store_key(), Durability::Flush)
+                .await?;
+        }
+        st.record = Some(record);
+        st.base_version = 1;
+        st.ops.clear();
+        st.set_session_cookie = true;
+        st.clear_session_cookie = false;
+        self.inner.core.events.emit(Event::SessionRotated);
+        Ok(())
+    }
+
+    /// Replaces the session with `record` under a new id (login). Durable.
+    pub(crate) async fn replace_locked(
+        &self,
+        st: &mut State,
+        record: Record,
+    ) -> Result<(), SessionError> {
+        let old = st.id.take();
+        st.record = Some(record);
+        st.ops.clear();
+        self.rotate_locked(st).await?;
+        if let Some(old) = old {
+            self.store()
+                .delete(&old.store_key(), Durability::Flush)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts `record` under a fresh id; a collision (never in practice) draws another id.
+    async fn create_record(&self, record: &Record) -> Result<SessionId, SessionError> {
+        self.check_size(record)?;
+        loop {
+            let id = SessionId::generate();
+            if self
+                .store()
+                .create(&id.store_key(), record, Durability::Flush)
+                .await?
+            {
+                return Ok(id);
+            }
+            tracing::warn!("sesame: session id collision; drawing another");
+        }
+    }
+
+    fn check_size(&self, record: &Record) -> Result<(), SessionError> {
+        let limit = self.config().max_record_bytes;
+        let size = record.encode()?.len();
+        if size > limit {
+            return Err(DataError::TooLarge { limit }.into());
+        }
+        Ok(())
+    }
+
+    /// Writes the record now with compare-and-swap, re-applying this request's changes over any
+    /// concurrent save. A record deleted meanwhile (logout, rotation) stays deleted.
+    pub(crate) async fn save_now(&self, st: &mut State) -> Result<(), SessionError> {
+        let Some(id) = st.id.clone() else {
+            return Ok(());
+        };
+        let key = id.store_key();
+        let Some(mut record) = st.record.clone() else {
+            return Ok(());
+        };
+        let now = self.config().now();
+        let mut expected = st.base_version;
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            record.version = expected + 1;
+            record.last_seen = now;
+            record.expires_at = now
+                .saturating_add(self.config().idle_timeout)
+                .min(record.absolute_deadline);
+            if record.is_empty() {
+                // Nothing left worth keeping (e.g. the last flash was read): drop the record.
+                self.store().delete(&key, Durability::Lazy).await?;
+                st.id = None;
+                st.record = None;
+                st.clear_session_cookie = true;
+                st.set_session_cookie = false;
+                st.ops.clear();
+                return Ok(());
+            }
+            self.check_size(&record)?;
+            match self
+                .store()
+                .update(&key, &record, expected, Durability::Lazy)
+                .await?
+            {
+                Update::Saved => {
+                    st.base_version = record.version;
+                    st.record = Some(record);
+                    st.ops.clear();
+                    return Ok(());
+                }
+                Update::Missing => {
+                    // Logged out or rotated by a concurrent request: that wins.
+                    tracing::debug!(
+                        "sesame: session vanished before save; dropping the stale write"
+                    );
+                    st.id = None;
+                    st.record = None;
+                    st.ops.clear();
+                    return Ok(());
+                }
+                Update::Conflict(current) => {
+                    if self.expired(&current, now) || current.user_id() != record.user_id() {
+                        // A concurrent login/logout changed who owns the session: stale write.
+                        st.ops.clear();
+                        st.record = Some(current);
+                        return Ok(());
+                    }
+                    expected = current.version;
+                    let mut merged = current;
+                    // Keep any auth-state change this request made (e.g. confirm or protection).
+                    if let (Some(mine), Some(theirs)) = (record.auth.as_ref(), merged.auth.as_mut())
+                    {
+                        theirs.fresh = theirs.fresh && mine.fresh;
+                    }
+                    for op in &st.ops {
+                        op.apply(&mut merged);
+                    }
+                    record = merged;
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+        Err(StoreError::backend(std::io::Error::other(
+            "too many concurrent writes to one session",
+        ))
+        .into())
+    }
+
+    /// Finishes the request: persists what changed (and only that) and returns the `Set-Cookie`
+    /// values and cache headers for the adapter to apply. Call it once per response, including
+    /// error responses; on a `5xx` status nothing is saved.
+    ///
+    /// On `Err` the adapter answers `503` instead of the response (fail closed).
+    pub async fn finish(&self, status: u16) -> Result<Finish, SessionError> {
+        let mut st = self.inner.state.lock().await;
+        if st.finished {
+            return Ok(Finish::default());
+        }
+        st.finished = true;
+        let st = &mut *st;
+        if st.loaded && status < 500 {
+            self.persist(st).await?;
+        }
+        let c = self.config();
+        let mut f = Finish {
+            vary_cookie: st.read,
+            ..Finish::default()
+        };
+        if st.set_session_cookie {
+            if let (Some(id), Some(r)) = (&st.id, &st.record) {
+                let max_age = r.absolute_deadline - c.now();
+                f.set_cookies.push(cookies::session_cookie(c, id, max_age));
+            }
+        } else if st.clear_session_cookie && self.inner.incoming.session_present {
+            f.set_cookies.push(cookies::removal(c, &c.cookie.name));
+        }
+        if let Some((token, max_age)) = &st.set_remember {
+            f.set_cookies
+                .push(cookies::remember_cookie(c, token, *max_age));
+        } else if st.clear_remember && self.inner.incoming.remember_present {
+            f.set_cookies
+                .push(cookies::removal(c, &c.cookie.remember_name));
+        }
+        if let Some(t) = &st.set_csrf {
+            f.set_cookies.push(cookies::csrf_cookie(c, t));
+        }
+        if !f.set_cookies.is_empty() {
+            f.no_store = true;
+            f.vary_cookie = true;
+        }
+        Ok(f)
+    }
+
+    async fn persist(&self, st: &mut State) -> Result<(), SessionError> {
+        match (&st.id, &st.record) {
+            (None, Some(r)) if !r.is_empty() => {
+                // A new session (anonymous data or flash): create it.
+                let mut record = r.clone();
+                let now = self.config().now();
+                record.last_seen = now;
+                let id = self.create_record_lazy(&record).await?;
+                st.id = Some(id);
+                st.record = Some(record);
+                st.ops.clear();
+                st.set_session_cookie = true;
+                st.clear_session_cookie = false;
+            }
+            (Some(_), Some(r)) => {
+                let now = self.config().now();
+                if !st.ops.is_empty()
+                    || r.is_empty()
+                    || now - r.last_seen >= self.config().touch_interval
+                {
+                    self.save_now(st).await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn create_record_lazy(&self, record: &Record) -> Result<SessionId, SessionError> {
+        self.check_size(record)?;
+        loop {
+            let id = SessionId::generate();
+            if self
+                .store()
+                .create(&id.store_key(), record, Durability::Lazy)
+                .await?
+            {
+                return Ok(id);
+            }
+        }
+    }
+
+    /// The store key of the current session, if it is stored.
+    pub(crate) async fn current_key(&self) -> Result<Option<StoreKey>, SessionError> {
+        let st = self.lock().await?;
+        Ok(st.id.as_ref().map(SessionId::store_key))
+    }
+}

@@ -1,0 +1,440 @@
+//! The shared store test suite. Every store crate runs it:
+//!
+//! ```ignore
+//! sesame::store_suite!(MyStore::open_temporary().await);
+//! ```
+//!
+//! The macro expands to one `#[tokio::test]` per scenario (the calling crate needs `tokio` with
+//! the `macros` and `rt-multi-thread` features as a dev-dependency). Each scenario uses fresh
+//! random user ids and keys, so stores backed by a shared server can run them concurrently.
+
+#![allow(clippy::unwrap_used, missing_docs, clippy::missing_panics_doc)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::id::{SessionId, StoreKey, random_token};
+use crate::record::{AuthRecord, Flash, Record, RememberRecord};
+use crate::store::{Durability, SessionStore, Update};
+
+/// Expands to one test per scenario of the suite, each building its store with `$make`
+/// (an expression, evaluated inside the async test: it may `.await`).
+#[macro_export]
+macro_rules! store_suite {
+    ($make:expr) => {
+        $crate::store_suite!(@each $make;
+            create_is_insert_if_absent,
+            load_returns_exactly_what_was_saved,
+            update_is_compare_and_swap,
+            update_never_creates_or_resurrects,
+            delete_reports_and_removes,
+            user_index_follows_writes,
+            delete_user_sessions_keeps_the_exception,
+            expired_sessions_are_not_listed,
+            purge_removes_only_expired,
+            remember_tokens_lifecycle,
+            remember_tokens_per_user_revocation,
+            concurrent_writers_lose_nothing,
+            concurrent_creates_one_winner
+        );
+    };
+    (@each $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let store = ::std::sync::Arc::new($make);
+                $crate::store::suite::$name(store).await;
+            }
+        )*
+    };
+}
+
+fn now() -> i64 {
+    crate::config::SystemClock.now_secs()
+}
+
+impl crate::config::SystemClock {
+    fn now_secs(&self) -> i64 {
+        use crate::config::Clock;
+        self.now()
+    }
+}
+
+/// A fresh random store key.
+pub fn key() -> StoreKey {
+    SessionId::generate().store_key()
+}
+
+/// A fresh random user id.
+pub fn user() -> String {
+    format!("user-{}", random_token::<9>())
+}
+
+/// A record for `user` expiring at `expires_at`.
+pub fn record(user: Option<&str>, expires_at: i64) -> Record {
+    let t = now();
+    Record {
+        version: 1,
+        created_at: t,
+        last_seen: t,
+        absolute_deadline: expires_at.max(t),
+        expires_at,
+        auth: user.map(|u| AuthRecord {
+            user_id: u.to_owned(),
+            auth_hash: "aGFzaA".into(),
+            fresh: true,
+            remembered: false,
+            login_at: t,
+        }),
+        csrf: random_token::<32>(),
+        fingerprint: Some("00ff".into()),
+        user_agent: Some("suite/1.0".into()),
+        data: BTreeMap::new(),
+        flashes: Vec::new(),
+    }
+}
+
+fn live() -> i64 {
+    now() + 3600
+}
+
+pub async fn create_is_insert_if_absent<S: SessionStore>(s: Arc<S>) {
+    let k = key();
+    let r = record(None, live());
+    assert!(s.create(&k, &r, Durability::Flush).await.unwrap());
+    let mut other = record(None, live());
+    other.csrf = "other".into();
+    assert!(
+        !s.create(&k, &other, Durability::Flush).await.unwrap(),
+        "create must not overwrite"
+    );
+    assert_eq!(s.load(&k).await.unwrap().unwrap().csrf, r.csrf);
+}
+
+pub async fn load_returns_exactly_what_was_saved<S: SessionStore>(s: Arc<S>) {
+    assert!(s.load(&key()).await.unwrap().is_none());
+    let k = key();
+    let mut r = record(Some(&user()), live());
+    r.data
+        .insert("cart".into(), serde_json::json!(["a", "b", {"n": 1}]));
+    r.data
+        .insert("ünïcode".into(), serde_json::json!("välue \u{1F600}"));
+    r.flashes.push(Flash {
+        category: "error".into(),
+        message: "Bad <input>".into(),
+    });
+    assert!(s.create(&k, &r, Durability::Lazy).await.unwrap());
+    assert_eq!(s.load(&k).await.unwrap().unwrap(), r);
+}
+
+pub async fn update_is_compare_and_swap<S: SessionStore>(s: Arc<S>) {
+    let k = key();
+    let r = record(None, live());
+    s.create(&k, &r, Durability::Lazy).await.unwrap();
+    let mut v2 = r.clone();
+    v2.version = 2;
+    v2.data.insert("a".into(), serde_json::json!(1));
+    assert_eq!(
+        s.update(&k, &v2, 1, Durability::Lazy).await.unwrap(),
+        Update::Saved
+    );
+    // A writer that still believes version 1 is refused and shown the current record.
+    let mut stale = r.clone();
+    stale.version = 2;
+    stale.data.insert("b".into(), serde_json::json!(2));
+    match s.update(&k, &stale, 1, Durability::Lazy).await.unwrap() {
+        Update::Conflict(current) => assert_eq!(current, v2),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(s.load(&k).await.unwrap().unwrap(), v2);
+}
+
+pub async fn update_never_creates_or_resurrects<S: SessionStore>(s: Arc<S>) {
+    let k = key();
+    let mut r = record(None, live());
+    r.version = 2;
+    assert_eq!(
+        s.update(&k, &r, 1, Durability::Lazy).await.unwrap(),
+        Update::Missing
+    );
+    assert!(s.load(&k).await.unwrap().is_none());
+    r.version = 1;
+    s.create(&k, &r, Durability::Lazy).await.unwrap();
+    assert!(s.delete(&k, Durability::Flush).await.unwrap());
+    let mut late = r.clone();
+    late.version = 2;
+    assert_eq!(
+        s.update(&k, &late, 1, Durability::Lazy).await.unwrap(),
+        Update::Missing
+    );
+    assert!(
+        s.load(&k).await.unwrap().is_none(),
+        "a deleted session came back"
+    );
+}
+
+pub async fn delete_reports_and_removes<S: SessionStore>(s: Arc<S>) {
+    let k = key();
+    let u = user();
+    s.create(&k, &record(Some(&u), live()), Durability::Lazy)
+        .await
+        .unwrap();
+    assert!(s.delete(&k, Durability::Flush).await.unwrap());
+    assert!(!s.delete(&k, Durability::Flush).await.unwrap());
+    assert!(s.load(&k).await.unwrap().is_none());
+    assert!(s.user_sessions(&u, now()).await.unwrap().is_empty());
+}
+
+pub async fn user_index_follows_writes<S: SessionStore>(s: Arc<S>) {
+    let (a, b) = (user(), user());
+    let keys: Vec<StoreKey> = (0..3).map(|_| key()).collect();
+    for k in &keys {
+        s.create(k, &record(Some(&a), live()), Durability::Lazy)
+            .await
+            .unwrap();
+    }
+    let kb = key();
+    s.create(&kb, &record(Some(&b), live()), Durability::Lazy)
+        .await
+        .unwrap();
+    let anon = key();
+    s.create(&anon, &record(None, live()), Durability::Lazy)
+        .await
+        .unwrap();
+
+    let mut listed: Vec<StoreKey> = s
+        .user_sessions(&a, now())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    listed.sort();
+    let mut expected = keys.clone();
+    expected.sort();
+    assert_eq!(listed, expected);
+
+    // Moving a session from user a to user b moves it in the index.
+    let mut moved = s.load(&keys[0]).await.unwrap().unwrap();
+    moved.version = 2;
+    moved.auth.as_mut().unwrap().user_id = b.clone();
+    assert_eq!(
+        s.update(&keys[0], &moved, 1, Durability::Flush)
+            .await
+            .unwrap(),
+        Update::Saved
+    );
+    assert_eq!(s.user_sessions(&a, now()).await.unwrap().len(), 2);
+    assert_eq!(s.user_sessions(&b, now()).await.unwrap().len(), 2);
+
+    // Logging out (auth removed) takes it out of the index.
+    let mut out = moved.clone();
+    out.version = 3;
+    out.auth = None;
+    assert_eq!(
+        s.update(&keys[0], &out, 2, Durability::Flush)
+            .await
+            .unwrap(),
+        Update::Saved
+    );
+    assert_eq!(s.user_sessions(&b, now()).await.unwrap().len(), 1);
+}
+
+pub async fn delete_user_sessions_keeps_the_exception<S: SessionStore>(s: Arc<S>) {
+    let (a, b) = (user(), user());
+    let keys: Vec<StoreKey> = (0..4).map(|_| key()).collect();
+    for k in &keys {
+        s.create(k, &record(Some(&a), live()), Durability::Lazy)
+            .await
+            .unwrap();
+    }
+    let kb = key();
+    s.create(&kb, &record(Some(&b), live()), Durability::Lazy)
+        .await
+        .unwrap();
+    assert_eq!(s.delete_user_sessions(&a, Some(&keys[1])).await.unwrap(), 3);
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(s.load(k).await.unwrap().is_some(), i == 1);
+    }
+    assert!(
+        s.load(&kb).await.unwrap().is_some(),
+        "another user's session was deleted"
+    );
+    assert_eq!(s.delete_user_sessions(&a, None).await.unwrap(), 1);
+    assert!(s.user_sessions(&a, now()).await.unwrap().is_empty());
+    assert_eq!(s.delete_user_sessions(&user(), None).await.unwrap(), 0);
+}
+
+pub async fn expired_sessions_are_not_listed<S: SessionStore>(s: Arc<S>) {
+    let u = user();
+    let (k1, k2) = (key(), key());
+    s.create(&k1, &record(Some(&u), now() - 5), Durability::Lazy)
+        .await
+        .unwrap();
+    s.create(&k2, &record(Some(&u), live()), Durability::Lazy)
+        .await
+        .unwrap();
+    let listed = s.user_sessions(&u, now()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].0, k2);
+}
+
+pub async fn purge_removes_only_expired<S: SessionStore>(s: Arc<S>) {
+    let u = user();
+    let t = now();
+    let expired: Vec<StoreKey> = (0..20).map(|_| key()).collect();
+    let live_keys: Vec<StoreKey> = (0..5).map(|_| key()).collect();
+    for k in &expired {
+        s.create(k, &record(Some(&u), t - 1), Durability::Lazy)
+            .await
+            .unwrap();
+    }
+    for k in &live_keys {
+        s.create(k, &record(Some(&u), t + 3600), Durability::Lazy)
+            .await
+            .unwrap();
+    }
+    let sel = random_token::<12>();
+    let mut tok = remember(&u);
+    tok.expires_at = t - 1;
+    s.create_remember(&sel, &tok).await.unwrap();
+
+    let purged = s.purge_expired(t).await.unwrap();
+    assert!(purged <= 20 + s_extra(), "purged {purged}");
+    for k in &expired {
+        assert!(
+            s.load(k).await.unwrap().is_none(),
+            "an expired record survived purge"
+        );
+    }
+    for k in &live_keys {
+        assert!(
+            s.load(k).await.unwrap().is_some(),
+            "purge removed a live record"
+        );
+    }
+    assert_eq!(s.user_sessions(&u, t).await.unwrap().len(), 5);
+    assert!(
+        s.load_remember(&sel).await.unwrap().is_none(),
+        "an expired remember token survived purge"
+    );
+    // Purging again finds nothing of ours.
+    s.purge_expired(t).await.unwrap();
+    assert_eq!(s.delete_user_sessions(&u, None).await.unwrap(), 5);
+}
+
+// Records of other scenarios running concurrently on a shared server may expire too.
+fn s_extra() -> usize {
+    1_000_000
+}
+
+/// A remember-me record for `user`.
+pub fn remember(user: &str) -> RememberRecord {
+    RememberRecord {
+        version: 1,
+        user_id: user.to_owned(),
+        validator_hash: random_token::<32>(),
+        previous_validator_hash: None,
+        rotated_at: now(),
+        expires_at: live(),
+        auth_hash: "aGFzaA".into(),
+    }
+}
+
+pub async fn remember_tokens_lifecycle<S: SessionStore>(s: Arc<S>) {
+    let u = user();
+    let sel = random_token::<12>();
+    let t = remember(&u);
+    assert!(s.load_remember(&sel).await.unwrap().is_none());
+    assert!(s.create_remember(&sel, &t).await.unwrap());
+    assert!(
+        !s.create_remember(&sel, &remember(&u)).await.unwrap(),
+        "create_remember must not overwrite"
+    );
+    assert_eq!(s.load_remember(&sel).await.unwrap().unwrap(), t);
+
+    let mut rotated = t.clone();
+    rotated.version = 2;
+    rotated.previous_validator_hash = Some(t.validator_hash.clone());
+    rotated.validator_hash = random_token::<32>();
+    assert_eq!(
+        s.update_remember(&sel, &rotated, 1).await.unwrap(),
+        Update::Saved
+    );
+    let mut stale = t.clone();
+    stale.version = 2;
+    assert_eq!(
+        s.update_remember(&sel, &stale, 1).await.unwrap(),
+        Update::Conflict(rotated.clone())
+    );
+    assert_eq!(s.load_remember(&sel).await.unwrap().unwrap(), rotated);
+
+    assert!(s.delete_remember(&sel).await.unwrap());
+    assert!(!s.delete_remember(&sel).await.unwrap());
+    assert_eq!(
+        s.update_remember(&sel, &rotated, 2).await.unwrap(),
+        Update::Missing
+    );
+    assert!(s.load_remember(&sel).await.unwrap().is_none());
+}
+
+pub async fn remember_tokens_per_user_revocation<S: SessionStore>(s: Arc<S>) {
+    let (a, b) = (user(), user());
+    let sels: Vec<String> = (0..3).map(|_| random_token::<12>()).collect();
+    for sel in &sels {
+        s.create_remember(sel, &remember(&a)).await.unwrap();
+    }
+    let sb = random_token::<12>();
+    s.create_remember(&sb, &remember(&b)).await.unwrap();
+    assert_eq!(s.delete_user_remember(&a).await.unwrap(), 3);
+    for sel in &sels {
+        assert!(s.load_remember(sel).await.unwrap().is_none());
+    }
+    assert!(s.load_remember(&sb).await.unwrap().is_some());
+    assert_eq!(s.delete_user_remember(&a).await.unwrap(), 0);
+}
+
+/// 50 concurrent writers each add a distinct key to one session with compare-and-swap and
+/// retry; none may be lost.
+pub async fn concurrent_writers_lose_nothing<S: SessionStore>(s: Arc<S>) {
+    let k = key();
+    s.create(&k, &record(Some(&user()), live()), Durability::Lazy)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let mut r = s.load(&k).await.unwrap().unwrap();
+                let expected = r.version;
+                r.version += 1;
+                r.data.insert(format!("k{i}"), serde_json::json!(i));
+                match s.update(&k, &r, expected, Durability::Lazy).await.unwrap() {
+                    Update::Saved => break,
+                    Update::Conflict(_) => tokio::task::yield_now().await,
+                    Update::Missing => panic!("record vanished"),
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let r = s.load(&k).await.unwrap().unwrap();
+    assert_eq!(r.data.len(), 50, "lost writes: {:?}", r.data.keys());
+    assert_eq!(r.version, 51);
+}
+
+/// Two creates racing on one key: exactly one wins.
+pub async fn concurrent_creates_one_winner<S: SessionStore>(s: Arc<S>) {
+    for _ in 0..20 {
+        let k = key();
+        let (a, b) = (s.clone(), s.clone());
+        let (ra, rb) = (record(None, live()), record(None, live()));
+        let ta = tokio::spawn(async move { a.create(&k, &ra, Durability::Lazy).await.unwrap() });
+        let tb = tokio::spawn(async move { b.create(&k, &rb, Durability::Lazy).await.unwrap() });
+        let (wa, wb) = (ta.await.unwrap(), tb.await.unwrap());
+        assert!(wa ^ wb, "exactly one create must win");
+    }
+}
