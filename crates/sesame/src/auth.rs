@@ -377,6 +377,10 @@ impl<B: Backend> AuthSession<B> {
     }
 
     async fn user_from_remember(&self) -> Result<Option<B::User>, AuthError> {
+        if self.session.lock().await?.clear_remember {
+            // Session protection (strong) just ended this session: no restoring it.
+            return Ok(None);
+        }
         let Some(token) = self.session.inner.incoming.remember.clone() else {
             if self.session.inner.incoming.remember_present {
                 self.session.lock().await?.clear_remember = true;

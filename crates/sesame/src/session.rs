@@ -40,6 +40,7 @@ pub(crate) struct Core {
 #[derive(Debug, Clone)]
 enum Op {
     Insert(String, serde_json::Value),
+    Push(String, serde_json::Value),
     Remove(String),
     Clear,
     Flash(Flash),
@@ -52,6 +53,13 @@ impl Op {
             Op::Insert(k, v) => {
                 r.data.insert(k.clone(), v.clone());
             }
+            Op::Push(k, v) => match r.data.get_mut(k) {
+                Some(serde_json::Value::Array(items)) => items.push(v.clone()),
+                _ => {
+                    r.data
+                        .insert(k.clone(), serde_json::Value::Array(vec![v.clone()]));
+                }
+            },
             Op::Remove(k) => {
                 r.data.remove(k);
             }
@@ -236,7 +244,12 @@ impl Session {
                     logged_out: true,
                 });
                 self.destroy_locked(st).await?;
-                st.clear_remember = self.inner.incoming.remember_present;
+                // The remember-me token presented with it is revoked too, so that a copied
+                // cookie cannot immediately log the session back in.
+                if let Some(t) = self.inner.incoming.remember.as_ref() {
+                    self.store().delete_remember(t.selector()).await?;
+                }
+                st.clear_remember = true;
             }
             _ => {
                 if auth.fresh {
@@ -281,6 +294,25 @@ impl Session {
         })?;
         let mut st = self.lock().await?;
         self.apply(&mut st, Op::Insert(key.to_owned(), v));
+        Ok(())
+    }
+
+    /// Appends a value to the list stored under `key` (creating it; a non-list value there is
+    /// replaced by a one-item list).
+    ///
+    /// Unlike a `get` followed by an `insert`, concurrent appends from parallel requests on one
+    /// session are all kept: each request's append is re-applied on top of the others' saves.
+    pub async fn push<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), SessionError> {
+        let v = serde_json::to_value(value).map_err(|source| DataError::Encode {
+            key: key.to_owned(),
+            source,
+        })?;
+        let mut st = self.lock().await?;
+        self.apply(&mut st, Op::Push(key.to_owned(), v));
         Ok(())
     }
 

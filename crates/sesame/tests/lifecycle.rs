@@ -1,0 +1,877 @@
+//! The request lifecycle end to end through the core's adapter-facing API (`begin`/`finish`),
+//! on the in-memory store with a mock clock: what a browser would see, and what the store holds.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use sesame::store::{Durability, MemoryStore, SessionStore, Update};
+use sesame::testing::{MockClock, TestBackend, TestUser};
+use sesame::{
+    AuthSession, Config, ConfigBuilder, Event, Finish, LoginOptions, Protection, Record,
+    RememberRecord, RequestInfo, Sesame, Session, StoreError, StoreKey,
+};
+
+const KEY: [u8; 64] = [7; 64];
+
+/// A browser: a cookie jar fed by `Set-Cookie` values.
+#[derive(Default, Clone, Debug)]
+struct Browser {
+    cookies: BTreeMap<String, String>,
+    user_agent: Option<String>,
+}
+
+impl Browser {
+    fn header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+    fn apply(&mut self, f: &Finish) {
+        for sc in &f.set_cookies {
+            let c = cookie::Cookie::parse(sc.clone()).unwrap();
+            if c.max_age() == Some(cookie::time::Duration::ZERO) {
+                self.cookies.remove(c.name());
+            } else {
+                self.cookies
+                    .insert(c.name().to_owned(), c.value().to_owned());
+            }
+        }
+    }
+    fn get(&self, name: &str) -> Option<&String> {
+        self.cookies.get(name)
+    }
+}
+
+struct Harness {
+    sesame: Sesame<TestBackend>,
+    backend: TestBackend,
+    clock: MockClock,
+    store: Arc<MemoryStore>,
+    events: Arc<parking_lot::Mutex<Vec<Event>>>,
+}
+
+fn harness_with(f: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Harness {
+    let clock = MockClock::default();
+    let config = f(Config::builder(&KEY)
+        .login_view("/login")
+        .clock(Arc::new(clock.clone())))
+    .build()
+    .unwrap();
+    let backend = TestBackend::default()
+        .with_user(TestUser::new("1", "alice", "alice-password"))
+        .with_user(TestUser::new("2", "bob", "bob-password"));
+    let store = Arc::new(MemoryStore::new());
+    let events = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let ev = events.clone();
+    let sesame = Sesame::builder(config, backend.clone())
+        .store(store.clone())
+        .on_event(move |e| ev.lock().push(e.clone()))
+        .build();
+    Harness {
+        sesame,
+        backend,
+        clock,
+        store,
+        events,
+    }
+}
+
+fn harness() -> Harness {
+    harness_with(|b| b)
+}
+
+impl Harness {
+    fn begin(&self, b: &Browser, method: &str, path: &str) -> (Session, AuthSession<TestBackend>) {
+        let h = b.header();
+        let info = RequestInfo::new(method, path)
+            .user_agent(b.user_agent.as_deref().or(Some("test-agent")))
+            .client_addr(Some([127, 0, 0, 1].into()));
+        self.sesame.begin(info, [h.as_bytes()])
+    }
+
+    async fn login(&self, b: &mut Browser, user: &str, remember: bool) {
+        let (s, a) = self.begin(b, "POST", "/login");
+        let u = self.backend.user(user).unwrap();
+        a.login(
+            &u,
+            LoginOptions {
+                remember,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        b.apply(&s.finish(303).await.unwrap());
+    }
+
+    async fn whoami(&self, b: &mut Browser) -> Option<String> {
+        let (s, a) = self.begin(b, "GET", "/");
+        let u = a.current_user().await.unwrap().map(|u| u.id);
+        b.apply(&s.finish(200).await.unwrap());
+        u
+    }
+
+    async fn record_of(&self, b: &Browser) -> Option<Record> {
+        let key = session_key(&self.sesame, b)?;
+        self.store.load(&key).await.unwrap()
+    }
+
+    async fn live_sessions(&self, user: &str) -> usize {
+        self.store
+            .user_sessions(user, self.clock_now())
+            .await
+            .unwrap()
+            .len()
+    }
+
+    fn clock_now(&self) -> i64 {
+        use sesame::Clock;
+        self.clock.now()
+    }
+}
+
+fn session_key(sesame: &Sesame<TestBackend>, b: &Browser) -> Option<StoreKey> {
+    let h = b.header();
+    sesame::cookies::read_cookies(sesame.config(), [h.as_bytes()])
+        .session
+        .map(|id| id.store_key())
+}
+
+#[tokio::test]
+async fn anonymous_requests_write_nothing_and_set_no_cookie() {
+    let h = harness();
+    let mut b = Browser::default();
+    // Not touching the session at all.
+    let (s, _a) = h.begin(&b, "GET", "/");
+    let f = s.finish(200).await.unwrap();
+    assert_eq!(f, Finish::default());
+    // Reading it: no cookie, but Vary: Cookie.
+    let (s, a) = h.begin(&b, "GET", "/");
+    assert!(a.current_user().await.unwrap().is_none());
+    assert!(s.take_flashes().await.unwrap().is_empty());
+    let f = s.finish(200).await.unwrap();
+    assert!(f.set_cookies.is_empty() && f.vary_cookie && !f.no_store);
+    b.apply(&f);
+    assert_eq!(
+        h.store.purge_expired(i64::MAX).await.unwrap(),
+        0,
+        "an anonymous visit created a record"
+    );
+}
+
+#[tokio::test]
+async fn data_roundtrip_and_no_write_when_unchanged() {
+    let h = harness();
+    let mut b = Browser::default();
+    let (s, _) = h.begin(&b, "GET", "/");
+    s.insert("theme", "dark").await.unwrap();
+    let f = s.finish(200).await.unwrap();
+    assert_eq!(f.set_cookies.len(), 1);
+    assert!(f.no_store && f.vary_cookie);
+    b.apply(&f);
+    let v1 = h.record_of(&b).await.unwrap().version;
+
+    let (s, _) = h.begin(&b, "GET", "/");
+    assert_eq!(
+        s.get::<String>("theme").await.unwrap().as_deref(),
+        Some("dark")
+    );
+    // A value of the wrong type is a clear error, not a panic.
+    assert!(s.get::<u32>("theme").await.is_err());
+    let f = s.finish(200).await.unwrap();
+    assert!(
+        f.set_cookies.is_empty(),
+        "unchanged session re-sent its cookie"
+    );
+    assert_eq!(
+        h.record_of(&b).await.unwrap().version,
+        v1,
+        "unchanged session was written"
+    );
+}
+
+#[tokio::test]
+async fn login_cycles_the_id_and_defeats_fixation() {
+    let h = harness();
+    let mut b = Browser::default();
+    // An anonymous session exists (e.g. planted by an attacker, or a flash).
+    let (s, _) = h.begin(&b, "GET", "/");
+    s.insert("k", &1).await.unwrap();
+    b.apply(&s.finish(200).await.unwrap());
+    let planted = b.clone();
+    let before = b.get("__Host-sesame").cloned().unwrap();
+
+    h.login(&mut b, "1", false).await;
+    let after = b.get("__Host-sesame").cloned().unwrap();
+    assert_ne!(before, after, "login must cycle the session id");
+    assert_eq!(h.whoami(&mut b).await.as_deref(), Some("1"));
+    // The planted id is dead: no record, anonymous.
+    let mut attacker = planted;
+    assert_eq!(h.whoami(&mut attacker).await, None);
+    assert!(
+        !attacker.cookies.contains_key("__Host-sesame"),
+        "a dead cookie is deleted"
+    );
+    // Data of the anonymous session carried over to the same browser's login.
+    let (s, _) = h.begin(&b, "GET", "/");
+    assert_eq!(s.get::<i32>("k").await.unwrap(), Some(1));
+}
+
+#[tokio::test]
+async fn login_as_another_user_flushes_the_session() {
+    let h = harness();
+    let mut b = Browser::default();
+    h.login(&mut b, "1", false).await;
+    let (s, _) = h.begin(&b, "POST", "/cart");
+    s.insert("secret", "alice's").await.unwrap();
+    b.apply(&s.finish(303).await.unwrap());
+    h.login(&mut b, "2", false).await;
+    let (s, _) = h.begin(&b, "GET", "/");
+    assert_eq!(s.get::<String>("secret").await.unwrap(), None);
+    assert_eq!(h.whoami(&mut b).await.as_deref(), Some("2"));
+}
+
+#[tokio::test]
+async fn logout_deletes_record_and_cookie_and_replay_is_anonymous() {
+    let h = harness();
+    let mut b = Browser::default();
+    h.login(&mut b, "1", true).await;
+    let stolen = b.clone();
+    let (s, a) = h.begin(&b, "POST", "/logout");
+    assert_eq!(a.logout().await.unwrap().as_deref(), Some("1"));
+    let f = s.finish(303).await.unwrap();
+    let removals: Vec<&String> = f
+        .set_cookies
+        .iter()
+        .filter(|c| c.contains("Max-Age=0"))
+        .collect();
+    assert_eq!(
+        removals.len(),
+        2,
+        "session and remember cookies deleted: {:?}",
+        f.set_cookies
+    );
+    for r in removals {
+        for attr in ["Path=/", "Secure", "HttpOnly", "SameSite=Lax"] {
+            assert!(r.contains(attr), "{r} lacks {attr}");
+        }
+    }
+    b.apply(&f);
+    assert!(b.cookies.is_empty());
+    assert_eq!(h.live_sessions("1").await, 0);
+    // Replaying both old cookies: anonymous, and the remember token is gone too.
+    let mut replay = stolen;
+    assert_eq!(h.whoami(&mut replay).await, None);
+    assert!(
+        h.events
+            .lock()
+            .iter()
+            .any(|e| matches!(e, Event::LoggedOut { user_id } if user_id == "1"))
+    );
+}
+
+#[tokio::test]
+async fn idle_timeout_is_enforced_on_the_boundary() {
+    let h = harness();
+    let mut b = Browser::default();
+    h.login(&mut b, "1", false).await;
+    h.clock.advance(30 * 60 - 1);
+    assert_eq!(h.whoami(&mut b).await.as_deref(), Some("1"));
+    // That request touched last-seen (the touch interval had elapsed).
+    h.clock.advance(30 * 60 - 1);
+    assert_eq!(h.whoami(&mut b).await.as_deref(), Some("1"));
+    h.clock.advance(30 * 60);
+    assert_eq!(
+        h.whoami(&mut b).await,
+        None,
+        "idle for exactly the timeout must expire"
+    );
+    assert_eq!(
+        h.live_sessions("1").await,
+        0,
+        "expired record removed lazily"
+    );
+}
+
+#[tokio::test]
+async fn absolute_timeout_is_never_extended_by_activity() {
+    let h = harness();
+    let mut b = Browser::default();
+    h.login(&mut b, "1", false).await;
+    for _ in 0..(12 * 60 / 20 - 1) {
+        h.clock.advance(20 * 60);
+        assert_eq!(h.whoami(&mut b).await.as_deref(), Some("1"));
+    }
+    h.clock.advance(20 * 60);
+    assert_eq!(
+        h.whoami(&mut b).await,
+        None,
+        "12 hours after login the session must end"
+    );
+}
+
+#[tokio::test]
+async fn last_seen_is_written_at_most_once_per_touch_interval() {
+    let h = harness();
+    let mut b = Browser::default();
+    h.login(&mut b, "1", false).await;
+    let v = h.record_of(&b).await.unwrap().version;
+    for _ in 0..5 {
+        h.clock.advance(10);
+        h.whoami(&mut b).await;
+    }
+    assert_eq!(
+        h.record_of(&b).await.unwrap().version,
+        v,
+        "touched within the interval"
+    );
+    h.clock.advance(20);
+    h.whoami(&mut b).await;
+    let r = h.record_of(&b).await.unwrap();
+    assert_eq!(r.version, v + 1);
+    assert_eq!(r.last_seen, h.clock_now());
+}
+
+#[tokio::test]
+async fn concurrent_pushes_on_one_session_lose_nothing() {
+    let h = Arc::new(harness());
+    let mut b = Browser::default();
+    h.login(&mut b, "1", false).await;
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let (h, b) = (h.clone(), b.clone());
+        tasks.push(tokio::spawn(async move {
+            let (s, _) = h.begin(&b, "POST", "/cart");
+            s.push("cart", &format!("item-{i}")).await.unwrap();
+            s.insert(&format!("key-{i}"), &i).await.unwrap();
+            let f = s.finish(303).await.unwrap();
+            assert!(f.set_cookies.is_empty());
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (s, _) = h.begin(&b, "GET", "/cart");
+    let cart: Vec<String> = s.get("cart").await.unwrap().unwrap();
+    assert_eq!(cart.len(), 50, "lost appends");
+    for i in 0..50 {
+        assert_eq!(s.get::<i32>(&format!("key-{i}")).await.unwrap(), Some(i));
+    }
+}
+
+#[tokio::test]
+async fn a_slow_write_never_resurrects_a_logged_out_session() {
+    let h = harness();
+    let mut b = Browser::default();
+    h.login(&mut b, "1", false).await;
+    // The slow request loads the session first...
+    let (slow, _) = h.begin(&b, "POST", "/cart");
+    slow.insert("late", &true).await.unwrap();
+    // ...then logout completes...
+    let (s, a) = h.begin(&b, "POST", "/logout");
+    a.logout().await.unwrap();
+    s.finish(303).await.unwrap();
+    // ...then the slow request finishes.
+    let f = slow.finish(200).await.unwrap();
+    assert!(
+        f.set_cookies.iter().all(|c| !c.contains("Max-Age=3")),
+        "{f:?}"
+    );
+    assert_eq!(h.live_sessions("1").await, 0);
+    assert_eq!(h.whoami(&mut b).await, None);
+}
+
+#[tokio::test]
+async fn rotation_before_or_after_a_data_change_keeps_both() {
+    let h = harness();
+    let mut b = Browser::default();
+    h.login(&mut b, "1", false).await;
+    let (s, _) = h.begin(&b, "POST", "/privilege");
+    s.insert("before", &1).await.unwrap();
+    s.cycle_id().await.unwrap();
+    s.insert("after", &2).await.unwrap();
+    let old = b.clone();
+    b.apply(&s.finish(200).await.unwrap());
+    assert_ne!(old.get("__Host-sesame"), b.get("__Host-sesame"));
+    let (s, a) = h.begin(&b, "GET", "/");
+    assert_eq!(s.get::<i32>("before").await.unwrap(), Some(1));
+    assert_eq!(s.get::<i32>("after").await.unwrap(), Some(2));
+    assert_eq!(a.current_user().await.unwrap().unwrap().id, "1");
+    let mut old = old;
+    assert_eq!(h.whoami(&mut old).await, None);
+}
+
+#[tokio::test]
+async fn password_change_keeps_this_session_and_ends_the_others() {
+    let h = harness();
+    let (mut here, mut there) = (Browser::default(), Browser::default());
+    h.login(&mut here, "1", false).await;
+    h.login(&mut there, "1", true).await;
+    let remembered = there.clone();
+    let mut u = h.backend.user("1").unwrap();
+    u.password = "new-password".into();
+    h.backend.put(u.clone());
+    let (s, a) = h.begin(&here, "POST", "/settings/password");
+    a.password_changed(&u).await.unwrap();
+    let old = here.clone();
+    here.apply(&s.finish(303).await.unwrap());
+    assert_ne!(
+        old.get("__Host-sesame"),
+        here.get("__Host-sesame"),
+        "re-issued"
+    );
+    assert_eq!(h.whoami(&mut here).await.as_deref(), Some("1"));
+    assert_eq!(h.whoami(&mut there).await, None);
+    let mut replay = remembered;
+    replay.cookies.remove("__Host-sesame");
+    assert_eq!(
+        h.whoami(&mut replay).await,
+        None,
+        "remember-me survived a password change"
+    );
+}
+
+#[tokio::test]
+async fn changed_credentials_elsewhere_log_the_session_out() {
+    let h = harness();
+    let mut b = Browser::default();
+    h.login(&mut b, "1", false).await;
+    let mut u = h.backend.user("1").unwrap();
+    u.password = "changed-elsewhere".into();
+    h.backend.put(u);
+    assert_eq!(h.whoami(&mut b).await, None);
+    assert!(
+        h.events
+            .lock()
+            .iter()
+            .any(|e| matches!(e, Event::AuthHashMismatch { .. }))
+    );
+}
+
+#[tokio::test]
+async fn inactive_users_cannot_log_in_and_are_not_restored() {
+    let h = harness();
+    let mut u = h.backend.user("2").unwrap();
+    let mut b = Browser::default();
+    h.login(&mut b, "2", true).await;
+    u.active = false;
+    h.backend.put(u.clone());
+    let (s, a) = h.begin(&Browser::default(), "POST", "/login");
+    assert!(matches!(
+        a.login(&u, LoginOptions::default()).await,
+        Err(sesame::AuthError::Inactive)
+    ));
+    a.login(
+        &u,
+        LoginOptions {
+            force: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.finish(303).await.unwrap();
+    assert_eq!(h.whoami(&mut b).await, None);
+    let mut r = b.clone();
+    r.cookies.remove("__Host-sesame");
+    assert_eq!(h.whoami(&mut r).await, None);
+}
+
+#[tokio::test]
+async fn remember_me_restores_a_non_fresh_session_and_rotates() {
+    let h = harness();
+    let mut b = Browser::default();
+    h.login(&mut b, "1", true).await;
+    let first = b.get("__Host-sesame-remember").cloned().unwrap();
+    b.cookies.remove("__Host-sesame"); // the browser was closed
+    let (s, a) = h.begin(&b, "GET", "/dashboard");
+    assert_eq!(a.require_login().await.unwrap().id, "1");
+    assert!(a.is_remembered().await.unwrap());
+    assert!(!a.is_fresh().await.unwrap());
+    let r = a.require_fresh_login().await.unwrap_err();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.location(), Some("/login?next=%2Fdashboard"));
+    b.apply(&s.finish(200).await.unwrap());
+    let second = b.get("__Host-sesame-remember").cloned().unwrap();
+    assert_ne!(first, second, "the validator rotates on use");
+    assert!(b.get("__Host-sesame").is_some(), "a session was restored");
+    // confirm_login makes it fresh again and cycles the id.
+    let (s, a) = h.begin(&b, "POST", "/reauth");
+    a.confirm_login().await.unwrap();
+    let old = b.clone();
+    b.apply(&s.finish(303).await.unwrap());
+    assert_ne!(old.get("__Host-sesame"), b.get("__Host-sesame"));
+    let (_, a) = h.begin(&b, "GET", "/settings");
+    assert!(a.require_fresh_login().await.is_ok());
+}
+
+#[tokio::test]
+async fn replayed_remember_token_is_theft_and_revokes_everything() {
+    let h = harness_with(|c| c.remember_grace(std::time::Duration::from_secs(5)));
+    let mut victim = Browser::default();
+    h.login(&mut victim, "1", true).await;
+    let mut other_device = Browser::default();
+    h.login(&mut other_device, "1", false).await;
+    let mut thief = victim.clone();
+    thief.cookies.remove("__Host-sesame");
+    // The victim uses the token (rotation)...
+    victim.cookies.remove("__Host-sesame");
+    assert_eq!(h.whoami(&mut victim).await.as_deref(), Some("1"));
+    // ...a concurrent request within the grace window with the old validator is fine...
+    let mut concurrent = thief.clone();
+    assert_eq!(h.whoami(&mut concurrent).await.as_deref(), Some("1"));
+    // ...but after the grace window the old validator is theft.
+    h.clock.advance(6);
+    assert_eq!(h.whoami(&mut thief).await, None);
+    assert!(
+        h.events
+            .lock()
+            .iter()
+            .any(|e| matches!(e, Event::RememberTheft { .. }))
+    );
+    assert_eq!(h.whoami(&mut victim).await, None, "all sessions revoked");
+    assert_eq!(
+        h.whoami(&mut other_device).await,
+        None,
+        "all sessions revoked"
+    );
+    let mut again = victim.clone();
+    again.cookies.remove("__Host-sesame");
+    assert_eq!(h.whoami(&mut again).await, None, "all tokens revoked");
+}
+
+#[tokio::test]
+async fn session_protection_basic_and_strong() {
+    let h = harness();
+    let mut b = Browser::default();
+    h.login(&mut b, "1", false).await;
+    let mut moved = b.clone();
+    moved.user_agent = Some("other-agent".into());
+    let (_, a) = h.begin(&moved, "GET", "/settings");
+    assert_eq!(a.require_login().await.unwrap().id, "1");
+    assert_eq!(
+        a.require_fresh_login().await.unwrap_err().status(),
+        303,
+        "basic: no longer fresh"
+    );
+
+    let h = harness_with(|c| c.protection(Protection::Strong));
+    let mut b = Browser::default();
+    h.login(&mut b, "1", true).await;
+    let mut moved = b.clone();
+    moved.user_agent = Some("other-agent".into());
+    assert_eq!(h.whoami(&mut moved).await, None, "strong: logged out");
+    assert!(
+        !moved.cookies.contains_key("__Host-sesame-remember"),
+        "strong clears the remember cookie"
+    );
+    assert_eq!(h.whoami(&mut b).await, None, "strong deleted the session");
+}
+
+#[tokio::test]
+async fn login_required_decisions() {
+    let h = harness();
+    let b = Browser::default();
+    let (s, a) = h.begin(&b, "GET", "/dashboard?tab=2");
+    let r = a.require_login().await.unwrap_err();
+    assert_eq!(
+        (r.status(), r.location()),
+        (303, Some("/login?next=%2Fdashboard%3Ftab%3D2"))
+    );
+    // The login message is flashed for the login page.
+    let mut b2 = b.clone();
+    b2.apply(&s.finish(303).await.unwrap());
+    let (s, _) = h.begin(&b2, "GET", "/login");
+    let flashes = s.take_flashes().await.unwrap();
+    assert_eq!(flashes[0].message, "Please log in to access this page.");
+    // Reading the last flash deletes the now-empty record and its cookie.
+    let f = s.finish(200).await.unwrap();
+    assert!(f.set_cookies.iter().any(|c| c.contains("Max-Age=0")));
+
+    let info = RequestInfo::new("GET", "/api/me").accept(Some("application/json"));
+    let (_, a) = h.sesame.begin(info, []);
+    let r = a.require_login().await.unwrap_err();
+    assert_eq!((r.status(), r.body()), (401, r#"{"error":"unauthorized"}"#));
+
+    let no_view = harness_with(|_| Config::builder(&KEY));
+    let (_, a) = no_view.sesame.begin(RequestInfo::new("GET", "/x"), []);
+    assert_eq!(a.require_login().await.unwrap_err().status(), 401);
+}
+
+#[tokio::test]
+async fn csrf_tokens() {
+    let h = harness();
+    let mut b = Browser::default();
+    // Anonymous: a signed double-submit cookie, no store record.
+    let (s, _) = h.begin(&b, "GET", "/login");
+    let token = s.csrf_token().await.unwrap();
+    let f = s.finish(200).await.unwrap();
+    assert_eq!(f.set_cookies.len(), 1);
+    assert!(f.set_cookies[0].starts_with("__Host-sesame-csrf="));
+    b.apply(&f);
+    assert_eq!(h.store.purge_expired(i64::MAX).await.unwrap(), 0);
+    let (s, _) = h.begin(&b, "POST", "/login");
+    assert!(s.verify_csrf(&token).await.is_ok());
+    assert_eq!(s.verify_csrf("wrong").await.unwrap_err().status(), 403);
+    assert_eq!(s.verify_csrf("").await.unwrap_err().status(), 403);
+    let (s, _) = h.begin(&Browser::default(), "POST", "/login");
+    assert_eq!(
+        s.verify_csrf(&token).await.unwrap_err().status(),
+        403,
+        "no cookie, no pass"
+    );
+    // Logged in: the session's token, rotated at login.
+    h.login(&mut b, "1", false).await;
+    let (s, _) = h.begin(&b, "GET", "/settings");
+    let session_token = s.csrf_token().await.unwrap();
+    assert_ne!(session_token, token);
+    assert!(s.verify_csrf(&session_token).await.is_ok());
+    assert!(s.verify_csrf(&token).await.is_err());
+    h.login(&mut b, "1", false).await;
+    let (s, _) = h.begin(&b, "GET", "/settings");
+    assert_ne!(
+        s.csrf_token().await.unwrap(),
+        session_token,
+        "rotated at login"
+    );
+}
+
+#[tokio::test]
+async fn nothing_is_saved_on_a_5xx() {
+    let h = harness();
+    let mut b = Browser::default();
+    h.login(&mut b, "1", false).await;
+    let (s, _) = h.begin(&b, "POST", "/cart");
+    s.insert("k", &1).await.unwrap();
+    s.finish(500).await.unwrap();
+    let (s, _) = h.begin(&b, "GET", "/");
+    assert_eq!(s.get::<i32>("k").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn sessions_are_listed_capped_and_revocable() {
+    let h = harness_with(|c| c.max_sessions_per_user(3));
+    let mut browsers: Vec<Browser> = (0..4).map(|_| Browser::default()).collect();
+    for b in browsers.iter_mut() {
+        h.clock.advance(1);
+        h.login(b, "1", false).await;
+    }
+    assert_eq!(h.live_sessions("1").await, 3, "capped");
+    assert_eq!(h.whoami(&mut browsers[0]).await, None, "the oldest ended");
+    let (_, a) = h.begin(&browsers[3], "GET", "/sessions");
+    let list = a.sessions().await.unwrap();
+    assert_eq!(list.len(), 3);
+    assert!(list[0].current && list.iter().filter(|s| s.current).count() == 1);
+    assert_eq!(list[0].user_agent.as_deref(), Some("test-agent"));
+    assert_eq!(a.logout_other_sessions().await.unwrap(), 2);
+    assert_eq!(h.whoami(&mut browsers[1]).await, None);
+    assert_eq!(h.whoami(&mut browsers[3]).await.as_deref(), Some("1"));
+}
+
+#[tokio::test]
+async fn bearer_tokens_load_a_user_without_a_session() {
+    let h = harness();
+    let mut u = h.backend.user("2").unwrap();
+    u.token = Some("tok-123".into());
+    h.backend.put(u);
+    let info = RequestInfo::new("GET", "/api/me").authorization(Some("Bearer tok-123"));
+    let (s, a) = h.sesame.begin(info, []);
+    assert_eq!(a.require_login().await.unwrap().id, "2");
+    assert!(
+        s.finish(200).await.unwrap().set_cookies.is_empty(),
+        "request-loaded users get no session"
+    );
+    let info = RequestInfo::new("GET", "/api/me").authorization(Some("Bearer wrong"));
+    let (_, a) = h.sesame.begin(info, []);
+    assert!(a.current_user().await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn throttling_answers_429_with_retry_after() {
+    let h = harness();
+    let (_, a) = h.begin(&Browser::default(), "POST", "/login");
+    for _ in 0..10 {
+        assert!(
+            a.authenticate(("alice".into(), "wrong".into()), "alice")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    let r = a
+        .authenticate(("alice".into(), "alice-password".into()), "alice")
+        .await
+        .unwrap_err();
+    assert_eq!(r.status(), 429);
+    assert!(
+        r.headers()
+            .iter()
+            .any(|(n, v)| *n == "retry-after" && v.parse::<u64>().unwrap() > 0)
+    );
+    // Another account is unaffected.
+    assert!(
+        a.authenticate(("bob".into(), "bob-password".into()), "bob")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn cookie_max_age_never_exceeds_the_absolute_timeout() {
+    let h = harness();
+    let (s, a) = h.begin(&Browser::default(), "POST", "/login");
+    a.login(
+        &h.backend.user("1").unwrap(),
+        LoginOptions {
+            remember: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let f = s.finish(303).await.unwrap();
+    for sc in &f.set_cookies {
+        let c = cookie::Cookie::parse(sc.clone()).unwrap();
+        let max = if c.name() == "__Host-sesame" {
+            12 * 3600
+        } else {
+            30 * 86400
+        };
+        assert!(c.max_age().unwrap().whole_seconds() <= max, "{sc}");
+    }
+}
+
+/// A store that fails every operation, to check that Sesame fails closed.
+#[derive(Debug, Default)]
+struct FailingStore {
+    calls: AtomicUsize,
+}
+
+fn down() -> StoreError {
+    StoreError::unavailable(std::io::Error::other("store down"))
+}
+
+#[async_trait]
+impl SessionStore for FailingStore {
+    async fn create(&self, _: &StoreKey, _: &Record, _: Durability) -> Result<bool, StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Err(down())
+    }
+    async fn load(&self, _: &StoreKey) -> Result<Option<Record>, StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Err(down())
+    }
+    async fn update(
+        &self,
+        _: &StoreKey,
+        _: &Record,
+        _: u64,
+        _: Durability,
+    ) -> Result<Update<Record>, StoreError> {
+        Err(down())
+    }
+    async fn delete(&self, _: &StoreKey, _: Durability) -> Result<bool, StoreError> {
+        Err(down())
+    }
+    async fn user_sessions(&self, _: &str, _: i64) -> Result<Vec<(StoreKey, Record)>, StoreError> {
+        Err(down())
+    }
+    async fn delete_user_sessions(
+        &self,
+        _: &str,
+        _: Option<&StoreKey>,
+    ) -> Result<usize, StoreError> {
+        Err(down())
+    }
+    async fn purge_expired(&self, _: i64) -> Result<usize, StoreError> {
+        Err(down())
+    }
+    async fn create_remember(&self, _: &str, _: &RememberRecord) -> Result<bool, StoreError> {
+        Err(down())
+    }
+    async fn load_remember(&self, _: &str) -> Result<Option<RememberRecord>, StoreError> {
+        Err(down())
+    }
+    async fn update_remember(
+        &self,
+        _: &str,
+        _: &RememberRecord,
+        _: u64,
+    ) -> Result<Update<RememberRecord>, StoreError> {
+        Err(down())
+    }
+    async fn delete_remember(&self, _: &str) -> Result<bool, StoreError> {
+        Err(down())
+    }
+    async fn delete_user_remember(&self, _: &str) -> Result<usize, StoreError> {
+        Err(down())
+    }
+}
+
+#[tokio::test]
+async fn store_failures_fail_closed() {
+    // A valid cookie issued while the store was up...
+    let h = harness();
+    let mut b = Browser::default();
+    h.login(&mut b, "1", false).await;
+    // ...presented while it is down.
+    let config = Config::builder(&KEY)
+        .login_view("/login")
+        .clock(Arc::new(h.clock.clone()))
+        .build()
+        .unwrap();
+    let failing = Arc::new(FailingStore::default());
+    let sesame = Sesame::builder(config, h.backend.clone())
+        .store(failing.clone())
+        .build();
+    let hdr = b.header();
+    let (s, a) = sesame.begin(RequestInfo::new("GET", "/dashboard"), [hdr.as_bytes()]);
+    let r = a.require_login().await.unwrap_err();
+    assert_eq!(r.status(), 503, "a store outage is not a logout: {r}");
+    let f = s.finish(503).await.unwrap();
+    assert!(
+        f.set_cookies.is_empty(),
+        "never replace a valid cookie on a transient error"
+    );
+    // Logging in during an outage is refused, not half-done.
+    let (s, a) = sesame.begin(RequestInfo::new("POST", "/login"), []);
+    let err = a
+        .login(&h.backend.user("1").unwrap(), LoginOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(sesame::Rejection::from(err).status(), 503);
+    assert!(s.finish(503).await.unwrap().set_cookies.is_empty());
+    // Anonymous requests that touch nothing don't touch the store either.
+    let before = failing.calls.load(Ordering::SeqCst);
+    let (s, _) = sesame.begin(RequestInfo::new("GET", "/"), []);
+    s.finish(200).await.unwrap();
+    assert_eq!(failing.calls.load(Ordering::SeqCst), before);
+}
+
+#[tokio::test]
+async fn forged_or_foreign_cookies_cost_no_store_lookup() {
+    let h = harness();
+    let failing = Arc::new(FailingStore::default());
+    let config = Config::builder(&KEY).build().unwrap();
+    let sesame = Sesame::builder(config, h.backend.clone())
+        .store(failing.clone())
+        .build();
+    let mut other = Browser::default();
+    let other_deploy = harness_with(|_| Config::builder(&[8; 64]));
+    other_deploy.login(&mut other, "1", false).await;
+    let hdr = format!("{}; __Host-sesame=AAAA", other.header());
+    let (s, a) = sesame.begin(RequestInfo::new("GET", "/"), [hdr.as_bytes()]);
+    assert!(a.current_user().await.unwrap().is_none());
+    let f = s.finish(200).await.unwrap();
+    assert!(
+        f.set_cookies
+            .iter()
+            .any(|c| c.starts_with("__Host-sesame=;") || c.starts_with("__Host-sesame="))
+    );
+    assert_eq!(failing.calls.load(Ordering::SeqCst), 0);
+}
