@@ -107,6 +107,9 @@ impl Default for LoginOptions {
 /// One of a user's live sessions, for a "your sessions" page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
+    /// An opaque handle for [`AuthSession::revoke_session`] (a hash: it cannot be used as a
+    /// cookie).
+    pub handle: String,
     /// Whether it is the session making this request.
     pub current: bool,
     /// When it was created (login), seconds since the epoch.
@@ -726,6 +729,7 @@ impl<B: Backend> AuthSession<B> {
             .into_iter()
             .filter(|(_, r)| !self.session.expired(r, self.config().now()))
             .map(|(k, r)| SessionInfo {
+                handle: k.to_hex(),
                 current: Some(k) == current,
                 created_at: r.created_at,
                 last_seen: r.last_seen,
@@ -734,6 +738,28 @@ impl<B: Backend> AuthSession<B> {
             .collect();
         list.sort_by_key(|s| (!s.current, std::cmp::Reverse(s.last_seen)));
         Ok(list)
+    }
+
+    /// Ends one of the logged-in user's sessions, named by its [`SessionInfo::handle`]. Returns
+    /// whether it ended; a handle of another user's session ends nothing.
+    pub async fn revoke_session(&self, handle: &str) -> Result<bool, AuthError> {
+        let Some(user) = self.current_user().await? else {
+            return Ok(false);
+        };
+        let Some(key) = crate::id::StoreKey::from_hex(handle) else {
+            return Ok(false);
+        };
+        if self.session.current_key().await? == Some(key) {
+            self.logout().await?;
+            return Ok(true);
+        }
+        let store = &self.core().store;
+        match store.load(&key).await? {
+            Some(r) if r.user_id() == Some(user.id().as_str()) => {
+                Ok(store.delete(&key, crate::store::Durability::Flush).await?)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Logs out every other session of the user, and revokes their remember-me tokens

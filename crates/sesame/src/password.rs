@@ -283,6 +283,8 @@ struct Inner {
     dummy_phc: String,
     max_concurrency: usize,
     semaphore: Arc<Semaphore>,
+    /// Argon2 computations started (hashes and verifications, dummy ones included).
+    computations: Arc<std::sync::atomic::AtomicU64>,
     #[cfg(test)]
     stats: tests::Stats,
 }
@@ -342,6 +344,7 @@ impl PasswordHasher {
                 dummy_phc,
                 max_concurrency,
                 semaphore: Arc::new(Semaphore::new(max_concurrency)),
+                computations: Arc::default(),
                 #[cfg(test)]
                 stats: tests::Stats::default(),
             }),
@@ -365,6 +368,7 @@ impl PasswordHasher {
                 dummy_phc: inner.dummy_phc.clone(),
                 max_concurrency: max,
                 semaphore: Arc::new(Semaphore::new(max)),
+                computations: Arc::clone(&inner.computations),
                 #[cfg(test)]
                 stats: tests::Stats::default(),
             }),
@@ -375,6 +379,16 @@ impl PasswordHasher {
     #[must_use]
     pub fn params(&self) -> PasswordParams {
         self.inner.params
+    }
+
+    /// How many argon2 computations (hashes and verifications, the dummy verifications for
+    /// unknown users included) this hasher and its clones have started. A metric, and the way
+    /// tests check that every login path does the same work.
+    #[must_use]
+    pub fn computations(&self) -> u64 {
+        self.inner
+            .computations
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many hashes may be computed at once.
@@ -563,6 +577,9 @@ impl PasswordHasher {
             .acquire_owned()
             .await
             .map_err(PasswordError::PoolClosed)?;
+        self.inner
+            .computations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         #[cfg(test)]
         let inner = Arc::clone(&self.inner);
         let task = move || {

@@ -16,8 +16,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use async_trait::async_trait;
 use parking_lot::RwLock;
 
-use crate::auth::{AuthUser, Backend};
+use crate::auth::{AuthUser, Backend, LoginOptions, Sesame};
 use crate::config::Clock;
+use crate::error::AuthError;
 use crate::request::RequestInfo;
 
 /// A user of [`TestBackend`]; its auth hash is derived from its password, so changing the
@@ -150,4 +151,40 @@ impl Clock for MockClock {
     fn now(&self) -> i64 {
         self.now.load(Ordering::SeqCst)
     }
+}
+
+/// Flask-Login's `FlaskLoginClient`, for any HTTP test client: logs `user` in through the core
+/// and returns the `Cookie` header value of that session (`name=value; name=value`), fresh or
+/// not and with a remember-me cookie or not as `options` say.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use sesame::{Config, LoginOptions, RequestInfo, Sesame};
+/// use sesame::testing::{login_cookie, TestBackend, TestUser};
+///
+/// let alice = TestUser::new("1", "alice", "password1");
+/// let sesame = Sesame::builder(Config::builder(&[3u8; 64]).build()?, TestBackend::default().with_user(alice.clone())).build();
+/// let cookie = login_cookie(&sesame, &alice, LoginOptions { fresh: false, ..Default::default() }).await?;
+///
+/// // Send it with any client; here straight to the core:
+/// let (_, auth) = sesame.begin(RequestInfo::new("GET", "/"), [cookie.as_bytes()]);
+/// assert_eq!(auth.current_user().await?.map(|u| u.username), Some("alice".to_owned()));
+/// assert!(!auth.is_fresh().await?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub async fn login_cookie<B: Backend>(
+    sesame: &Sesame<B>,
+    user: &B::User,
+    options: LoginOptions,
+) -> Result<String, AuthError> {
+    let (session, auth) = sesame.begin(RequestInfo::new("POST", "/login"), []);
+    auth.login(user, options).await?;
+    let finish = session.finish(200).await?;
+    Ok(finish
+        .set_cookies
+        .iter()
+        .filter_map(|c| c.split(';').next())
+        .collect::<Vec<_>>()
+        .join("; "))
 }

@@ -142,7 +142,7 @@ fn session_key(sesame: &Sesame<TestBackend>, b: &Browser) -> Option<StoreKey> {
 }
 
 #[tokio::test]
-async fn anonymous_requests_write_nothing_and_set_no_cookie() {
+async fn security_14_anonymous_requests_write_nothing_and_set_no_cookie() {
     let h = harness();
     let mut b = Browser::default();
     // Not touching the session at all.
@@ -164,7 +164,7 @@ async fn anonymous_requests_write_nothing_and_set_no_cookie() {
 }
 
 #[tokio::test]
-async fn data_roundtrip_and_no_write_when_unchanged() {
+async fn security_35_no_write_and_no_cookie_when_unchanged() {
     let h = harness();
     let mut b = Browser::default();
     let (s, _) = h.begin(&b, "GET", "/");
@@ -195,7 +195,7 @@ async fn data_roundtrip_and_no_write_when_unchanged() {
 }
 
 #[tokio::test]
-async fn login_cycles_the_id_and_defeats_fixation() {
+async fn security_15_login_cycles_the_id_and_defeats_fixation() {
     let h = harness();
     let mut b = Browser::default();
     // An anonymous session exists (e.g. planted by an attacker, or a flash).
@@ -222,7 +222,7 @@ async fn login_cycles_the_id_and_defeats_fixation() {
 }
 
 #[tokio::test]
-async fn login_as_another_user_flushes_the_session() {
+async fn security_16_login_as_another_user_flushes_the_session() {
     let h = harness();
     let mut b = Browser::default();
     h.login(&mut b, "1", false).await;
@@ -236,7 +236,7 @@ async fn login_as_another_user_flushes_the_session() {
 }
 
 #[tokio::test]
-async fn logout_deletes_record_and_cookie_and_replay_is_anonymous() {
+async fn security_12_logout_deletes_record_and_cookie_and_replay_is_anonymous() {
     let h = harness();
     let mut b = Browser::default();
     h.login(&mut b, "1", true).await;
@@ -275,7 +275,7 @@ async fn logout_deletes_record_and_cookie_and_replay_is_anonymous() {
 }
 
 #[tokio::test]
-async fn idle_timeout_is_enforced_on_the_boundary() {
+async fn security_11_idle_timeout_is_enforced_on_the_boundary() {
     let h = harness();
     let mut b = Browser::default();
     h.login(&mut b, "1", false).await;
@@ -298,7 +298,7 @@ async fn idle_timeout_is_enforced_on_the_boundary() {
 }
 
 #[tokio::test]
-async fn absolute_timeout_is_never_extended_by_activity() {
+async fn security_11_absolute_timeout_is_never_extended_by_activity() {
     let h = harness();
     let mut b = Browser::default();
     h.login(&mut b, "1", false).await;
@@ -315,7 +315,7 @@ async fn absolute_timeout_is_never_extended_by_activity() {
 }
 
 #[tokio::test]
-async fn last_seen_is_written_at_most_once_per_touch_interval() {
+async fn security_35_last_seen_is_written_at_most_once_per_touch_interval() {
     let h = harness();
     let mut b = Browser::default();
     h.login(&mut b, "1", false).await;
@@ -337,7 +337,7 @@ async fn last_seen_is_written_at_most_once_per_touch_interval() {
 }
 
 #[tokio::test]
-async fn concurrent_pushes_on_one_session_lose_nothing() {
+async fn security_36_concurrent_pushes_on_one_session_lose_nothing() {
     let h = Arc::new(harness());
     let mut b = Browser::default();
     h.login(&mut b, "1", false).await;
@@ -364,7 +364,7 @@ async fn concurrent_pushes_on_one_session_lose_nothing() {
 }
 
 #[tokio::test]
-async fn a_slow_write_never_resurrects_a_logged_out_session() {
+async fn security_36_a_slow_write_never_resurrects_a_logged_out_session() {
     let h = harness();
     let mut b = Browser::default();
     h.login(&mut b, "1", false).await;
@@ -386,7 +386,7 @@ async fn a_slow_write_never_resurrects_a_logged_out_session() {
 }
 
 #[tokio::test]
-async fn rotation_before_or_after_a_data_change_keeps_both() {
+async fn security_15_rotation_before_or_after_a_data_change_keeps_both() {
     let h = harness();
     let mut b = Browser::default();
     h.login(&mut b, "1", false).await;
@@ -406,7 +406,7 @@ async fn rotation_before_or_after_a_data_change_keeps_both() {
 }
 
 #[tokio::test]
-async fn password_change_keeps_this_session_and_ends_the_others() {
+async fn security_17_34_password_change_keeps_this_session_and_ends_the_others() {
     let h = harness();
     let (mut here, mut there) = (Browser::default(), Browser::default());
     h.login(&mut here, "1", false).await;
@@ -436,7 +436,7 @@ async fn password_change_keeps_this_session_and_ends_the_others() {
 }
 
 #[tokio::test]
-async fn changed_credentials_elsewhere_log_the_session_out() {
+async fn security_17_changed_credentials_elsewhere_log_the_session_out() {
     let h = harness();
     let mut b = Browser::default();
     h.login(&mut b, "1", false).await;
@@ -453,7 +453,7 @@ async fn changed_credentials_elsewhere_log_the_session_out() {
 }
 
 #[tokio::test]
-async fn inactive_users_cannot_log_in_and_are_not_restored() {
+async fn security_18_inactive_users_cannot_log_in_and_are_not_restored() {
     let h = harness();
     let mut u = h.backend.user("2").unwrap();
     let mut b = Browser::default();
@@ -482,7 +482,7 @@ async fn inactive_users_cannot_log_in_and_are_not_restored() {
 }
 
 #[tokio::test]
-async fn remember_me_restores_a_non_fresh_session_and_rotates() {
+async fn security_21_31_remember_me_restores_a_non_fresh_session_and_rotates() {
     let h = harness();
     let mut b = Browser::default();
     h.login(&mut b, "1", true).await;
@@ -510,7 +510,7 @@ async fn remember_me_restores_a_non_fresh_session_and_rotates() {
 }
 
 #[tokio::test]
-async fn replayed_remember_token_is_theft_and_revokes_everything() {
+async fn security_32_33_replayed_remember_token_is_theft_and_revokes_everything() {
     let h = harness_with(|c| c.remember_grace(std::time::Duration::from_secs(5)));
     let mut victim = Browser::default();
     h.login(&mut victim, "1", true).await;
@@ -573,7 +573,7 @@ async fn session_protection_basic_and_strong() {
 }
 
 #[tokio::test]
-async fn login_required_decisions() {
+async fn security_20_login_required_decisions() {
     let h = harness();
     let b = Browser::default();
     let (s, a) = h.begin(&b, "GET", "/dashboard?tab=2");
@@ -603,7 +603,7 @@ async fn login_required_decisions() {
 }
 
 #[tokio::test]
-async fn csrf_tokens() {
+async fn security_19_csrf_tokens() {
     let h = harness();
     let mut b = Browser::default();
     // Anonymous: a signed double-submit cookie, no store record.
@@ -641,7 +641,7 @@ async fn csrf_tokens() {
 }
 
 #[tokio::test]
-async fn nothing_is_saved_on_a_5xx() {
+async fn security_37_nothing_is_saved_on_a_5xx() {
     let h = harness();
     let mut b = Browser::default();
     h.login(&mut b, "1", false).await;
@@ -653,7 +653,7 @@ async fn nothing_is_saved_on_a_5xx() {
 }
 
 #[tokio::test]
-async fn sessions_are_listed_capped_and_revocable() {
+async fn security_14_18_sessions_are_listed_capped_and_revocable() {
     let h = harness_with(|c| c.max_sessions_per_user(3));
     let mut browsers: Vec<Browser> = (0..4).map(|_| Browser::default()).collect();
     for b in browsers.iter_mut() {
@@ -691,7 +691,7 @@ async fn bearer_tokens_load_a_user_without_a_session() {
 }
 
 #[tokio::test]
-async fn throttling_answers_429_with_retry_after() {
+async fn security_28_throttling_answers_429_with_retry_after() {
     let h = harness();
     let (_, a) = h.begin(&Browser::default(), "POST", "/login");
     for _ in 0..10 {
@@ -722,7 +722,7 @@ async fn throttling_answers_429_with_retry_after() {
 }
 
 #[tokio::test]
-async fn cookie_max_age_never_exceeds_the_absolute_timeout() {
+async fn security_7_31_cookie_max_age_never_exceeds_the_absolute_timeout() {
     let h = harness();
     let (s, a) = h.begin(&Browser::default(), "POST", "/login");
     a.login(
@@ -814,7 +814,7 @@ impl SessionStore for FailingStore {
 }
 
 #[tokio::test]
-async fn store_failures_fail_closed() {
+async fn security_37_store_failures_fail_closed() {
     // A valid cookie issued while the store was up...
     let h = harness();
     let mut b = Browser::default();
@@ -854,7 +854,7 @@ async fn store_failures_fail_closed() {
 }
 
 #[tokio::test]
-async fn forged_or_foreign_cookies_cost_no_store_lookup() {
+async fn security_8_10_forged_or_foreign_cookies_cost_no_store_lookup() {
     let h = harness();
     let failing = Arc::new(FailingStore::default());
     let config = Config::builder(&KEY).build().unwrap();
@@ -874,4 +874,81 @@ async fn forged_or_foreign_cookies_cost_no_store_lookup() {
             .any(|c| c.starts_with("__Host-sesame=;") || c.starts_with("__Host-sesame="))
     );
     assert_eq!(failing.calls.load(Ordering::SeqCst), 0);
+}
+
+/// SECURITY.md 18: users can list and revoke one of their sessions, and nobody else's.
+#[tokio::test]
+async fn security_18_revoke_one_session() {
+    let h = harness();
+    let (mut a1, mut a2, mut bob) = (Browser::default(), Browser::default(), Browser::default());
+    h.login(&mut a1, "1", false).await;
+    h.login(&mut a2, "1", false).await;
+    h.login(&mut bob, "2", false).await;
+    let (_, bob_auth) = h.begin(&bob, "GET", "/sessions");
+    let bobs = bob_auth.sessions().await.unwrap();
+    let (_, a) = h.begin(&a1, "GET", "/sessions");
+    let mine = a.sessions().await.unwrap();
+    let other = mine.iter().find(|s| !s.current).unwrap();
+    assert!(
+        !a.revoke_session(&bobs[0].handle).await.unwrap(),
+        "another user's session"
+    );
+    assert!(!a.revoke_session("not-a-handle").await.unwrap());
+    assert!(a.revoke_session(&other.handle).await.unwrap());
+    assert_eq!(h.whoami(&mut a2).await, None);
+    assert_eq!(h.whoami(&mut a1).await.as_deref(), Some("1"));
+    assert_eq!(h.whoami(&mut bob).await.as_deref(), Some("2"));
+}
+
+/// The test helper (Flask's `FlaskLoginClient`): cookies of a logged-in session.
+#[tokio::test]
+async fn test_helper_produces_logged_in_cookies() {
+    let h = harness();
+    let alice = h.backend.user("1").unwrap();
+    let cookie = sesame::testing::login_cookie(
+        &h.sesame,
+        &alice,
+        LoginOptions {
+            fresh: false,
+            remember: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(cookie.contains("__Host-sesame=") && cookie.contains("__Host-sesame-remember="));
+    let (_, a) = h
+        .sesame
+        .begin(RequestInfo::new("GET", "/settings"), [cookie.as_bytes()]);
+    assert_eq!(a.require_login().await.unwrap().id, "1");
+    assert_eq!(a.require_fresh_login().await.unwrap_err().status(), 303);
+}
+
+/// Events for each of Flask-Login's signals.
+#[tokio::test]
+async fn events_are_emitted() {
+    let h = harness();
+    let mut b = Browser::default();
+    let (_, a) = h.begin(&b, "GET", "/dashboard");
+    let _ = a.require_login().await;
+    h.login(&mut b, "1", true).await;
+    let (_, a) = h.begin(&b, "POST", "/reauth");
+    a.confirm_login().await.unwrap();
+    let (_, a) = h.begin(&b, "POST", "/login");
+    let _ = a
+        .authenticate(("alice".into(), "nope".into()), "alice")
+        .await;
+    let events = h.events.lock().clone();
+    for want in [
+        "Unauthorized",
+        "LoggedIn",
+        "LoginConfirmed",
+        "LoginFailed",
+        "SessionRotated",
+    ] {
+        assert!(
+            events.iter().any(|e| format!("{e:?}").starts_with(want)),
+            "no {want} in {events:?}"
+        );
+    }
 }
