@@ -5,6 +5,7 @@
 //! | session cookie | `__Host-sesame`, Secure, HttpOnly, SameSite=Lax, Path=/, no Domain, signed |
 //! | remember-me cookie | `__Host-sesame-remember`, same attributes, 30 days |
 //! | CSRF cookie (anonymous forms) | `__Host-sesame-csrf`, same attributes, browser-session |
+//! | flash cookie (visitors without a session) | `__Host-sesame-flash`, same attributes, browser-session |
 //! | idle timeout | 30 minutes |
 //! | absolute timeout | 12 hours from login, never extended by activity |
 //! | touch interval | 60 seconds (last-seen is written at most this often) |
@@ -75,6 +76,7 @@ pub struct CookieConfig {
     pub(crate) name: String,
     pub(crate) remember_name: String,
     pub(crate) csrf_name: String,
+    pub(crate) flash_name: String,
     pub(crate) secure: bool,
     pub(crate) http_only: bool,
     pub(crate) same_site: SameSite,
@@ -95,6 +97,10 @@ impl CookieConfig {
     /// The CSRF cookie's name (anonymous forms).
     pub fn csrf_name(&self) -> &str {
         &self.csrf_name
+    }
+    /// The name of the cookie that carries flashed messages of visitors without a session.
+    pub fn flash_name(&self) -> &str {
+        &self.flash_name
     }
     /// Whether cookies carry `Secure`.
     pub fn secure(&self) -> bool {
@@ -413,10 +419,12 @@ impl ConfigBuilder {
             .csrf_name
             .clone()
             .unwrap_or_else(|| default_name("-csrf"));
+        let flash_name = default_name("-flash");
         for n in [&name, &remember_name, &csrf_name] {
             check_name(n, self.secure, self.domain.as_deref(), &self.path)?;
         }
-        if name == remember_name || name == csrf_name || remember_name == csrf_name {
+        let names = [&name, &remember_name, &csrf_name, &flash_name];
+        if (1..names.len()).any(|i| names[..i].contains(&names[i])) {
             return Err(ConfigError::DuplicateCookieName);
         }
         if self.same_site == SameSite::None && !self.secure {
@@ -458,6 +466,7 @@ impl ConfigBuilder {
                 name,
                 remember_name,
                 csrf_name,
+                flash_name,
                 secure: self.secure,
                 http_only: self.http_only,
                 same_site: self.same_site,

@@ -31,6 +31,35 @@ pub struct IncomingCookies {
     pub remember_present: bool,
     /// The verified anonymous CSRF token, if any.
     pub csrf: Option<String>,
+    /// Flashed messages carried by the flash cookie (visitors without a session).
+    pub flashes: Vec<crate::record::Flash>,
+    /// Whether a flash cookie was present at all.
+    pub flash_present: bool,
+}
+
+/// Longest encoded flash cookie payload; older messages are dropped beyond it.
+pub(crate) const MAX_FLASH_PAYLOAD: usize = 2048;
+
+pub(crate) fn encode_flashes(flashes: &[crate::record::Flash]) -> Option<String> {
+    use base64::Engine as _;
+    let mut start = 0;
+    while start < flashes.len() {
+        let json = serde_json::to_vec(&flashes[start..]).ok()?;
+        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+        if encoded.len() <= MAX_FLASH_PAYLOAD {
+            return Some(encoded);
+        }
+        start += 1;
+    }
+    None
+}
+
+fn decode_flashes(plain: &str) -> Option<Vec<crate::record::Flash>> {
+    use base64::Engine as _;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(plain)
+        .ok()?;
+    serde_json::from_slice(&json).ok()
 }
 
 /// Reads Sesame's cookies from raw `Cookie` header values (several headers are allowed).
@@ -53,6 +82,7 @@ pub fn read_cookies<'a>(
     let mut session: Verified<SessionId> = Verified::None;
     let mut remember: Verified<RememberToken> = Verified::None;
     let mut csrf: Verified<String> = Verified::None;
+    let mut flashes: Verified<Vec<crate::record::Flash>> = Verified::None;
     for raw in headers {
         if raw.len() > MAX_COOKIE_HEADER {
             tracing::debug!(
@@ -98,12 +128,26 @@ pub fn read_cookies<'a>(
                     Some(MAC_LEN + CSRF_LEN),
                 );
                 csrf.add(plain.filter(|t| is_token(t, CSRF_LEN)));
+            } else if name == names.flash_name {
+                out.flash_present = true;
+                if c.value().len() <= MAC_LEN + MAX_FLASH_PAYLOAD {
+                    let plain = verify(
+                        config,
+                        Purpose::Flash,
+                        CookieMode::Signed,
+                        name,
+                        c.value(),
+                        None,
+                    );
+                    flashes.add(plain.as_deref().and_then(decode_flashes));
+                }
             }
         }
     }
     out.session = session.get();
     out.remember = remember.get();
     out.csrf = csrf.get();
+    out.flashes = flashes.get().unwrap_or_default();
     out
 }
 
@@ -246,6 +290,17 @@ pub(crate) fn remember_cookie(config: &Config, token: &RememberToken, max_age: i
 /// `Set-Cookie` value for the anonymous CSRF cookie (browser-session lifetime).
 pub(crate) fn csrf_cookie(config: &Config, token: &str) -> String {
     build(config, Purpose::Csrf, &config.cookie.csrf_name, token, None)
+}
+
+/// `Set-Cookie` value for the flash cookie (browser-session lifetime).
+pub(crate) fn flash_cookie(config: &Config, payload: &str) -> String {
+    build(
+        config,
+        Purpose::Flash,
+        &config.cookie.flash_name,
+        payload,
+        None,
+    )
 }
 
 /// A deletion cookie: same name, Path, Domain, Secure, HttpOnly and SameSite; `Max-Age=0`.

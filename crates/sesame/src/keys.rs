@@ -22,6 +22,7 @@ pub(crate) enum Purpose {
     Session,
     Remember,
     Csrf,
+    Flash,
 }
 
 #[derive(Clone)]
@@ -29,6 +30,7 @@ pub(crate) struct KeySet {
     session: cookie::Key,
     remember: cookie::Key,
     csrf: cookie::Key,
+    flash: cookie::Key,
     auth_mac: [u8; 32],
 }
 
@@ -64,6 +66,7 @@ impl KeySet {
             session: cookie::Key::derive_from(&derive(secret, "cookie/session")),
             remember: cookie::Key::derive_from(&derive(secret, "cookie/remember")),
             csrf: cookie::Key::derive_from(&derive(secret, "cookie/csrf")),
+            flash: cookie::Key::derive_from(&derive(secret, "cookie/flash")),
             auth_mac: derive(secret, "auth-hash"),
         })
     }
@@ -73,6 +76,7 @@ impl KeySet {
             Purpose::Session => &self.session,
             Purpose::Remember => &self.remember,
             Purpose::Csrf => &self.csrf,
+            Purpose::Flash => &self.flash,
         }
     }
 

@@ -133,6 +133,11 @@ impl Rejection {
     pub fn body(&self) -> &str {
         &self.body
     }
+    /// Takes the rejection apart without copying: status, headers, body.
+    pub fn into_parts(self) -> (u16, Vec<(&'static str, String)>, String) {
+        (self.status, self.headers, self.body)
+    }
+
     /// The `Location` header, for redirects.
     pub fn location(&self) -> Option<&str> {
         self.headers

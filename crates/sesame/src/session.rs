@@ -92,6 +92,11 @@ pub(crate) struct State {
     pub(crate) set_remember: Option<(RememberToken, i64)>,
     pub(crate) clear_remember: bool,
     set_csrf: Option<String>,
+    /// Flashes of a visitor without a session, kept in the flash cookie instead of the store.
+    cookie_flashes: Vec<Flash>,
+    /// The incoming flash cookie was read (its messages were taken or moved into the session).
+    flash_cookie_consumed: bool,
+    flash_cookie_changed: bool,
     /// The response depends on the session.
     read: bool,
     finished: bool,
@@ -342,28 +347,47 @@ impl Session {
     }
 
     /// Flashes a message for the next page (Flask's `flash`).
+    ///
+    /// A visitor without a session gets the message in a signed cookie rather than a new store
+    /// record, so that anonymous requests never write to the store.
     pub async fn flash(&self, category: &str, message: &str) -> Result<(), SessionError> {
         let mut st = self.lock().await?;
-        self.apply(
-            &mut st,
-            Op::Flash(Flash {
-                category: category.to_owned(),
-                message: message.to_owned(),
-            }),
-        );
+        let flash = Flash {
+            category: category.to_owned(),
+            message: message.to_owned(),
+        };
+        if st.record.is_none() {
+            st.cookie_flashes.push(flash);
+            st.flash_cookie_changed = true;
+        } else {
+            self.apply(&mut st, Op::Flash(flash));
+        }
         Ok(())
     }
 
     /// Takes the pending flashed messages (Flask's `get_flashed_messages`); they are consumed.
     pub async fn take_flashes(&self) -> Result<Vec<Flash>, SessionError> {
         let mut st = self.lock().await?;
-        let taken = st
+        let mut taken = Vec::new();
+        if !st.flash_cookie_consumed && !self.inner.incoming.flashes.is_empty() {
+            taken.extend(self.inner.incoming.flashes.iter().cloned());
+        }
+        if self.inner.incoming.flash_present {
+            st.flash_cookie_consumed = true;
+            st.flash_cookie_changed = true;
+        }
+        if !st.cookie_flashes.is_empty() {
+            taken.append(&mut st.cookie_flashes);
+            st.flash_cookie_changed = true;
+        }
+        let stored = st
             .record
             .as_ref()
             .map(|r| r.flashes.clone())
             .unwrap_or_default();
-        if !taken.is_empty() {
-            self.apply(&mut st, Op::TakeFlashes(taken.clone()));
+        if !stored.is_empty() {
+            self.apply(&mut st, Op::TakeFlashes(stored.clone()));
+            taken.extend(stored);
         }
         Ok(taken)
     }
@@ -613,7 +637,9 @@ impl Session {
 
     /// Finishes the request: persists what changed (and only that) and returns the `Set-Cookie`
     /// values and cache headers for the adapter to apply. Call it once per response, including
-    /// error responses; on a `5xx` status nothing is saved.
+    /// error responses; on a `5xx` status no session data is saved. Logins, logouts and id
+    /// rotations are durable as soon as their call returned, so their cookies are still sent.
+    /// Conversions of errors into a [`Rejection`] log the error; adapters need not log again.
     ///
     /// On `Err` the adapter answers `503` instead of the response (fail closed).
     pub async fn finish(&self, status: u16) -> Result<Finish, SessionError> {
@@ -645,6 +671,20 @@ impl Session {
         } else if st.clear_remember && self.inner.incoming.remember_present {
             f.set_cookies
                 .push(cookies::removal(c, &c.cookie.remember_name));
+        }
+        if st.flash_cookie_changed {
+            let mut pending: Vec<Flash> = Vec::new();
+            if !st.flash_cookie_consumed {
+                pending.extend(self.inner.incoming.flashes.iter().cloned());
+            }
+            pending.append(&mut st.cookie_flashes);
+            match cookies::encode_flashes(&pending) {
+                Some(payload) => f.set_cookies.push(cookies::flash_cookie(c, &payload)),
+                None if self.inner.incoming.flash_present => f
+                    .set_cookies
+                    .push(cookies::removal(c, &c.cookie.flash_name)),
+                None => {}
+            }
         }
         if let Some(t) = &st.set_csrf {
             f.set_cookies.push(cookies::csrf_cookie(c, t));

@@ -582,15 +582,31 @@ async fn security_20_login_required_decisions() {
         (r.status(), r.location()),
         (303, Some("/login?next=%2Fdashboard%3Ftab%3D2"))
     );
-    // The login message is flashed for the login page.
+    // The login message is flashed for the login page, in a signed cookie: a guest gets no
+    // session record (SECURITY.md 14).
     let mut b2 = b.clone();
-    b2.apply(&s.finish(303).await.unwrap());
+    let f = s.finish(303).await.unwrap();
+    assert_eq!(f.set_cookies.len(), 1, "{:?}", f.set_cookies);
+    assert!(f.set_cookies[0].starts_with("__Host-sesame-flash="));
+    b2.apply(&f);
+    assert_eq!(h.store.purge_expired(i64::MAX).await.unwrap(), 0);
     let (s, _) = h.begin(&b2, "GET", "/login");
     let flashes = s.take_flashes().await.unwrap();
+    assert_eq!(flashes.len(), 1);
     assert_eq!(flashes[0].message, "Please log in to access this page.");
-    // Reading the last flash deletes the now-empty record and its cookie.
+    assert_eq!(flashes[0].category, "message");
+    // Reading it deletes the cookie; a forged flash cookie is ignored.
     let f = s.finish(200).await.unwrap();
-    assert!(f.set_cookies.iter().any(|c| c.contains("Max-Age=0")));
+    assert!(
+        f.set_cookies
+            .iter()
+            .any(|c| c.starts_with("__Host-sesame-flash=") && c.contains("Max-Age=0"))
+    );
+    let forged = "__Host-sesame-flash=W3siY2F0ZWdvcnkiOiJ4IiwibWVzc2FnZSI6InkifV0";
+    let (s, _) = h
+        .sesame
+        .begin(RequestInfo::new("GET", "/"), [forged.as_bytes()]);
+    assert!(s.take_flashes().await.unwrap().is_empty());
 
     let info = RequestInfo::new("GET", "/api/me").accept(Some("application/json"));
     let (_, a) = h.sesame.begin(info, []);
@@ -951,4 +967,39 @@ async fn events_are_emitted() {
             "no {want} in {events:?}"
         );
     }
+}
+
+/// Flashes go to the session when there is one, to the flash cookie otherwise; both are shown once.
+#[tokio::test]
+async fn flashes_follow_the_visitor() {
+    let h = harness();
+    let mut b = Browser::default();
+    h.login(&mut b, "1", false).await;
+    let (s, _) = h.begin(&b, "POST", "/settings");
+    s.flash("success", "Saved.").await.unwrap();
+    let f = s.finish(303).await.unwrap();
+    assert!(
+        f.set_cookies.is_empty(),
+        "a logged-in flash lives in the record"
+    );
+    b.apply(&f);
+    let (s, a) = h.begin(&b, "POST", "/logout");
+    a.logout().await.unwrap();
+    s.flash("message", "You have been logged out.")
+        .await
+        .unwrap();
+    b.apply(&s.finish(303).await.unwrap());
+    assert!(b.get("__Host-sesame-flash").is_some());
+    let (s, _) = h.begin(&b, "GET", "/");
+    let got: Vec<String> = s
+        .take_flashes()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.message)
+        .collect();
+    assert_eq!(got, vec!["You have been logged out.".to_owned()]);
+    b.apply(&s.finish(200).await.unwrap());
+    let (s, _) = h.begin(&b, "GET", "/");
+    assert!(s.take_flashes().await.unwrap().is_empty(), "shown once");
 }
