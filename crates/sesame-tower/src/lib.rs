@@ -1,0 +1,16 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "axum")]
+pub mod extract;
+mod request;
+pub mod require;
+mod response;
+pub mod session;
+
+#[cfg(feature = "axum")]
+pub use extract::{Auth, CurrentUser, FreshUser, OptionalUser, SesameRejection, SessionHandle};
+pub use request::ClientAddr;
+pub use require::{RequireLogin, RequireLoginLayer, fresh_login_required, login_required};
+pub use response::into_response;
+pub use session::{SesameLayer, SesameService};

@@ -1,0 +1,182 @@
+//! Step 1 of the lifecycle: read what the core needs off an [`http::Request`].
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, USER_AGENT};
+use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Request};
+use sesame::{AuthSession, Backend, RequestInfo, Sesame, Session};
+
+/// The client's address, for session protection, inserted into the request extensions by
+/// whoever accepts the connection.
+///
+/// With plain hyper, insert it yourself before the request reaches [`crate::SesameLayer`]
+/// (e.g. with `tower::ServiceBuilder::map_request`, or in the per-connection service). With
+/// axum and the `axum` feature, [`axum::extract::ConnectInfo<SocketAddr>`] is read when this
+/// extension is absent, so `into_make_service_with_connect_info::<SocketAddr>()` is enough.
+///
+/// `ClientAddr` takes precedence over `ConnectInfo`: behind a trusted reverse proxy, insert the
+/// address the proxy reports here.
+///
+/// ```
+/// use std::net::{IpAddr, Ipv4Addr};
+/// use sesame_tower::ClientAddr;
+///
+/// let mut request = http::Request::new(());
+/// request
+///     .extensions_mut()
+///     .insert(ClientAddr(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+/// ```
+///
+/// [`axum::extract::ConnectInfo<SocketAddr>`]: https://docs.rs/axum/0.8/axum/extract/struct.ConnectInfo.html
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientAddr(pub IpAddr);
+
+/// Begins the request with the core and puts both handles into the request's extensions.
+///
+/// Returns the session to finish once the response is ready.
+pub(crate) fn begin<B: Backend, Body>(sesame: &Sesame<B>, request: &mut Request<Body>) -> Session {
+    let info = request_info(request);
+    let cookies = request
+        .headers()
+        .get_all(COOKIE)
+        .iter()
+        .map(HeaderValue::as_bytes);
+    let (session, auth): (Session, AuthSession<B>) = sesame.begin(info, cookies);
+    let extensions = request.extensions_mut();
+    extensions.insert(session.clone());
+    extensions.insert(auth);
+    session
+}
+
+/// What the core reads off a request: method, path and query, client address and the
+/// headers it looks at. Headers that are not valid UTF-8 count as absent.
+pub(crate) fn request_info<Body>(request: &Request<Body>) -> RequestInfo {
+    let headers = request.headers();
+    RequestInfo::new(request.method().as_str(), path_and_query(request))
+        .client_addr(client_addr(request.extensions()))
+        .user_agent(first(headers, &USER_AGENT))
+        .accept(joined(headers, &ACCEPT).as_deref())
+        .content_type(first(headers, &CONTENT_TYPE))
+        .authorization(first(headers, &AUTHORIZATION))
+}
+
+/// The path and query as the client sent them: axum's `OriginalUri` when a router (possibly a
+/// nesting one) recorded it, else the request's own URI.
+fn path_and_query<Body>(request: &Request<Body>) -> &str {
+    #[cfg(feature = "axum")]
+    let uri = match request.extensions().get::<axum::extract::OriginalUri>() {
+        Some(original) => &original.0,
+        None => request.uri(),
+    };
+    #[cfg(not(feature = "axum"))]
+    let uri = request.uri();
+    uri.path_and_query().map_or("/", |p| p.as_str())
+}
+
+fn client_addr(extensions: &Extensions) -> Option<IpAddr> {
+    if let Some(ClientAddr(addr)) = extensions.get::<ClientAddr>() {
+        return Some(*addr);
+    }
+    #[cfg(feature = "axum")]
+    if let Some(info) = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
+        return Some(info.0.ip());
+    }
+    None
+}
+
+fn utf8(value: &HeaderValue) -> Option<&str> {
+    std::str::from_utf8(value.as_bytes()).ok()
+}
+
+/// The first value of a header, if it is valid UTF-8.
+fn first<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(utf8)
+}
+
+/// Every valid UTF-8 value of a list header (like `Accept`), joined with `", "` as RFC 9110
+/// allows; borrowed when there is only one.
+fn joined<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<Cow<'a, str>> {
+    let mut values = headers.get_all(name).iter().filter_map(utf8);
+    let first = values.next()?;
+    let Some(second) = values.next() else {
+        return Some(Cow::Borrowed(first));
+    };
+    let mut all = format!("{first}, {second}");
+    for value in values {
+        all.push_str(", ");
+        all.push_str(value);
+    }
+    Some(Cow::Owned(all))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_headers_and_treats_non_utf8_as_absent() {
+        let request = Request::builder()
+            .method("POST")
+            .uri("http://example.com/login?next=%2Fdashboard")
+            .header(USER_AGENT, HeaderValue::from_bytes(b"caf\xe9").unwrap())
+            .header(ACCEPT, "text/html")
+            .header(ACCEPT, "application/json")
+            .header(AUTHORIZATION, "Bearer abc")
+            .body(())
+            .unwrap();
+        let info = request_info(&request);
+        assert_eq!(info.method(), "POST");
+        assert_eq!(info.path_and_query(), "/login?next=%2Fdashboard");
+        assert_eq!(info.agent(), None);
+        assert_eq!(info.bearer_token(), Some("abc"));
+        // Both Accept values are seen: HTML is preferred, so not a JSON request.
+        assert!(!info.wants_json());
+        assert_eq!(info.addr(), None);
+    }
+
+    #[test]
+    fn accepts_utf8_beyond_ascii() {
+        let request = Request::builder()
+            .header(
+                USER_AGENT,
+                HeaderValue::from_bytes("Navigateur é".as_bytes()).unwrap(),
+            )
+            .body(())
+            .unwrap();
+        assert_eq!(request_info(&request).agent(), Some("Navigateur é"));
+    }
+
+    #[test]
+    fn client_addr_prefers_the_explicit_extension() {
+        let mut request = Request::new(());
+        let addr: IpAddr = [10, 0, 0, 7].into();
+        request.extensions_mut().insert(ClientAddr(addr));
+        #[cfg(feature = "axum")]
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                [127, 0, 0, 1],
+                4000,
+            ))));
+        assert_eq!(request_info(&request).addr(), Some(addr));
+    }
+
+    #[cfg(feature = "axum")]
+    #[test]
+    fn original_uri_and_connect_info() {
+        let mut request = Request::builder().uri("/dashboard").body(()).unwrap();
+        request.extensions_mut().insert(axum::extract::OriginalUri(
+            "/app/dashboard?x=1".parse().unwrap(),
+        ));
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                [127, 0, 0, 1],
+                4000,
+            ))));
+        let info = request_info(&request);
+        assert_eq!(info.path_and_query(), "/app/dashboard?x=1");
+        assert_eq!(info.addr(), Some([127, 0, 0, 1].into()));
+    }
+}

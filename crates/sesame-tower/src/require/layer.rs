@@ -1,0 +1,66 @@
+use std::fmt;
+use std::marker::PhantomData;
+
+use sesame::Backend;
+use tower_layer::Layer;
+
+use super::{RequireLogin, Requirement};
+
+/// Lets only logged-in users through: see the [module docs](crate::require) for examples.
+///
+/// Made by [`login_required`](crate::login_required) and
+/// [`fresh_login_required`](crate::fresh_login_required); wraps services in [`RequireLogin`].
+#[must_use]
+pub struct RequireLoginLayer<B> {
+    requirement: Requirement,
+    _backend: PhantomData<fn() -> B>,
+}
+
+impl<B: Backend> RequireLoginLayer<B> {
+    /// Flask's `login_required`: see [`sesame::AuthSession::require_login`].
+    pub fn new() -> Self {
+        Self::with(Requirement::Login)
+    }
+
+    /// Flask's `fresh_login_required`: see [`sesame::AuthSession::require_fresh_login`].
+    pub fn fresh() -> Self {
+        Self::with(Requirement::FreshLogin)
+    }
+
+    fn with(requirement: Requirement) -> Self {
+        Self {
+            requirement,
+            _backend: PhantomData,
+        }
+    }
+}
+
+impl<B: Backend> Default for RequireLoginLayer<B> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<B> Clone for RequireLoginLayer<B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<B> Copy for RequireLoginLayer<B> {}
+
+impl<B> fmt::Debug for RequireLoginLayer<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequireLoginLayer")
+            .field("requirement", &self.requirement)
+            .finish()
+    }
+}
+
+impl<S, B: Backend> Layer<S> for RequireLoginLayer<B> {
+    type Service = RequireLogin<S, B>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireLogin::new(inner, self.requirement)
+    }
+}

@@ -1,0 +1,143 @@
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::Response;
+use pin_project_lite::pin_project;
+use sesame::{Finish, Rejection, Session, SessionError};
+
+use crate::response::{apply_finish, into_response};
+
+type FinishFuture = Pin<Box<dyn Future<Output = Result<Finish, SessionError>> + Send>>;
+
+pin_project! {
+    /// The response future of [`SesameService`](super::SesameService): the inner service's
+    /// response, with the session finished on it.
+    pub struct ResponseFuture<F: Future> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F: Future> {
+        // The inner service is running; `session` is `None` when another Sesame layer
+        // outside this one owns the request.
+        Inner {
+            #[pin]
+            future: F,
+            session: Option<Session>,
+        },
+        // The core is persisting the session.
+        Finishing {
+            finish: FinishFuture,
+            outcome: Option<F::Output>,
+        },
+    }
+}
+
+impl<F: Future> ResponseFuture<F> {
+    pub(crate) fn new(future: F, session: Session) -> Self {
+        Self {
+            state: State::Inner {
+                future,
+                session: Some(session),
+            },
+        }
+    }
+
+    pub(crate) fn pass_through(future: F) -> Self {
+        Self {
+            state: State::Inner {
+                future,
+                session: None,
+            },
+        }
+    }
+}
+
+impl<F: Future> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Inner { .. } => "inner",
+            State::Finishing { .. } => "finishing",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: From<String>,
+{
+    type Output = Result<Response<ResBody>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Inner { future, session } => {
+                    let outcome = ready!(future.poll(cx));
+                    let Some(session) = session.take() else {
+                        return Poll::Ready(outcome);
+                    };
+                    // An inner error is answered as a 500 by someone else: save nothing.
+                    let status = match &outcome {
+                        Ok(response) => response.status().as_u16(),
+                        Err(_) => 500,
+                    };
+                    let finish: FinishFuture =
+                        Box::pin(async move { session.finish(status).await });
+                    this.state.set(State::Finishing {
+                        finish,
+                        outcome: Some(outcome),
+                    });
+                }
+                StateProj::Finishing { finish, outcome } => {
+                    let finished = ready!(finish.as_mut().poll(cx));
+                    let outcome = outcome
+                        .take()
+                        .expect("sesame-tower: ResponseFuture polled after completion");
+                    return Poll::Ready(complete(outcome, finished));
+                }
+            }
+        }
+    }
+}
+
+/// Applies the core's decision to the response; a failed finish replaces the response with the
+/// core's rejection (`503` for a store failure) and sets no cookie.
+fn complete<ResBody: From<String>, E>(
+    outcome: Result<Response<ResBody>, E>,
+    finished: Result<Finish, SessionError>,
+) -> Result<Response<ResBody>, E> {
+    match (outcome, finished) {
+        (Ok(mut response), Ok(finish)) => {
+            apply_finish(response.headers_mut(), finish);
+            Ok(response)
+        }
+        (Ok(response), Err(error)) => {
+            tracing::error!(
+                %error,
+                source = ?std::error::Error::source(&error),
+                status = response.status().as_u16(),
+                "sesame-tower: finishing the session failed; the response is replaced by the core's rejection"
+            );
+            Ok(into_response(Rejection::from(error)))
+        }
+        (Err(inner), Ok(_)) => Err(inner),
+        (Err(inner), Err(error)) => {
+            tracing::error!(
+                %error,
+                source = ?std::error::Error::source(&error),
+                "sesame-tower: finishing the session after an inner service error failed"
+            );
+            Err(inner)
+        }
+    }
+}
