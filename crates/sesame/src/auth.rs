@@ -235,6 +235,7 @@ impl<B: Backend> Sesame<B> {
             session: session.clone(),
             sesame: self.clone(),
             user: Arc::new(Mutex::new(None)),
+            from_request: Arc::default(),
         };
         (session, auth)
     }
@@ -272,6 +273,7 @@ pub struct AuthSession<B: Backend> {
     session: Session,
     sesame: Sesame<B>,
     user: Arc<Mutex<Option<Option<B::User>>>>,
+    from_request: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl<B: Backend> Clone for AuthSession<B> {
@@ -280,6 +282,7 @@ impl<B: Backend> Clone for AuthSession<B> {
             session: self.session.clone(),
             sesame: self.sesame.clone(),
             user: self.user.clone(),
+            from_request: self.from_request.clone(),
         }
     }
 }
@@ -337,6 +340,8 @@ impl<B: Backend> AuthSession<B> {
             .map_err(backend_err)?
             && u.is_active()
         {
+            self.from_request
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             self.events()
                 .emit(Event::LoadedFromRequest { user_id: u.id() });
             return Ok(Some(u));
@@ -465,6 +470,14 @@ impl<B: Backend> AuthSession<B> {
         Ok(Some(user))
     }
 
+    /// Whether the current user was loaded by the request loader (e.g. a bearer token) rather
+    /// than from the session or a remember-me cookie. Such requests carry no cookie-borne
+    /// authority, so cross-site request forgery does not apply to them.
+    pub async fn is_from_request(&self) -> Result<bool, AuthError> {
+        self.current_user().await?;
+        Ok(self.from_request.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// Whether a user is logged in (or loaded from the request).
     pub async fn is_authenticated(&self) -> Result<bool, AuthError> {
         Ok(self.current_user().await?.is_some())
@@ -502,7 +515,8 @@ impl<B: Backend> AuthSession<B> {
         account: &str,
     ) -> Result<Option<B::User>, Rejection> {
         let throttle = &self.sesame.inner.throttle;
-        let now = std::time::SystemTime::now();
+        let now = std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(self.config().now().max(0) as u64);
         let json = self.session.request().wants_json();
         if let Err(t) = throttle.check(account, now) {
             self.events().emit(Event::LoginThrottled);

@@ -201,7 +201,8 @@ impl Config {
     pub fn max_record_bytes(&self) -> usize {
         self.max_record_bytes
     }
-    pub(crate) fn now(&self) -> i64 {
+    /// Now, on the configured clock (seconds since the epoch): the time session records use.
+    pub fn now(&self) -> i64 {
         self.clock.now()
     }
 }

@@ -37,6 +37,15 @@ pub use session::Session;
 /// assert_eq!(key.len(), 64);
 /// # Ok::<(), sesame::ConfigError>(())
 /// ```
+///
+/// The same rules as [`Config::builder`] apply: at least 64 bytes, not all zero.
+///
+/// ```
+/// assert!(sesame::decode_hex_secret("00ff").is_err());
+/// assert!(sesame::decode_hex_secret(&"00".repeat(64)).is_err());
+/// ```
 pub fn decode_hex_secret(hex: &str) -> Result<Vec<u8>, ConfigError> {
-    keys::Keys::decode_hex(hex)
+    let key = keys::Keys::decode_hex(hex)?;
+    keys::Keys::new(&key, &[])?;
+    Ok(key)
 }

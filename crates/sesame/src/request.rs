@@ -44,8 +44,10 @@ impl RequestInfo {
         }
     }
     /// The client's address (for session protection).
+    /// IPv4-mapped IPv6 addresses (dual-stack listeners) are canonicalised to IPv4, so every
+    /// adapter derives the same fingerprint.
     pub fn client_addr(mut self, addr: Option<IpAddr>) -> Self {
-        self.client_addr = addr;
+        self.client_addr = addr.map(|a| a.to_canonical());
         self
     }
     /// The `User-Agent` header, if it is valid UTF-8.

@@ -1003,3 +1003,19 @@ async fn flashes_follow_the_visitor() {
     let (s, _) = h.begin(&b, "GET", "/");
     assert!(s.take_flashes().await.unwrap().is_empty(), "shown once");
 }
+
+/// Request-loaded users are told apart from session users.
+#[tokio::test]
+async fn is_from_request_tells_bearer_users_apart() {
+    let h = harness();
+    let mut u = h.backend.user("2").unwrap();
+    u.token = Some("tok-9".into());
+    h.backend.put(u);
+    let info = RequestInfo::new("POST", "/api/tokens").authorization(Some("Bearer tok-9"));
+    let (_, a) = h.sesame.begin(info, []);
+    assert!(a.is_from_request().await.unwrap());
+    let mut b = Browser::default();
+    h.login(&mut b, "1", false).await;
+    let (_, a) = h.begin(&b, "POST", "/api/tokens");
+    assert!(!a.is_from_request().await.unwrap());
+}

@@ -1,0 +1,16 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod error;
+pub mod extract;
+pub mod middleware;
+mod request;
+pub mod require;
+mod response;
+
+pub use error::SesameError;
+pub use extract::{Auth, CurrentUser, FreshUser, OptionalUser, SessionHandle};
+pub use middleware::{SesameEndpoint, SesameMiddleware};
+pub use require::{
+    FreshLoginRequired, FreshLoginRequiredEndpoint, LoginRequired, LoginRequiredEndpoint,
+};

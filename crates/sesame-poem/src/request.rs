@@ -1,0 +1,123 @@
+//! Step 1 of the lifecycle: read what the core needs off a [`poem::Request`].
+
+use std::borrow::Cow;
+
+use poem::Request;
+use poem::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, USER_AGENT};
+use poem::http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use sesame::{AuthSession, Backend, RequestInfo, Sesame, Session};
+
+/// Begins the request with the core and puts both handles into the request's extensions.
+///
+/// The `Cookie` headers are read here, raw: poem's `Request::cookie()` needs its
+/// `CookieJarManager` middleware and panics without it. Returns the session to finish once the
+/// response is ready.
+pub(crate) fn begin<B: Backend>(sesame: &Sesame<B>, request: &mut Request) -> Session {
+    let info = request_info(request);
+    let cookies = request
+        .headers()
+        .get_all(COOKIE)
+        .iter()
+        .map(HeaderValue::as_bytes);
+    let (session, auth): (Session, AuthSession<B>) = sesame.begin(info, cookies);
+    let extensions = request.extensions_mut();
+    extensions.insert(session.clone());
+    extensions.insert(auth);
+    session
+}
+
+/// What the core reads off a request: method, path and query, client address and the headers
+/// it looks at. Headers that are not valid UTF-8 count as absent.
+pub(crate) fn request_info(request: &Request) -> RequestInfo {
+    let headers = request.headers();
+    let client_addr = request.remote_addr().as_socket_addr().map(|a| a.ip());
+    RequestInfo::new(request.method().as_str(), path_and_query(request))
+        .client_addr(client_addr)
+        .user_agent(first(headers, &USER_AGENT))
+        .accept(joined(headers, &ACCEPT).as_deref())
+        .content_type(first(headers, &CONTENT_TYPE))
+        .authorization(first(headers, &AUTHORIZATION))
+}
+
+/// The path and query as the client sent them: poem's original URI (a nesting [`poem::Route`]
+/// strips its prefix from `uri()`, not from `original_uri()`), else the request's own URI for a
+/// request built by hand (poem's `Request::builder()` and `TestClient` leave the original URI
+/// empty).
+fn path_and_query(request: &Request) -> &str {
+    let original = request.original_uri();
+    let uri = if *original == Uri::default() {
+        request.uri()
+    } else {
+        original
+    };
+    uri.path_and_query().map_or("/", |p| p.as_str())
+}
+
+fn utf8(value: &HeaderValue) -> Option<&str> {
+    std::str::from_utf8(value.as_bytes()).ok()
+}
+
+/// The first value of a header, if it is valid UTF-8.
+fn first<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(utf8)
+}
+
+/// Every valid UTF-8 value of a list header (like `Accept`), joined with `", "` as RFC 9110
+/// allows; borrowed when there is only one.
+fn joined<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<Cow<'a, str>> {
+    let mut values = headers.get_all(name).iter().filter_map(utf8);
+    let first = values.next()?;
+    let Some(second) = values.next() else {
+        return Some(Cow::Borrowed(first));
+    };
+    let mut all = format!("{first}, {second}");
+    for value in values {
+        all.push_str(", ");
+        all.push_str(value);
+    }
+    Some(Cow::Owned(all))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem::http::Method;
+
+    #[test]
+    fn reads_headers_and_treats_non_utf8_as_absent() {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri_str("/login?next=%2Fdashboard")
+            .header(USER_AGENT, HeaderValue::from_bytes(b"caf\xe9").unwrap())
+            .header(ACCEPT, "text/html")
+            .header(ACCEPT, "application/json")
+            .header(AUTHORIZATION, "Bearer abc")
+            .finish();
+        let info = request_info(&request);
+        assert_eq!(info.method(), "POST");
+        assert_eq!(info.path_and_query(), "/login?next=%2Fdashboard");
+        assert_eq!(info.agent(), None);
+        assert_eq!(info.bearer_token(), Some("abc"));
+        // Both Accept values are seen: HTML is preferred, so not a JSON request.
+        assert!(!info.wants_json());
+        // A request built by hand has no socket address.
+        assert_eq!(info.addr(), None);
+    }
+
+    #[test]
+    fn accepts_utf8_beyond_ascii() {
+        let request = Request::builder()
+            .header(
+                USER_AGENT,
+                HeaderValue::from_bytes("Navigateur é".as_bytes()).unwrap(),
+            )
+            .finish();
+        assert_eq!(request_info(&request).agent(), Some("Navigateur é"));
+    }
+
+    #[test]
+    fn empty_uri_is_the_root() {
+        let request = Request::builder().finish();
+        assert_eq!(request_info(&request).path_and_query(), "/");
+    }
+}
