@@ -1,0 +1,16 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod auth;
+mod filters;
+mod reject;
+mod reply;
+mod request;
+
+pub use auth::Auth;
+pub use filters::{
+    auth, current_user, fresh_login_required, fresh_user, login_required, optional_user,
+    with_session,
+};
+pub use reject::{SesameRejection, recover};
+pub use reply::reply;
