@@ -1,0 +1,118 @@
+//! The Sesame demo application, written once and served by four web frameworks.
+//!
+//! Everything the application does lives here, framework-neutrally: the [`Settings`], the user
+//! table ([`users`]), the pages, and [`Demo`], with one method per route. Each method takes the
+//! core's [`sesame::AuthSession`] (and, for a form post, the raw body) and returns a [`Reply`];
+//! a framework's glue only extracts the one, passes the other, and sends the reply with
+//! [`Reply::into_parts`]. So every framework answers the same, byte for byte.
+//!
+//! | route | behaviour |
+//! | --- | --- |
+//! | `GET /` | public; greets the user or a guest; shows flashed messages |
+//! | `GET /register`, `POST /register` | `username`, `email`, `password`, `csrf_token`; success logs in, `303` to `/dashboard` |
+//! | `GET /login`, `POST /login` | `username`, `password`, `remember`, `next`, `csrf_token`; `303` to the safe `next`; `401` "Invalid username or password."; `422` per-field messages; `429` when throttled |
+//! | `GET /dashboard` | login required |
+//! | `GET /settings`, `POST /settings/password` | fresh login required; `current_password`, `new_password`, `csrf_token` |
+//! | `GET /sessions`, `POST /sessions/revoke-others` | the user's live sessions; log out all others |
+//! | `POST /logout` | `csrf_token`; `303` to `/` |
+//! | `POST /cart`, `GET /cart` | login required; `item`, `csrf_token`; `{"items": [...]}` |
+//! | `GET /api/me` | `{"username": ...}`, or `401` `{"error": "unauthorized"}`; bearer tokens accepted |
+//! | `POST /api/tokens` | login required; `{"token": ...}` |
+//!
+//! Running it: `cargo run -p sesame-demo --bin demo-axum`, then open the printed URL.
+//!
+//! # Serving it with another framework
+//!
+//! The glue for a framework is the same few steps, whatever the framework:
+//!
+//! 1. install the framework's Sesame adapter with [`Demo::sesame`];
+//! 2. register each of [`ROUTES`] (path and methods; `GET` routes also answer `HEAD`), each
+//!    handler extracting the core's `AuthSession<DemoBackend>` and, for a `POST`, the body
+//!    (read at most [`MAX_FORM_BYTES`]; past that answer [`Demo::payload_too_large`]), then
+//!    calling the [`Demo`] method of that route — or one catch-all handler calling
+//!    [`Demo::dispatch`];
+//! 3. answer a known path with another method with [`Demo::method_not_allowed`], any other path
+//!    with [`Demo::not_found`];
+//! 4. send a [`Reply`] through [`Reply::into_parts`]: its status, its headers (append each, in
+//!    order), its body, and nothing the framework adds on its own.
+//!
+//! [`axum_app`] is the reference.
+//!
+//! ```no_run
+//! use sesame_demo::{Demo, Settings};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let settings = Settings::from_env()?;
+//! let listener = tokio::net::TcpListener::bind(settings.addr).await?;
+//! let demo = Demo::open(settings)?;
+//! println!("Sesame demo (axum) listening on http://{}", listener.local_addr()?);
+//! sesame_demo::axum_app::serve(listener, demo).await?;
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+mod app;
+pub mod axum_app;
+mod forms;
+mod pages;
+pub mod poem_app;
+pub mod rocket_app;
+pub mod settings;
+pub mod users;
+pub mod warp_app;
+
+pub use app::{Demo, DemoAuth, DemoError, LOGIN_FAILED, ROUTES, Reply, ReplyParts};
+pub use forms::MAX_FORM_BYTES;
+pub use settings::{Secret, Settings, SettingsError};
+pub use users::{Credentials, DemoBackend, DemoUser};
+
+/// Installs the `tracing` subscriber the binaries use: `RUST_LOG` (default `info`), to stderr.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// Resolves on Ctrl-C, or on `SIGTERM` on Unix: the binaries' graceful-shutdown signal.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "demo: cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "demo: cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("demo: shutting down");
+}
+
+/// Prints an error and its causes, one per line, to stderr (for the binaries).
+pub fn report(error: &dyn std::error::Error) {
+    eprintln!("error: {error}");
+    let mut source = error.source();
+    while let Some(e) = source {
+        eprintln!("  caused by: {e}");
+        source = e.source();
+    }
+}

@@ -1,0 +1,172 @@
+//! The demo on Poem: [`sesame_poem::SesameMiddleware`] runs the session lifecycle, the
+//! [`Auth`] extractor hands each handler the core's auth session, and every handler is one
+//! line of glue around a [`Demo`] method.
+
+use std::future::Future;
+use std::io;
+
+use poem::error::{MethodNotAllowedError, NotFoundError};
+use poem::http::{HeaderName, HeaderValue, StatusCode};
+use poem::listener::TcpAcceptor;
+use poem::web::Data;
+use poem::{Body, Endpoint, EndpointExt, Response, Route, RouteMethod, Server, get, handler, post};
+use sesame_poem::{Auth, SesameMiddleware};
+use tokio::io::AsyncReadExt as _;
+use tokio::net::TcpListener;
+
+use crate::app::{Demo, Reply};
+use crate::forms::MAX_FORM_BYTES;
+use crate::users::DemoBackend;
+
+type DemoAuth = Auth<DemoBackend>;
+
+/// The demo's routes on Poem, with Sesame's middleware; unknown paths get
+/// [`Demo::not_found`], known paths with another method [`Demo::method_not_allowed`].
+pub fn app(demo: Demo) -> impl Endpoint<Output = Response> {
+    let sesame = SesameMiddleware::new(demo.sesame().clone());
+    Route::new()
+        .at("/", with_405("/", get(home)))
+        .at("/login", with_405("/login", get(login_page).post(login)))
+        .at(
+            "/register",
+            with_405("/register", get(register_page).post(register)),
+        )
+        .at("/dashboard", with_405("/dashboard", get(dashboard)))
+        .at("/settings", with_405("/settings", get(settings_page)))
+        .at(
+            "/settings/password",
+            with_405("/settings/password", post(change_password)),
+        )
+        .at("/sessions", with_405("/sessions", get(sessions_page)))
+        .at(
+            "/sessions/revoke-others",
+            with_405("/sessions/revoke-others", post(revoke_other_sessions)),
+        )
+        .at("/logout", with_405("/logout", post(logout)))
+        .at("/cart", with_405("/cart", get(cart).post(add_to_cart)))
+        .at("/api/me", with_405("/api/me", get(api_me)))
+        .at("/api/tokens", with_405("/api/tokens", post(create_token)))
+        .catch_error(|_: NotFoundError| async { into_response(Demo::not_found()) })
+        .with(sesame)
+        .data(demo)
+}
+
+/// Serves the demo on `listener` (already bound, e.g. to port 0) until the process ends.
+/// Client addresses reach Sesame's session protection through Poem's `remote_addr()`.
+///
+/// # Errors
+///
+/// The listener's I/O errors.
+pub async fn serve(listener: TcpListener, demo: Demo) -> io::Result<()> {
+    serve_with_shutdown(listener, demo, std::future::pending()).await
+}
+
+/// Like [`serve`], stopping gracefully (in-flight requests finish) once `shutdown` completes.
+///
+/// # Errors
+///
+/// The listener's I/O errors.
+pub async fn serve_with_shutdown(
+    listener: TcpListener,
+    demo: Demo,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let acceptor = TcpAcceptor::from_tokio(listener)?;
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(app(demo), shutdown, None)
+        .await
+}
+
+/// Turns the neutral [`Reply`] into a Poem response: status, headers, body, nothing else.
+pub fn into_response(reply: Reply) -> Response {
+    let parts = reply.into_parts();
+    let status = StatusCode::from_u16(parts.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = Response::builder().status(status).body(parts.body);
+    let headers = response.headers_mut();
+    for (name, value) in parts.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            headers.append(name, value);
+        } else {
+            tracing::error!(header = name, "demo: skipping an invalid response header");
+        }
+    }
+    response
+}
+
+/// A path's methods, answering any other method with [`Demo::method_not_allowed`].
+fn with_405(path: &'static str, route: RouteMethod) -> impl Endpoint<Output = Response> {
+    route.catch_error(move |_: MethodNotAllowedError| async move {
+        into_response(Demo::method_not_allowed(path))
+    })
+}
+
+/// How much of an oversized body is read and thrown away before answering `413`: a client
+/// that is still sending when the server answers and closes gets a connection reset instead of
+/// the answer. Past this, the connection is simply closed.
+const MAX_DRAIN_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads a form body, at most [`MAX_FORM_BYTES`] of it; a larger one is drained (up to
+/// [`MAX_DRAIN_BYTES`]) and answered with [`Demo::payload_too_large`].
+async fn read_body(body: Body) -> Result<Vec<u8>, Response> {
+    let too_large = || into_response(Demo::payload_too_large());
+    let mut reader = body.into_async_read();
+    let mut data = Vec::new();
+    let limit = u64::try_from(MAX_FORM_BYTES).unwrap_or(u64::MAX);
+    let read = (&mut reader)
+        .take(limit + 1)
+        .read_to_end(&mut data)
+        .await
+        .map_err(|_| too_large())?;
+    if read <= MAX_FORM_BYTES {
+        return Ok(data);
+    }
+    let _ = tokio::io::copy(&mut reader.take(MAX_DRAIN_BYTES), &mut tokio::io::sink()).await;
+    Err(too_large())
+}
+
+/// Handlers for `GET` routes: `Demo::$method(&auth)`.
+macro_rules! page {
+    ($($name:ident),* $(,)?) => {$(
+        #[handler]
+        async fn $name(Data(demo): Data<&Demo>, Auth(auth): DemoAuth) -> Response {
+            into_response(demo.$name(&auth).await)
+        }
+    )*};
+}
+
+/// Handlers for form posts: `Demo::$method(&auth, &body)`.
+macro_rules! form {
+    ($($name:ident),* $(,)?) => {$(
+        #[handler]
+        async fn $name(Data(demo): Data<&Demo>, Auth(auth): DemoAuth, body: Body) -> Response {
+            match read_body(body).await {
+                Ok(body) => into_response(demo.$name(&auth, &body).await),
+                Err(response) => response,
+            }
+        }
+    )*};
+}
+
+page!(
+    home,
+    login_page,
+    register_page,
+    dashboard,
+    settings_page,
+    sessions_page,
+    cart,
+    api_me,
+);
+
+form!(
+    login,
+    register,
+    change_password,
+    revoke_other_sessions,
+    logout,
+    add_to_cart,
+    create_token,
+);

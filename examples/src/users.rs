@@ -1,0 +1,607 @@
+//! The demo's user table: sled trees next to the session store, argon2id password hashes, and
+//! API tokens.
+//!
+//! Trees (in the same database as the sessions):
+//!
+//! * `demo/users`: user id → the user, as JSON;
+//! * `demo/usernames`: lower-case username → user id. Claimed with compare-and-swap, so that two
+//!   concurrent registrations of one name cannot both succeed;
+//! * `demo/tokens`: SHA-256 of an API token → the token's user and the credential stamp it was
+//!   issued under. The tokens themselves are never stored.
+//!
+//! A user's *credential stamp* is a random value renewed whenever the password changes. It is
+//! what [`AuthUser::auth_hash`] returns, so a password change ends the user's other sessions,
+//! remember-me tokens and API tokens, while a transparent rehash on login (same password, new
+//! parameters) ends nothing.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sesame::password::PasswordError;
+use sesame::{AuthUser, Backend, PasswordHasher, RequestInfo, Verification};
+use sesame_sled::sled;
+use sha2::{Digest, Sha256};
+
+/// Prefix of every API token, so that leaked tokens are easy to recognise (and scan for).
+pub const TOKEN_PREFIX: &str = "sdt_";
+/// Random bytes in an API token.
+const TOKEN_BYTES: usize = 32;
+
+/// A user of the demo.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct DemoUser {
+    /// The id (a decimal number).
+    pub id: String,
+    /// The username, as registered (lookups ignore case).
+    pub username: String,
+    /// The e-mail address.
+    pub email: String,
+    /// Whether the user may log in.
+    pub active: bool,
+    /// When the user registered, seconds since the epoch.
+    pub created_at: i64,
+    /// The argon2id PHC string.
+    password_hash: String,
+    /// Renewed with every password change; the auth hash.
+    stamp: String,
+}
+
+impl fmt::Debug for DemoUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DemoUser")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("active", &self.active)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DemoUser {
+    /// The stored argon2id PHC string.
+    pub fn password_hash(&self) -> &str {
+        &self.password_hash
+    }
+}
+
+impl AuthUser for DemoUser {
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn is_active(&self) -> bool {
+        self.active
+    }
+    fn auth_hash(&self) -> &[u8] {
+        self.stamp.as_bytes()
+    }
+}
+
+/// The user table failed (sled, or a record that does not decode).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UserStoreError {
+    /// sled failed.
+    #[error("the user table failed")]
+    Sled(#[from] sled::Error),
+    /// A stored user does not decode.
+    #[error("a stored user record is corrupt")]
+    Corrupt(#[from] serde_json::Error),
+    /// Password hashing failed.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    /// The operating system's random number generator failed.
+    #[error("the random number generator failed: {0}")]
+    Rng(getrandom::Error),
+}
+
+/// Why a registration did not create a user.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// Somebody has that username (in any letter case).
+    #[error("that username is taken")]
+    UsernameTaken,
+    /// The user table failed.
+    #[error(transparent)]
+    Store(#[from] UserStoreError),
+}
+
+#[derive(Serialize, Deserialize)]
+struct TokenRecord {
+    user_id: String,
+    stamp: String,
+    created_at: i64,
+}
+
+/// The user table. Cheap to clone (sled trees are handles).
+#[derive(Clone)]
+pub struct Users {
+    db: sled::Db,
+    users: sled::Tree,
+    usernames: sled::Tree,
+    tokens: sled::Tree,
+}
+
+impl fmt::Debug for Users {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Users")
+            .field("users", &self.users.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> i64 {
+    use sesame::Clock as _;
+    sesame::SystemClock.now()
+}
+
+fn random_string(bytes: usize) -> Result<String, UserStoreError> {
+    let mut buf = vec![0_u8; bytes];
+    getrandom::getrandom(&mut buf).map_err(UserStoreError::Rng)?;
+    Ok(URL_SAFE_NO_PAD.encode(buf))
+}
+
+fn token_key(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Whether `token` has the shape of one of our API tokens (checked before any lookup).
+fn well_formed_token(token: &str) -> bool {
+    token.strip_prefix(TOKEN_PREFIX).is_some_and(|rest| {
+        rest.len() == URL_SAFE_NO_PAD.encode([0_u8; TOKEN_BYTES]).len()
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
+impl Users {
+    /// Opens (creating if needed) the trees in `db`.
+    ///
+    /// # Errors
+    ///
+    /// sled's, when the trees cannot be opened.
+    pub fn open(db: &sled::Db) -> Result<Self, UserStoreError> {
+        Ok(Self {
+            db: db.clone(),
+            users: db.open_tree("demo/users")?,
+            usernames: db.open_tree("demo/usernames")?,
+            tokens: db.open_tree("demo/tokens")?,
+        })
+    }
+
+    /// A user by id.
+    pub fn get(&self, id: &str) -> Result<Option<DemoUser>, UserStoreError> {
+        match self.users.get(id.as_bytes())? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A user by username, ignoring letter case.
+    pub fn find_by_username(&self, username: &str) -> Result<Option<DemoUser>, UserStoreError> {
+        let key = username.to_lowercase();
+        match self.usernames.get(key.as_bytes())? {
+            Some(id) => self.get(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
+    }
+
+    /// How many users there are.
+    pub fn count(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Creates a user with an already computed password hash. The username is claimed with
+    /// compare-and-swap: of concurrent registrations of one name (in any letter case), exactly
+    /// one succeeds. Durable when it returns.
+    ///
+    /// # Errors
+    ///
+    /// [`CreateError::UsernameTaken`], or the store's failure.
+    pub async fn create(
+        &self,
+        username: &str,
+        email: &str,
+        password_hash: String,
+    ) -> Result<DemoUser, CreateError> {
+        let id = self
+            .db
+            .generate_id()
+            .map_err(UserStoreError::from)?
+            .to_string();
+        let key = username.to_lowercase();
+        let claimed = self
+            .usernames
+            .compare_and_swap(key.as_bytes(), None::<&[u8]>, Some(id.as_bytes()))
+            .map_err(UserStoreError::from)?;
+        if claimed.is_err() {
+            return Err(CreateError::UsernameTaken);
+        }
+        let user = DemoUser {
+            id: id.clone(),
+            username: username.to_owned(),
+            email: email.to_owned(),
+            active: true,
+            created_at: now(),
+            password_hash,
+            stamp: random_string(16)?,
+        };
+        let stored = serde_json::to_vec(&user)
+            .map_err(UserStoreError::from)
+            .and_then(|bytes| Ok(self.users.insert(id.as_bytes(), bytes)?));
+        if let Err(e) = stored {
+            // Give the name back.
+            let _ =
+                self.usernames
+                    .compare_and_swap(key.as_bytes(), Some(id.as_bytes()), None::<&[u8]>);
+            return Err(e.into());
+        }
+        self.flush().await?;
+        tracing::info!(user_id = %user.id, "demo: user registered");
+        Ok(user)
+    }
+
+    /// Updates a user in place (compare-and-swap on the stored record, retried on conflict).
+    /// Returns the updated user, `None` when there is no such user.
+    fn update(
+        &self,
+        id: &str,
+        change: impl Fn(&mut DemoUser),
+    ) -> Result<Option<DemoUser>, UserStoreError> {
+        loop {
+            let Some(old) = self.users.get(id.as_bytes())? else {
+                return Ok(None);
+            };
+            let mut user: DemoUser = serde_json::from_slice(&old)?;
+            change(&mut user);
+            let new = serde_json::to_vec(&user)?;
+            if self
+                .users
+                .compare_and_swap(id.as_bytes(), Some(&old), Some(new))?
+                .is_ok()
+            {
+                return Ok(Some(user));
+            }
+        }
+    }
+
+    /// Stores a new password hash and renews the credential stamp: every other session,
+    /// remember-me token and API token of the user stops working. Durable when it returns.
+    pub async fn set_password(
+        &self,
+        id: &str,
+        password_hash: String,
+    ) -> Result<Option<DemoUser>, UserStoreError> {
+        let stamp = random_string(16)?;
+        let user = self.update(id, |u| {
+            u.password_hash.clone_from(&password_hash);
+            u.stamp.clone_from(&stamp);
+        })?;
+        self.flush().await?;
+        Ok(user)
+    }
+
+    /// Replaces the password hash with an upgraded one for the same password (rehash on
+    /// login); the credential stamp is kept, so no session ends.
+    pub fn upgrade_hash(
+        &self,
+        id: &str,
+        password_hash: String,
+    ) -> Result<Option<DemoUser>, UserStoreError> {
+        self.update(id, |u| u.password_hash.clone_from(&password_hash))
+    }
+
+    /// Enables or disables a user. (A disabled user's sessions end on their next request; use
+    /// [`sesame::Sesame::revoke_user`] to end them now.)
+    pub async fn set_active(
+        &self,
+        id: &str,
+        active: bool,
+    ) -> Result<Option<DemoUser>, UserStoreError> {
+        let user = self.update(id, |u| u.active = active)?;
+        self.flush().await?;
+        Ok(user)
+    }
+
+    /// Issues a new API token for `user`; only its SHA-256 is stored. Durable when it returns.
+    pub async fn create_token(&self, user: &DemoUser) -> Result<String, UserStoreError> {
+        let token = format!("{TOKEN_PREFIX}{}", random_string(TOKEN_BYTES)?);
+        let record = TokenRecord {
+            user_id: user.id.clone(),
+            stamp: user.stamp.clone(),
+            created_at: now(),
+        };
+        self.tokens
+            .insert(token_key(&token), serde_json::to_vec(&record)?)?;
+        self.flush().await?;
+        tracing::info!(user_id = %user.id, "demo: API token issued");
+        Ok(token)
+    }
+
+    /// The user an API token belongs to, if the token is known and was issued under the user's
+    /// current credentials.
+    pub fn user_for_token(&self, token: &str) -> Result<Option<DemoUser>, UserStoreError> {
+        if !well_formed_token(token) {
+            return Ok(None);
+        }
+        let key = token_key(token);
+        let Some(bytes) = self.tokens.get(key)? else {
+            return Ok(None);
+        };
+        let record: TokenRecord = serde_json::from_slice(&bytes)?;
+        let Some(user) = self.get(&record.user_id)? else {
+            return Ok(None);
+        };
+        if user.stamp != record.stamp {
+            // Issued before a password change: gone for good.
+            let _ = self.tokens.remove(key);
+            return Ok(None);
+        }
+        Ok(Some(user))
+    }
+
+    /// Makes everything written so far durable.
+    pub async fn flush(&self) -> Result<(), UserStoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+}
+
+/// What a login form submits.
+#[derive(Clone)]
+pub struct Credentials {
+    /// The username (any letter case).
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The demo's [`Backend`]: users from [`Users`], passwords verified with argon2id, API tokens
+/// as bearer credentials.
+#[derive(Clone, Debug)]
+pub struct DemoBackend {
+    users: Users,
+    hasher: PasswordHasher,
+}
+
+impl DemoBackend {
+    /// A backend on `users`, hashing with `hasher`.
+    pub fn new(users: Users, hasher: PasswordHasher) -> Self {
+        Self { users, hasher }
+    }
+    /// The user table.
+    pub fn users(&self) -> &Users {
+        &self.users
+    }
+    /// The password hasher.
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+}
+
+#[async_trait]
+impl Backend for DemoBackend {
+    type User = DemoUser;
+    type Credentials = Credentials;
+    type Error = UserStoreError;
+
+    async fn get_user(&self, id: &str) -> Result<Option<DemoUser>, UserStoreError> {
+        self.users.get(id)
+    }
+
+    /// Unknown users, wrong passwords and disabled users all cost one argon2 verification.
+    /// A disabled user with the right password is returned: the core refuses inactive users
+    /// (and counts the attempt as a failure), so the answer is the same as for a wrong password.
+    async fn authenticate(
+        &self,
+        credentials: Credentials,
+    ) -> Result<Option<DemoUser>, UserStoreError> {
+        let user = self.users.find_by_username(&credentials.username)?;
+        let phc = user.as_ref().map(DemoUser::password_hash);
+        let verdict = match self.hasher.verify_user(phc, &credentials.password).await {
+            Ok(v) => v,
+            Err(
+                e
+                @ (PasswordError::MalformedHash(_) | PasswordError::StoredHashTooExpensive { .. }),
+            ) => {
+                tracing::error!(error = %e, "demo: a stored password hash is unusable");
+                Verification::Invalid
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let Some(user) = user.filter(|_| verdict.is_valid()) else {
+            return Ok(None);
+        };
+        if verdict.needs_rehash() && user.active {
+            match self.hasher.hash(&credentials.password).await {
+                Ok(phc) => match self.users.upgrade_hash(&user.id, phc) {
+                    Ok(Some(updated)) => {
+                        tracing::info!(user_id = %user.id, "demo: password hash upgraded");
+                        return Ok(Some(updated));
+                    }
+                    Ok(None) => return Ok(None),
+                    Err(e) => tracing::warn!(error = %e, "demo: password rehash not stored"),
+                },
+                Err(e) => tracing::warn!(error = %e, "demo: password rehash failed"),
+            }
+        }
+        Ok(Some(user))
+    }
+
+    async fn user_from_request(
+        &self,
+        request: &RequestInfo,
+    ) -> Result<Option<DemoUser>, UserStoreError> {
+        match request.bearer_token() {
+            Some(token) => self.users.user_for_token(token),
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sesame::PasswordParams;
+
+    use super::*;
+
+    fn backend() -> DemoBackend {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let hasher =
+            PasswordHasher::new_insecure_for_tests(PasswordParams::insecure_for_tests()).unwrap();
+        DemoBackend::new(Users::open(&db).unwrap(), hasher)
+    }
+
+    fn creds(u: &str, p: &str) -> Credentials {
+        Credentials {
+            username: u.into(),
+            password: p.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn register_login_and_case_insensitive_names() {
+        let b = backend();
+        let hash = b.hasher().hash("password123").await.unwrap();
+        let alice = b
+            .users()
+            .create("Alice", "a@example.com", hash)
+            .await
+            .unwrap();
+        let again = b.hasher().hash("x").await.unwrap();
+        assert!(matches!(
+            b.users().create("aLICE", "b@example.com", again).await,
+            Err(CreateError::UsernameTaken)
+        ));
+        let got = b.authenticate(creds("alice", "password123")).await.unwrap();
+        assert_eq!(got.unwrap().id, alice.id);
+        assert!(
+            b.authenticate(creds("alice", "nope-nope"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            b.authenticate(creds("bob", "password123"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(!format!("{alice:?}").contains("argon2"), "no hash in Debug");
+    }
+
+    #[tokio::test]
+    async fn concurrent_registrations_of_one_name_have_one_winner() {
+        let b = backend();
+        let hash = b.hasher().hash("password123").await.unwrap();
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let users = b.users().clone();
+                let hash = hash.clone();
+                tokio::spawn(async move {
+                    let name = if i % 2 == 0 { "Carol" } else { "carol" };
+                    users.create(name, "c@example.com", hash).await
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            if t.await.unwrap().is_ok() {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, 1);
+        assert_eq!(b.users().count(), 1);
+    }
+
+    #[tokio::test]
+    async fn tokens_follow_the_credential_stamp() {
+        let b = backend();
+        let hash = b.hasher().hash("password123").await.unwrap();
+        let dave = b
+            .users()
+            .create("dave", "d@example.com", hash)
+            .await
+            .unwrap();
+        let token = b.users().create_token(&dave).await.unwrap();
+        assert!(token.starts_with(TOKEN_PREFIX));
+        let req =
+            RequestInfo::new("GET", "/api/me").authorization(Some(&format!("Bearer {token}")));
+        assert_eq!(
+            b.user_from_request(&req).await.unwrap().unwrap().id,
+            dave.id
+        );
+        let bad = RequestInfo::new("GET", "/").authorization(Some("Bearer sdt_nope"));
+        assert!(b.user_from_request(&bad).await.unwrap().is_none());
+
+        // A rehash keeps sessions and tokens; a password change ends them.
+        let upgraded = b
+            .users()
+            .upgrade_hash(&dave.id, "x".into())
+            .unwrap()
+            .unwrap();
+        assert_eq!(upgraded.auth_hash(), dave.auth_hash());
+        let h2 = b.hasher().hash("another-password").await.unwrap();
+        let changed = b.users().set_password(&dave.id, h2).await.unwrap().unwrap();
+        assert_ne!(changed.auth_hash(), dave.auth_hash());
+        assert!(b.user_from_request(&req).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn disabled_users_authenticate_but_are_inactive() {
+        let b = backend();
+        let hash = b.hasher().hash("password123").await.unwrap();
+        let erin = b
+            .users()
+            .create("erin", "e@example.com", hash)
+            .await
+            .unwrap();
+        b.users().set_active(&erin.id, false).await.unwrap();
+        let got = b
+            .authenticate(creds("erin", "password123"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!got.is_active());
+    }
+
+    #[tokio::test]
+    async fn weak_hashes_are_upgraded_without_ending_sessions() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let weak =
+            PasswordHasher::new_insecure_for_tests(PasswordParams::insecure_for_tests()).unwrap();
+        let strong = PasswordHasher::new_insecure_for_tests(PasswordParams {
+            memory_kib: 16,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap();
+        let users = Users::open(&db).unwrap();
+        let hash = weak.hash("password123").await.unwrap();
+        let frank = users
+            .create("frank", "f@example.com", hash.clone())
+            .await
+            .unwrap();
+        let b = DemoBackend::new(users.clone(), strong);
+        let got = b
+            .authenticate(creds("frank", "password123"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(got.password_hash(), hash);
+        assert_eq!(got.auth_hash(), frank.auth_hash());
+        assert!(got.password_hash().contains("m=16"));
+    }
+}
