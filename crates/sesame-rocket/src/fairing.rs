@@ -1,11 +1,9 @@
 //! The fairing: steps 1 and 4 of the request lifecycle, once per request.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
-use rocket::http::HeaderMap;
 use rocket::{Build, Data, Request, Response, Rocket};
 use sesame::{AuthSession, Backend, Finish, Rejection, RequestInfo, Sesame, Session};
 
@@ -148,7 +146,7 @@ fn begin<B: Backend>(sesame: &Sesame<B>, request: &Request<'_>) -> Begun<B> {
     let info = RequestInfo::new(request.method().as_str(), &request.uri().to_string())
         .client_addr(request.client_ip())
         .user_agent(headers.get_one("User-Agent"))
-        .accept(joined(headers, "Accept").as_deref())
+        .accept_values(headers.get("Accept").map(str::as_bytes))
         .content_type(headers.get_one("Content-Type"))
         .authorization(headers.get_one("Authorization"));
     let (session, auth) = if headers.contains("Cookie") {
@@ -168,27 +166,13 @@ fn begin<B: Backend>(sesame: &Sesame<B>, request: &Request<'_>) -> Begun<B> {
     Begun { session, auth }
 }
 
-/// Every value of a list header (like `Accept`), joined with `", "` as RFC 9110 allows.
-fn joined<'h>(headers: &'h HeaderMap<'_>, name: &str) -> Option<Cow<'h, str>> {
-    let mut values = headers.get(name);
-    let first = values.next()?;
-    let Some(second) = values.next() else {
-        return Some(Cow::Borrowed(first));
-    };
-    let mut all = format!("{first}, {second}");
-    for value in values {
-        all.push_str(", ");
-        all.push_str(value);
-    }
-    Some(Cow::Owned(all))
-}
-
 /// Step 4: writes what [`Session::finish`] decided onto the response.
 fn apply_finish(response: &mut Response<'_>, finish: Finish) {
+    let add_vary = finish.needs_vary(response.headers().get("Vary").map(str::as_bytes));
     for cookie in finish.set_cookies {
         response.adjoin_raw_header("Set-Cookie", cookie);
     }
-    if finish.vary_cookie && !varies_on_cookie(response.headers()) {
+    if add_vary {
         response.adjoin_raw_header("Vary", "Cookie");
     }
     if finish.no_store {
@@ -196,19 +180,9 @@ fn apply_finish(response: &mut Response<'_>, finish: Finish) {
     }
 }
 
-/// Whether `Vary` already covers `Cookie` (or is `*`).
-fn varies_on_cookie(headers: &HeaderMap<'_>) -> bool {
-    headers
-        .get("Vary")
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .any(|t| t == "*" || t.eq_ignore_ascii_case("cookie"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rocket::http::Header;
 
     #[test]
     fn finish_appends_vary_and_cookies() {
@@ -262,19 +236,5 @@ mod tests {
         let mut response = Response::new();
         apply_finish(&mut response, Finish::default());
         assert!(response.headers().is_empty());
-    }
-
-    #[test]
-    fn joins_list_headers() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(joined(&headers, "Accept"), None);
-        headers.add(Header::new("Accept", "text/html"));
-        assert_eq!(joined(&headers, "Accept").as_deref(), Some("text/html"));
-        headers.add(Header::new("Accept", "application/json"));
-        headers.add(Header::new("Accept", "*/*"));
-        assert_eq!(
-            joined(&headers, "Accept").as_deref(),
-            Some("text/html, application/json, */*")
-        );
     }
 }

@@ -9,11 +9,11 @@
 //! use plain single-key operations instead, with two rules:
 //!
 //! 1. **Ordering.** A write adds the index entries its new record needs *before* it writes the
-//!    record, and removes the entries of the old record *after*. Whatever prefix of these steps
-//!    a crash leaves on disk, every record has its index entries; at worst an index entry is
-//!    *dangling* (its record is gone, or now has another user or expiry). Readers of the indexes
-//!    always check an entry against its record, and remove dangling entries lazily
-//!    ([`Family::user_entries`] callers, [`Family::purge`]).
+//!    record, and removes the entries of the old record *after*. sled recovers a prefix of its
+//!    log after a crash, so whatever prefix of these steps survives, every record has its index
+//!    entries; at worst an index entry is *dangling* (its record is gone, or now has another
+//!    user or expiry). Readers of the indexes always check an entry against its record, and
+//!    remove dangling entries lazily ([`Family::user_entries`] callers, [`Family::purge`]).
 //! 2. **Per-key locks.** Every write to a record and its index entries, and every removal of an
 //!    index entry found dangling, runs under a lock striped by the record key (a process-wide
 //!    table, so that several stores over one `sled::Db` share it). Without it, a concurrent
@@ -23,6 +23,7 @@
 //!    bytes that were read, so a writer that bypasses the lock cannot be overwritten silently.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::ops::Bound;
 use std::sync::LazyLock;
 
 use parking_lot::{Mutex, MutexGuard};
@@ -81,6 +82,9 @@ impl Stored for RememberRecord {
 }
 
 const STRIPES: usize = 1024;
+
+/// Expiry index entries read at a time by a purge.
+const PURGE_BATCH: usize = 512;
 
 static LOCKS: LazyLock<Box<[Mutex<()>]>> =
     LazyLock::new(|| (0..STRIPES).map(|_| Mutex::new(())).collect());
@@ -142,11 +146,6 @@ impl Family {
             expiry,
             limit,
         }
-    }
-
-    /// The record tree (tests poke at it directly).
-    pub(crate) fn records(&self) -> &Tree {
-        &self.records
     }
 
     /// Reads and decodes the record under `key`; a record that fails to decode is `Corrupt`.
@@ -361,53 +360,76 @@ impl Family {
     /// Returns how many records were deleted. Blocking: run it off the async executor.
     pub(crate) fn purge<R: Stored>(&self, now: i64) -> Result<usize, StoreError> {
         let mut purged = 0;
-        for item in self.expiry.iter() {
-            let (entry, _) = item.map_err(backend)?;
-            let Some((expires_at, key)) = parse_expiry_key(&entry) else {
-                // Not an entry of ours: drop it.
-                self.expiry.remove(&entry).map_err(backend)?;
-                continue;
+        let mut after: Option<IVec> = None;
+        loop {
+            // Read a batch of expired entries, then process it: modifying the tree under a live
+            // iterator would make every step of the iterator search the tree again.
+            let lower = match after.take() {
+                Some(last) => Bound::Excluded(last),
+                None => Bound::Unbounded,
             };
-            if expires_at > now {
-                break;
+            let mut batch = Vec::with_capacity(PURGE_BATCH);
+            for item in self.expiry.range::<IVec, _>((lower, Bound::Unbounded)) {
+                let (entry, _) = item.map_err(backend)?;
+                if parse_expiry_key(&entry).is_some_and(|(t, _)| t > now) {
+                    break;
+                }
+                batch.push(entry);
+                if batch.len() == PURGE_BATCH {
+                    break;
+                }
             }
-            let _guard = lock(self.tag, key);
-            let Some(bytes) = self.records.get(key).map_err(backend)? else {
-                self.expiry.remove(&entry).map_err(backend)?;
-                continue;
+            let Some(last) = batch.last().cloned() else {
+                return Ok(purged);
             };
-            match R::decode(&bytes, self.limit) {
-                Ok(r) if r.expires_at() == expires_at => {
-                    if self
-                        .records
-                        .compare_and_swap(key, Some(&bytes), None::<&[u8]>)
-                        .map_err(backend)?
-                        .is_ok()
-                    {
-                        self.remove_entries(key, &r, None);
-                        purged += 1;
-                    }
+            for entry in batch {
+                purged += usize::from(self.purge_entry::<R>(&entry)?);
+            }
+            after = Some(last);
+        }
+    }
+
+    /// Handles one expired (or garbage) expiry index entry; returns whether a record was deleted.
+    fn purge_entry<R: Stored>(&self, entry: &[u8]) -> Result<bool, StoreError> {
+        let Some((expires_at, key)) = parse_expiry_key(entry) else {
+            // Not an entry of ours: drop it.
+            self.expiry.remove(entry).map_err(backend)?;
+            return Ok(false);
+        };
+        let _guard = lock(self.tag, key);
+        let Some(bytes) = self.records.get(key).map_err(backend)? else {
+            self.expiry.remove(entry).map_err(backend)?;
+            return Ok(false);
+        };
+        match R::decode(&bytes, self.limit) {
+            Ok(r) if r.expires_at() == expires_at => {
+                let deleted = self
+                    .records
+                    .compare_and_swap(key, Some(&bytes), None::<&[u8]>)
+                    .map_err(backend)?
+                    .is_ok();
+                if deleted {
+                    self.remove_entries(key, &r, None);
                 }
-                // Touched since: the record has its own, later entry.
-                Ok(_) => {
-                    self.expiry.remove(&entry).map_err(backend)?;
-                }
-                // An expired entry pointing at a record that cannot be read: the record is
-                // invalid anyway, delete it. Its user index entry is cleaned lazily.
-                Err(error) => {
-                    tracing::warn!(%error, what = R::WHAT, "purging a corrupt record");
-                    if self
-                        .records
-                        .compare_and_swap(key, Some(&bytes), None::<&[u8]>)
-                        .map_err(backend)?
-                        .is_ok()
-                    {
-                        purged += 1;
-                    }
-                    self.expiry.remove(&entry).map_err(backend)?;
-                }
+                Ok(deleted)
+            }
+            // Touched since: the record has its own, later entry.
+            Ok(_) => {
+                self.expiry.remove(entry).map_err(backend)?;
+                Ok(false)
+            }
+            // An expired entry pointing at a record that cannot be read: the record is invalid
+            // anyway, delete it. Its user index entry is cleaned lazily.
+            Err(error) => {
+                tracing::warn!(%error, what = R::WHAT, "purging a corrupt record");
+                let deleted = self
+                    .records
+                    .compare_and_swap(key, Some(&bytes), None::<&[u8]>)
+                    .map_err(backend)?
+                    .is_ok();
+                self.expiry.remove(entry).map_err(backend)?;
+                Ok(deleted)
             }
         }
-        Ok(purged)
     }
 }

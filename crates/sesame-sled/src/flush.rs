@@ -21,8 +21,8 @@ pub enum FlushPolicy {
     /// acknowledges many writes; alone, a write costs one fsync, as with `PerWrite`.
     #[default]
     GroupCommit,
-    /// Each durable write runs its own flush (`sled::Tree::flush_async`, on sled's thread pool).
-    /// Mostly for comparison: concurrent flushes still queue behind one another on the disk.
+    /// Each durable write runs its own flush, on Tokio's blocking pool (inline outside a Tokio
+    /// runtime). Mostly for comparison: concurrent flushes queue behind one another.
     PerWrite,
 }
 
@@ -38,11 +38,20 @@ pub(crate) struct FlushFailed(#[source] pub(crate) sled::Error);
 pub(crate) struct FlusherStopped;
 
 /// Runs flushes with the configured policy and counts them.
-#[derive(Debug)]
 pub(crate) struct Durability {
     db: sled::Db,
     flushes: Arc<AtomicU64>,
     group: Option<GroupCommit>,
+}
+
+// Not derived: sled's `Debug` for a database dumps every tree.
+impl std::fmt::Debug for Durability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Durability")
+            .field("policy", &self.policy())
+            .field("flushes", &self.flush_count())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Durability {
@@ -72,7 +81,20 @@ impl Durability {
         match &self.group {
             Some(group) => group.sync().await,
             None => {
-                let result = self.db.flush_async().await;
+                // Not `sled::Tree::flush_async`: it runs on sled's own small thread pool, which
+                // also writes the log buffers, and with many concurrent callers every pool
+                // thread ends up waiting for a buffer write queued behind them (a deadlock,
+                // seen with 32 writers on sled 0.34.7).
+                let result = match tokio::runtime::Handle::try_current() {
+                    Ok(handle) => {
+                        let db = self.db.clone();
+                        handle
+                            .spawn_blocking(move || db.flush())
+                            .await
+                            .map_err(StoreError::backend)?
+                    }
+                    Err(_) => self.db.flush(),
+                };
                 self.flushes.fetch_add(1, Ordering::Relaxed);
                 result
                     .map(drop)
@@ -166,7 +188,25 @@ impl GroupCommit {
     }
 }
 
+/// If the flusher thread panics (a bug in sled), every waiting and future writer gets an error
+/// instead of waiting forever.
+struct PanicGuard<'a>(&'a Shared);
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.done.send_replace(Done {
+                generation: u64::MAX,
+                error: Some(sled::Error::ReportableBug(
+                    "the sesame-sled flusher thread panicked".into(),
+                )),
+            });
+        }
+    }
+}
+
 fn run(shared: &Shared, db: &sled::Db, flushes: &AtomicU64) {
+    let _guard = PanicGuard(shared);
     loop {
         let generation = {
             let mut state = shared.state.lock();

@@ -3,12 +3,12 @@
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sesame::record::RecordDecodeError;
 use sesame::store::{Durability, SessionStore, Update};
-use sesame::{Record, RememberRecord, StoreError, StoreKey};
+use sesame::{Clock, Record, RememberRecord, StoreError, StoreKey, SystemClock};
 
 use crate::error::SledError;
 use crate::family::{Family, Revoked};
@@ -235,7 +235,7 @@ impl SledStore {
     }
 
     /// Runs [`SessionStore::purge_expired`] every `every` (at least one millisecond), starting
-    /// now, with the system clock; logs what it purged, and failures, with `tracing`.
+    /// now, with the system clock ([`sesame::SystemClock`]); logs what it purged, and failures, with `tracing`.
     ///
     /// The task holds only a weak reference: it ends by itself once the last clone of the store
     /// is dropped. Abort the handle to stop it earlier.
@@ -269,7 +269,7 @@ impl SledStore {
                     return;
                 };
                 let store = SledStore { inner };
-                match store.purge_expired(unix_now()).await {
+                match store.purge_expired(SystemClock.now()).await {
                     Ok(purged) => {
                         tracing::debug!(purged, prefix = %store.prefix(), "purged expired sessions")
                     }
@@ -321,19 +321,6 @@ impl SledStore {
             )));
         }
         Ok(bytes)
-    }
-
-    /// Test hook: the session record tree, to plant corrupt records.
-    #[doc(hidden)]
-    pub fn sessions_tree(&self) -> &sled::Tree {
-        self.inner.sessions.records()
-    }
-}
-
-fn unix_now() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(_) => 0,
     }
 }
 

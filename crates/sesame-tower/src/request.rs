@@ -1,6 +1,5 @@
 //! Step 1 of the lifecycle: read what the core needs off an [`http::Request`].
 
-use std::borrow::Cow;
 use std::net::IpAddr;
 
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, USER_AGENT};
@@ -56,7 +55,7 @@ pub(crate) fn request_info<Body>(request: &Request<Body>) -> RequestInfo {
     RequestInfo::new(request.method().as_str(), path_and_query(request))
         .client_addr(client_addr(request.extensions()))
         .user_agent(first(headers, &USER_AGENT))
-        .accept(joined(headers, &ACCEPT).as_deref())
+        .accept_values(headers.get_all(ACCEPT).iter().map(HeaderValue::as_bytes))
         .content_type(first(headers, &CONTENT_TYPE))
         .authorization(first(headers, &AUTHORIZATION))
 }
@@ -92,22 +91,6 @@ fn utf8(value: &HeaderValue) -> Option<&str> {
 /// The first value of a header, if it is valid UTF-8.
 fn first<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(utf8)
-}
-
-/// Every valid UTF-8 value of a list header (like `Accept`), joined with `", "` as RFC 9110
-/// allows; borrowed when there is only one.
-fn joined<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<Cow<'a, str>> {
-    let mut values = headers.get_all(name).iter().filter_map(utf8);
-    let first = values.next()?;
-    let Some(second) = values.next() else {
-        return Some(Cow::Borrowed(first));
-    };
-    let mut all = format!("{first}, {second}");
-    for value in values {
-        all.push_str(", ");
-        all.push_str(value);
-    }
-    Some(Cow::Owned(all))
 }
 
 #[cfg(test)]

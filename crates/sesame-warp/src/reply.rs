@@ -105,6 +105,7 @@ pub(crate) fn rejection_response(rejection: &Rejection) -> Response {
 /// `Set-Cookie`, adds `Cookie` to `Vary` (keeping what is there), and sets
 /// `Cache-Control: no-store`.
 fn apply_finish(headers: &mut HeaderMap, finish: Finish) {
+    let add_vary = finish.needs_vary(headers.get_all(VARY).iter().map(HeaderValue::as_bytes));
     for cookie in finish.set_cookies {
         match HeaderValue::try_from(cookie) {
             Ok(value) => {
@@ -116,23 +117,12 @@ fn apply_finish(headers: &mut HeaderMap, finish: Finish) {
             ),
         }
     }
-    if finish.vary_cookie && !varies_on_cookie(headers) {
+    if add_vary {
         headers.append(VARY, HeaderValue::from_static("Cookie"));
     }
     if finish.no_store {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-}
-
-/// Whether `Vary` already covers `Cookie` (or is `*`).
-fn varies_on_cookie(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(VARY)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .any(|t| t == "*" || t.eq_ignore_ascii_case("cookie"))
 }
 
 #[cfg(test)]

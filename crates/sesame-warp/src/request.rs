@@ -23,7 +23,7 @@ pub(crate) fn request_info(
     RequestInfo::new(method.as_str(), &path_and_query)
         .client_addr(remote.map(|addr| addr.ip()))
         .user_agent(first(headers, &USER_AGENT))
-        .accept(joined(headers, &ACCEPT).as_deref())
+        .accept_values(headers.get_all(ACCEPT).iter().map(HeaderValue::as_bytes))
         .content_type(first(headers, &CONTENT_TYPE))
         .authorization(first(headers, &AUTHORIZATION))
 }
@@ -41,22 +41,6 @@ fn utf8(value: &HeaderValue) -> Option<&str> {
 /// The first value of a header, if it is valid UTF-8.
 fn first<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(utf8)
-}
-
-/// Every valid UTF-8 value of a list header (like `Accept`), joined with `", "` as RFC 9110
-/// allows; borrowed when there is only one.
-fn joined<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<Cow<'a, str>> {
-    let mut values = headers.get_all(name).iter().filter_map(utf8);
-    let first = values.next()?;
-    let Some(second) = values.next() else {
-        return Some(Cow::Borrowed(first));
-    };
-    let mut all = format!("{first}, {second}");
-    for value in values {
-        all.push_str(", ");
-        all.push_str(value);
-    }
-    Some(Cow::Owned(all))
 }
 
 #[cfg(test)]

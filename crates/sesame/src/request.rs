@@ -60,6 +60,29 @@ impl RequestInfo {
         self.accept = accept.map(|s| clip(s, 1024));
         self
     }
+    /// Every value of the `Accept` header, as raw bytes (a request may carry several `Accept`
+    /// headers; RFC 9110 lets them be joined with `", "`). Values that are not UTF-8 are skipped.
+    ///
+    /// ```
+    /// use sesame::RequestInfo;
+    ///
+    /// let info = RequestInfo::new("GET", "/").accept_values([b"text/html".as_slice(), b"application/json"]);
+    /// assert!(!info.wants_json()); // HTML is acceptable too, so a redirect suits this client
+    /// ```
+    pub fn accept_values<'a>(self, values: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        let mut joined = String::new();
+        for v in values {
+            if let Ok(v) = std::str::from_utf8(v) {
+                if !joined.is_empty() {
+                    joined.push_str(", ");
+                }
+                joined.push_str(v);
+            }
+        }
+        let accept = (!joined.is_empty()).then_some(joined);
+        self.accept(accept.as_deref())
+    }
+
     /// The `Content-Type` header.
     pub fn content_type(mut self, ct: Option<&str>) -> Self {
         self.content_type = ct.map(|s| clip(s, 256));

@@ -187,3 +187,24 @@ pub struct Finish {
     /// Whether to set `Cache-Control: no-store` (the response sets a cookie or is private).
     pub no_store: bool,
 }
+
+impl Finish {
+    /// Whether the adapter must append `Vary: Cookie`, given the response's existing `Vary`
+    /// header values (raw bytes): only when the response depended on the session and `Vary`
+    /// does not already cover `Cookie` (or `*`).
+    ///
+    /// ```
+    /// let finish = sesame::Finish { vary_cookie: true, ..Default::default() };
+    /// assert!(finish.needs_vary([b"Accept-Encoding".as_slice()]));
+    /// assert!(!finish.needs_vary([b"accept-encoding, cookie".as_slice()]));
+    /// assert!(!finish.needs_vary([b"*".as_slice()]));
+    /// ```
+    pub fn needs_vary<'a>(&self, existing: impl IntoIterator<Item = &'a [u8]>) -> bool {
+        self.vary_cookie
+            && !existing
+                .into_iter()
+                .flat_map(|v| v.split(|&b| b == b','))
+                .map(|v| v.trim_ascii())
+                .any(|v| v == b"*" || v.eq_ignore_ascii_case(b"cookie"))
+    }
+}
