@@ -158,7 +158,12 @@ mod tests {
         assert_eq!(Form::parse(b"u=%FF%FE").unwrap_err(), InvalidForm);
         assert_eq!(Form::parse(b"v=\xff").unwrap_err(), InvalidForm);
         assert_eq!(Form::parse(b"%C3=1").unwrap_err(), InvalidForm);
-        assert_eq!(Form::parse("item=caf%C3%A9".as_bytes()).unwrap().get("item"), "café");
+        assert_eq!(
+            Form::parse("item=caf%C3%A9".as_bytes())
+                .unwrap()
+                .get("item"),
+            "café"
+        );
         let q = Form::query("/login?next=%2Fdashboard%3Fa%3D1#frag");
         assert_eq!(q.get("next"), "/dashboard?a=1");
         assert_eq!(Form::query("/login").get("next"), "");

@@ -3,8 +3,11 @@
 //! ```text
 //! cargo xtask ci      format check, clippy -D warnings, every test and doctest, docs with -D warnings
 //! cargo xtask bench   criterion benchmarks of the core and the stores
+//! cargo xtask e2e     browser end-to-end tests (headless Chromium, all four frameworks)
+//! cargo xtask fuzz [seconds]   each fuzz target for a bounded time (default 30 s), on stable
 //! ```
 
+use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
@@ -13,12 +16,22 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("bench") => bench(&args[1..]),
+        Some("e2e") => e2e(),
+        Some("fuzz") => match args.get(1).map(|s| s.parse::<u64>()) {
+            None => fuzz(30),
+            Some(Ok(secs)) if secs > 0 => fuzz(secs),
+            Some(_) => Err(format!("fuzz: {:?} is not a number of seconds", args[1])),
+        },
         _ => {
-            eprintln!("usage: cargo xtask <ci|bench>");
+            eprintln!("usage: cargo xtask <ci|bench|e2e|fuzz [seconds]>");
             eprintln!(
                 "  ci     format check, clippy with -D warnings, all tests and doctests, docs"
             );
             eprintln!("  bench  criterion benchmarks (release)");
+            eprintln!("  e2e    browser end-to-end tests (needs chromium and chromedriver)");
+            eprintln!(
+                "  fuzz   every fuzz target for [seconds] each (default 30; needs cargo-fuzz)"
+            );
             return ExitCode::from(2);
         }
     };
@@ -64,8 +77,25 @@ fn ci() -> Result<(), String> {
     )?;
     run(
         "tests",
-        cargo().args(["test", "--workspace", "--all-targets"]),
+        cargo().args([
+            "test",
+            "--workspace",
+            "--all-targets",
+            "--exclude",
+            "sesame-e2e",
+        ]),
     )?;
+    match missing_browser_tools() {
+        None => e2e()?,
+        // Under CI the tests run anyway, and fail saying what is missing.
+        Some(missing) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            eprintln!("\nci: {missing} not found, but CI=true: running the e2e tests anyway");
+            e2e()?;
+        }
+        Some(missing) => eprintln!(
+            "\n==> e2e: SKIPPED ({missing} not found; apt-get install -y chromium chromium-driver)"
+        ),
+    }
     run("doctests", cargo().args(["test", "--workspace", "--doc"]))?;
     run(
         "docs",
@@ -75,6 +105,143 @@ fn ci() -> Result<(), String> {
     )?;
     eprintln!("\nci: all green");
     Ok(())
+}
+
+fn e2e() -> Result<(), String> {
+    run(
+        "e2e",
+        cargo().args([
+            "test",
+            "-p",
+            "sesame-e2e",
+            "--",
+            "--nocapture",
+            "--test-threads=1",
+        ]),
+    )
+}
+
+/// `None` when both `chromium` and `chromedriver` are there, else what is missing.
+fn missing_browser_tools() -> Option<&'static str> {
+    let on_path = |name: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+    };
+    let chromium = Path::new("/usr/bin/chromium").is_file() || on_path("chromium");
+    let driver = Path::new("/usr/bin/chromedriver").is_file() || on_path("chromedriver");
+    match (chromium, driver) {
+        (true, true) => None,
+        (false, true) => Some("chromium"),
+        (true, false) => Some("chromedriver"),
+        (false, false) => Some("chromium and chromedriver"),
+    }
+}
+
+const FUZZ_TARGETS: [&str; 4] = ["cookie_header", "tokens", "record_decode", "safe_next"];
+
+/// Runs every fuzz target for `secs` seconds (stable toolchain: no sanitizer), from the
+/// committed seeds (`fuzz/seeds/`) and the local corpus (`fuzz/corpus/`, not committed), and
+/// prints libFuzzer's execution counts.
+fn fuzz(secs: u64) -> Result<(), String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("no workspace root")?
+        .to_path_buf();
+    let ok = cargo()
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        return Err("cargo-fuzz is not installed: `cargo install cargo-fuzz`".into());
+    }
+    // No sanitizer (stable toolchain); cargo-fuzz keeps debug assertions and overflow checks on.
+    let flags = ["-s", "none"];
+    run(
+        "fuzz build",
+        cargo()
+            .current_dir(&root)
+            .args(["fuzz", "build"])
+            .args(flags),
+    )?;
+    let logs = root.join("target").join("fuzz-logs");
+    std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+    let mut summary = Vec::new();
+    let mut failed = Vec::new();
+    for target in FUZZ_TARGETS {
+        let corpus = root.join("fuzz").join("corpus").join(target);
+        std::fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
+        let seeds = root.join("fuzz").join("seeds").join(target);
+        let log = logs.join(format!("{target}.log"));
+        eprintln!(
+            "\n==> fuzz {target} for {secs} s (libFuzzer's output: {})",
+            log.display()
+        );
+        let start = Instant::now();
+        let out = cargo()
+            .current_dir(&root)
+            .args(["fuzz", "run"])
+            .args(flags)
+            .arg(target)
+            .arg(&corpus)
+            .args(seeds.is_dir().then_some(&seeds))
+            .args(["--", &format!("-max_total_time={secs}")])
+            .output()
+            .map_err(|e| format!("fuzz {target}: could not start: {e}"))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(&log, &text).map_err(|e| format!("{}: {e}", log.display()))?;
+        let execs = fuzz_executions(&text);
+        eprintln!(
+            "<== fuzz {target}: {} in {:.1?}: {}",
+            out.status,
+            start.elapsed(),
+            execs.map_or("executions unknown".into(), |n| format!("{n} executions")),
+        );
+        if !out.status.success() {
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            failed.push(target);
+        }
+        summary.push((target, execs, out.status.success()));
+    }
+    eprintln!("\nfuzz: {secs} s per target");
+    for (target, execs, ok) in &summary {
+        eprintln!(
+            "  {target:<14} {:>12} executions  {}",
+            execs.map_or("?".into(), |n| n.to_string()),
+            if *ok {
+                "ok"
+            } else {
+                "FOUND A CRASH (see fuzz/artifacts/)"
+            }
+        );
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("fuzz: {} found a crash", failed.join(", ")))
+    }
+}
+
+/// The execution count from libFuzzer's `Done N runs in S second(s)` line, or failing that,
+/// from the last status line (`#N ...`).
+fn fuzz_executions(output: &str) -> Option<u64> {
+    let done = output.lines().rev().find_map(|l| {
+        l.strip_prefix("Done ")?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    });
+    done.or_else(|| {
+        output
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix('#')?.split_whitespace().next()?.parse().ok())
+    })
 }
 
 fn bench(extra: &[String]) -> Result<(), String> {
