@@ -1,0 +1,110 @@
+//! The conformance suite: every scenario against the demo served by every framework.
+//!
+//! Each test starts its own server (port 0, its own temporary data directory, a mock clock) and
+//! talks to it over real HTTP, so the tests are independent and run concurrently. Test names are
+//! `<framework>::<scenario>`.
+
+mod harness;
+mod scenarios;
+
+/// Calls `$callback! { <module> => <kind> <entry point>; ... }` once per framework under test.
+///
+/// **Adding a framework is one line here**: the name of its test module, and the demo's entry
+/// point for it, of one of two kinds:
+///
+/// - `listener path::to::serve` for `serve(tokio::net::TcpListener, Demo) -> io::Result<()>`
+///   (the harness binds the listener);
+/// - `addr path::to::start` for `start(SocketAddr, Demo) -> io::Result<(SocketAddr,
+///   JoinHandle<io::Result<()>>)>` (the framework binds `127.0.0.1:0` itself and says where).
+///
+/// Every scenario then runs against it; none may be skipped or special-cased.
+macro_rules! for_each_framework {
+    ($callback:ident! { $($args:tt)* }) => {
+        $callback! { axum => listener sesame_demo::axum_app::serve; $($args)* }
+        $callback! { poem => listener sesame_demo::poem_app::serve; $($args)* }
+        $callback! { rocket => addr sesame_demo::rocket_app::start; $($args)* }
+        $callback! { warp => listener sesame_demo::warp_app::serve; $($args)* }
+    };
+}
+
+/// How the harness starts a framework's entry point (see `for_each_framework!`).
+macro_rules! start_fn {
+    (listener $serve:path) => {
+        |addr, demo| -> crate::harness::StartFuture {
+            Box::pin(crate::harness::on_listener(addr, demo, $serve))
+        }
+    };
+    (addr $start:path) => {
+        |addr, demo| -> crate::harness::StartFuture { Box::pin($start(addr, demo)) }
+    };
+}
+
+/// One test module per framework, with one `#[tokio::test]` per scenario.
+macro_rules! framework_tests {
+    ($module:ident => $kind:ident $entry:path; $($scenario:ident),+ $(,)?) => {
+        mod $module {
+            use crate::harness::Framework;
+
+            const FRAMEWORK: Framework =
+                Framework::new(stringify!($module), start_fn!($kind $entry));
+
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    crate::harness::run(crate::scenarios::$scenario(FRAMEWORK)).await;
+                }
+            )+
+        }
+    };
+}
+
+/// Expands to one test per (scenario, framework): `conformance!(scenario_fn, ...)`.
+macro_rules! conformance {
+    ($($scenario:ident),+ $(,)?) => {
+        for_each_framework! { framework_tests! { $($scenario),+ } }
+    };
+}
+
+conformance!(
+    // Pages and headers.
+    anonymous_pages_create_no_session,
+    responses_carry_cache_and_vary_headers,
+    // Registration.
+    register_logs_in,
+    register_validation_errors_are_422,
+    duplicate_username_is_refused,
+    // CSRF.
+    forms_require_a_csrf_token,
+    csrf_token_is_rotated_at_login,
+    // Login.
+    login_failure_is_generic,
+    unicode_passwords_are_never_truncated,
+    login_follows_a_safe_next,
+    login_ignores_hostile_next,
+    session_id_changes_at_login,
+    login_required_redirects_or_401,
+    login_throttling_answers_429,
+    // API.
+    api_me_and_bearer_tokens,
+    // Logout.
+    logout_ends_the_session,
+    // Remember-me.
+    remember_me_restores_a_non_fresh_session,
+    remember_me_theft_revokes_everything,
+    // Password and sessions.
+    password_change_ends_other_sessions,
+    sessions_list_and_revoke_others,
+    // Session data.
+    concurrent_cart_posts_lose_nothing,
+    // Protection.
+    session_protection_basic_requires_reauth,
+    // Hostile input.
+    hostile_session_cookies_are_anonymous,
+    cookie_headers_in_many_shapes_are_fine,
+    cookies_of_another_deployment_are_anonymous,
+    bad_form_input_is_a_4xx,
+    invalid_utf8_form_input_is_a_4xx,
+    // Expiry.
+    idle_timeout_ends_the_session,
+    absolute_timeout_ends_the_session,
+);

@@ -1,0 +1,67 @@
+//! The JSON API: `/api/me` by session or bearer token, and `/api/tokens`.
+
+use reqwest::Method;
+use reqwest::header::AUTHORIZATION;
+
+use super::PASSWORD;
+use crate::harness::{Browser, Framework, Page, SESSION};
+
+async fn bearer(client: &Browser, method: Method, path: &str, token: &str) -> Page {
+    client
+        .send(
+            client
+                .request(method, path)
+                .header(AUTHORIZATION, format!("Bearer {token}")),
+        )
+        .await
+}
+
+/// `/api/me` is `401` JSON when anonymous and the username when logged in; a token made by
+/// `POST /api/tokens` authenticates a cookie-less client; a wrong token is `401`.
+pub(crate) async fn api_me_and_bearer_tokens(framework: Framework) {
+    let server = framework.start().await;
+    let anon = server.browser();
+    let page = anon.get("/api/me").await;
+    page.assert_status(401).assert_no_cookie(SESSION);
+    assert_eq!(page.json(), serde_json::json!({"error": "unauthorized"}));
+
+    let b = server.register("alice", PASSWORD).await;
+    let page = b.get("/api/me").await;
+    page.assert_status(200);
+    assert_eq!(page.json(), serde_json::json!({"username": "alice"}));
+
+    let page = b.submit("/dashboard", "/api/tokens", &[]).await;
+    assert!(page.status.is_success(), "a token is created:\n{page:?}");
+    let token = page.json()["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token in {page:?}"))
+        .to_owned();
+    assert!(!token.is_empty());
+
+    let raw = server.raw();
+    let page = bearer(&raw, Method::GET, "/api/me", &token).await;
+    page.assert_status(200).assert_no_cookie(SESSION);
+    assert_eq!(page.json(), serde_json::json!({"username": "alice"}));
+
+    // A bearer client needs no CSRF token to make another token (no cookie is involved).
+    let page = bearer(&raw, Method::POST, "/api/tokens", &token).await;
+    assert!(page.status.is_success(), "{page:?}");
+    let second = page.json()["token"].as_str().unwrap_or_default().to_owned();
+    assert!(!second.is_empty() && second != token, "{page:?}");
+    let page = bearer(&raw, Method::GET, "/api/me", &second).await;
+    page.assert_status(200);
+
+    for wrong in [
+        format!("{token}x"),
+        token[..token.len() - 1].to_owned(),
+        "not-a-token".to_owned(),
+        String::new(),
+    ] {
+        let page = bearer(&raw, Method::GET, "/api/me", &wrong).await;
+        page.assert_status(401);
+        assert_eq!(page.json(), serde_json::json!({"error": "unauthorized"}));
+        bearer(&raw, Method::POST, "/api/tokens", &wrong)
+            .await
+            .assert_status(401);
+    }
+}

@@ -1,0 +1,27 @@
+//! The scenarios: each takes the framework under test, starts its own server, and asserts what a
+//! user would see (status, headers, cookies, bodies), and outcomes kept in the store as the app
+//! shows them.
+
+mod account;
+mod api;
+mod csrf;
+mod expiry;
+mod hostile;
+mod login;
+mod pages;
+mod remember;
+mod session_data;
+
+pub(crate) use account::*;
+pub(crate) use api::*;
+pub(crate) use csrf::*;
+pub(crate) use expiry::*;
+pub(crate) use hostile::*;
+pub(crate) use login::*;
+pub(crate) use pages::*;
+pub(crate) use remember::*;
+pub(crate) use session_data::*;
+
+pub(crate) use crate::harness::PASSWORD;
+/// The one message of a failed login.
+pub(crate) const INVALID: &str = "Invalid username or password.";
