@@ -10,16 +10,23 @@ use std::time::Duration;
 
 use sesame::password::PasswordError;
 use sesame::redirect::{next_or, safe_next};
+use sesame::store::SessionStore;
 use sesame::throttle::ThrottleConfig;
 use sesame::{
     AuthSession, Config, ConfigError, LoginOptions, PasswordHasher, Protection, Rejection, Sesame,
 };
+use sesame_redis::{RedisStore, RedisStoreError};
 use sesame_sled::{SledError, SledStore};
 
 use crate::forms::{self, Form, MAX_CART_ITEMS, MAX_FORM_BYTES};
 use crate::pages::{self, Errors, Frame, Nav};
 use crate::settings::{Secret, Settings};
 use crate::users::{CreateError, Credentials, DemoBackend, DemoUser, UserStoreError, Users};
+
+/// The key prefix of the sessions in Redis (with `SESAME_REDIS_URL`).
+pub const REDIS_SESSION_PREFIX: &str = "sesame:";
+/// The key prefix of the user table in Redis (with `SESAME_REDIS_URL`).
+pub const REDIS_USERS_PREFIX: &str = "sesame-demo:";
 
 /// The one message for every failed login: unknown user, wrong password, disabled account.
 pub const LOGIN_FAILED: &str = "Invalid username or password.";
@@ -161,12 +168,20 @@ impl Reply {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DemoError {
-    /// `SESAME_REDIS_URL` is set, but this build keeps everything in sled.
+    /// `SESAME_REDIS_URL` is set without `SESAME_SECRET`.
     #[error(
-        "SESAME_REDIS_URL is set, but Redis support is not built yet: unset it to keep sessions \
-         and users in the sled database in SESAME_DATA_DIR"
+        "SESAME_REDIS_URL is set but SESAME_SECRET is not: every process sharing the Redis \
+         server must sign cookies with the same key, so a per-process key file cannot work. Set \
+         SESAME_SECRET to the same hex key (at least 64 random bytes, e.g. `openssl rand -hex \
+         64`) in every process"
     )]
-    RedisNotBuilt,
+    RedisNeedsSecret,
+    /// `SESAME_REDIS_URL` is set, but the demo was opened with the synchronous [`Demo::open`].
+    #[error("SESAME_REDIS_URL is set: open the demo with Demo::connect, which connects to Redis")]
+    RedisNeedsConnect,
+    /// The Redis server of `SESAME_REDIS_URL` cannot be used (bad URL, down, refusing...).
+    #[error("cannot use the Redis server of SESAME_REDIS_URL (is it running and reachable?)")]
+    Redis(#[source] RedisStoreError),
     /// The data directory could not be created.
     #[error("cannot create the data directory {}", path.display())]
     DataDir {
@@ -237,6 +252,33 @@ fn unavailable(e: &UserStoreError) -> Rejection {
 }
 
 impl Demo {
+    /// Opens the demo as [`Demo::open`] does, or, with [`Settings::redis_url`], on Redis:
+    /// sessions in a [`RedisStore`] (keys under [`REDIS_SESSION_PREFIX`]) and the user table on
+    /// the same server (under [`REDIS_USERS_PREFIX`]), so that several processes sharing the
+    /// server and `SESAME_SECRET` serve one set of users and sessions. The data directory is not
+    /// used then.
+    ///
+    /// # Errors
+    ///
+    /// As [`Demo::open`]; with Redis, [`DemoError::RedisNeedsSecret`] without
+    /// `SESAME_SECRET`, and [`DemoError::Redis`] when the server cannot be reached.
+    pub async fn connect(settings: Settings) -> Result<Self, DemoError> {
+        let Some(url) = settings.redis_url.clone() else {
+            return Self::open(settings);
+        };
+        let Secret::Key(secret) = &settings.secret else {
+            return Err(DemoError::RedisNeedsSecret);
+        };
+        let store = RedisStore::builder(&url)
+            .prefix(REDIS_SESSION_PREFIX)
+            .build()
+            .await
+            .map_err(DemoError::Redis)?;
+        let users = Users::redis(&store, REDIS_USERS_PREFIX);
+        tracing::info!("demo: sessions and users are kept in Redis");
+        Self::assemble(&settings, secret, Arc::new(store), users)
+    }
+
     /// Opens the demo: the data directory, the key, the sled database (sessions and users), and
     /// Sesame configured as the design says (login view `/login`, basic session protection,
     /// 10 failures per account in 15 minutes before `429`).
@@ -246,10 +288,11 @@ impl Demo {
     ///
     /// # Errors
     ///
-    /// A [`DemoError`] saying what is wrong: never a panic.
+    /// A [`DemoError`] saying what is wrong: never a panic. With [`Settings::redis_url`] set,
+    /// [`DemoError::RedisNeedsConnect`]: use [`Demo::connect`].
     pub fn open(settings: Settings) -> Result<Self, DemoError> {
         if settings.redis_url.is_some() {
-            return Err(DemoError::RedisNotBuilt);
+            return Err(DemoError::RedisNeedsConnect);
         }
         create_private_dir(&settings.data_dir).map_err(|source| DemoError::DataDir {
             path: settings.data_dir.clone(),
@@ -262,6 +305,16 @@ impl Demo {
         let db = sesame_sled::open_db(settings.db_dir())?;
         let store = SledStore::new(db.clone())?;
         let users = Users::open(&db).map_err(DemoError::Users)?;
+        Self::assemble(&settings, &secret, Arc::new(store), users)
+    }
+
+    /// Sesame on `store` and `users`, and the purge task.
+    fn assemble(
+        settings: &Settings,
+        secret: &[u8],
+        store: Arc<dyn SessionStore>,
+        users: Users,
+    ) -> Result<Self, DemoError> {
         let hasher = if settings.insecure_password_hashing {
             PasswordHasher::new_insecure_for_tests(settings.password_params)
         } else {
@@ -269,7 +322,7 @@ impl Demo {
         }
         .map_err(DemoError::Password)?;
 
-        let mut config = Config::builder(&secret)
+        let mut config = Config::builder(secret)
             .login_view("/login")
             .protection(Protection::Basic)
             .secure(settings.secure_cookies);
@@ -296,7 +349,7 @@ impl Demo {
             );
         }
         let sesame = Sesame::builder(config, DemoBackend::new(users, hasher))
-            .store(Arc::new(store))
+            .store(store)
             .throttle(ThrottleConfig {
                 max_failures: 10,
                 window: Duration::from_secs(15 * 60),
@@ -555,6 +608,7 @@ impl Demo {
             if errors.is_empty()
                 && users
                     .find_by_username(username)
+                    .await
                     .map_err(|e| unavailable(&e))?
                     .is_some()
             {
@@ -993,13 +1047,28 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn redis_is_refused_clearly() {
+    #[tokio::test]
+    async fn redis_needs_a_shared_secret_and_a_live_server() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Settings::for_tests(dir.path());
-        s.redis_url = Some("redis://127.0.0.1:6379".into());
-        let e = Demo::open(s).unwrap_err();
-        assert!(e.to_string().contains("Redis support is not built yet"));
+        // A port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        s.redis_url = Some(format!("redis://127.0.0.1:{port}"));
+        assert!(matches!(
+            Demo::open(s.clone()),
+            Err(DemoError::RedisNeedsConnect)
+        ));
+        let e = Demo::connect(s.clone()).await.unwrap_err();
+        assert!(matches!(e, DemoError::Redis(_)), "{e}");
+        assert!(e.to_string().contains("SESAME_REDIS_URL"), "{e}");
+        s.secret = Secret::KeyFile;
+        let e = Demo::connect(s).await.unwrap_err();
+        assert!(matches!(e, DemoError::RedisNeedsSecret), "{e}");
+        assert!(e.to_string().contains("SESAME_SECRET"), "{e}");
     }
 
     #[test]

@@ -44,7 +44,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let settings = Settings::from_env()?;
 //! let listener = tokio::net::TcpListener::bind(settings.addr).await?;
-//! let demo = Demo::open(settings)?;
+//! let demo = Demo::connect(settings).await?;
 //! println!("Sesame demo (axum) listening on http://{}", listener.local_addr()?);
 //! sesame_demo::axum_app::serve(listener, demo).await?;
 //! # Ok(())
@@ -62,7 +62,10 @@ pub mod settings;
 pub mod users;
 pub mod warp_app;
 
-pub use app::{Demo, DemoAuth, DemoError, LOGIN_FAILED, ROUTES, Reply, ReplyParts};
+pub use app::{
+    Demo, DemoAuth, DemoError, LOGIN_FAILED, REDIS_SESSION_PREFIX, REDIS_USERS_PREFIX, ROUTES,
+    Reply, ReplyParts,
+};
 pub use forms::MAX_FORM_BYTES;
 pub use settings::{Secret, Settings, SettingsError};
 pub use users::{Credentials, DemoBackend, DemoUser};
@@ -115,4 +118,31 @@ pub fn report(error: &dyn std::error::Error) {
         eprintln!("  caused by: {e}");
         source = e.source();
     }
+}
+
+/// The guides in `docs/`, compiled as doctests so that their examples cannot rot.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../../docs/getting-started-axum.md")]
+    struct GettingStartedAxum;
+    #[doc = include_str!("../../docs/getting-started-rocket.md")]
+    struct GettingStartedRocket;
+    #[doc = include_str!("../../docs/getting-started-poem.md")]
+    struct GettingStartedPoem;
+    #[doc = include_str!("../../docs/getting-started-warp.md")]
+    struct GettingStartedWarp;
+    #[doc = include_str!("../../docs/remember-me-and-fresh-logins.md")]
+    struct RememberMeAndFreshLogins;
+    #[doc = include_str!("../../docs/session-protection-timeouts-rotation.md")]
+    struct SessionProtectionTimeoutsRotation;
+    #[doc = include_str!("../../docs/protecting-apis.md")]
+    struct ProtectingApis;
+    #[doc = include_str!("../../docs/testing.md")]
+    struct Testing;
+    #[doc = include_str!("../../docs/redis.md")]
+    struct Redis;
+    #[doc = include_str!("../../docs/migrating.md")]
+    struct Migrating;
+    #[doc = include_str!("../../docs/README.md")]
+    struct Index;
 }

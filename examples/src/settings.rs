@@ -70,8 +70,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// The signing key (`SESAME_SECRET`, else a key file).
     pub secret: Secret,
-    /// `SESAME_REDIS_URL`: accepted, but Redis support is not built yet, so
-    /// [`crate::Demo::open`] refuses to start when it is set.
+    /// `SESAME_REDIS_URL`: keep sessions and users in this Redis server instead of sled
+    /// (see [`crate::Demo::connect`]); needs `SESAME_SECRET`, shared by every process.
     pub redis_url: Option<String>,
     /// `SESAME_IDLE_TIMEOUT_SECS` (`None`: the library's default).
     pub idle_timeout: Option<Duration>,

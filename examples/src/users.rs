@@ -1,5 +1,6 @@
-//! The demo's user table: sled trees next to the session store, argon2id password hashes, and
-//! API tokens.
+//! The demo's user table: sled trees next to the session store (the default), or keys in the
+//! Redis server that holds the sessions (several processes share one table); argon2id password
+//! hashes, and API tokens.
 //!
 //! Trees (in the same database as the sessions):
 //!
@@ -9,12 +10,17 @@
 //! * `demo/tokens`: SHA-256 of an API token → the token's user and the credential stamp it was
 //!   issued under. The tokens themselves are never stored.
 //!
+//! In Redis, the same three tables are keys under a prefix (see [`Users::redis`]); a username is
+//! claimed with `SET NX`, and updates are compare-and-swap scripts.
+//!
 //! A user's *credential stamp* is a random value renewed whenever the password changes. It is
 //! what [`AuthUser::auth_hash`] returns, so a password change ends the user's other sessions,
 //! remember-me tokens and API tokens, while a transparent rehash on login (same password, new
 //! parameters) ends nothing.
 
 use std::fmt;
+use std::sync::LazyLock;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -22,6 +28,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sesame::password::PasswordError;
 use sesame::{AuthUser, Backend, PasswordHasher, RequestInfo, Verification};
+use sesame_redis::RedisStore;
+use sesame_redis::redis::{self, aio::ConnectionManager};
 use sesame_sled::sled;
 use sha2::{Digest, Sha256};
 
@@ -80,13 +88,19 @@ impl AuthUser for DemoUser {
     }
 }
 
-/// The user table failed (sled, or a record that does not decode).
+/// The user table failed (sled, Redis, or a record that does not decode).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UserStoreError {
     /// sled failed.
     #[error("the user table failed")]
     Sled(#[from] sled::Error),
+    /// The Redis server failed or could not be reached.
+    #[error("the user table's Redis server failed")]
+    Redis(#[from] redis::RedisError),
+    /// The Redis server did not answer in time.
+    #[error("the user table's Redis server did not answer within {0:?}")]
+    Timeout(Duration),
     /// A stored user does not decode.
     #[error("a stored user record is corrupt")]
     Corrupt(#[from] serde_json::Error),
@@ -116,20 +130,48 @@ struct TokenRecord {
     created_at: i64,
 }
 
-/// The user table. Cheap to clone (sled trees are handles).
+/// The user table, in sled (next to the sessions) or in Redis (shared by several processes).
+/// Cheap to clone (sled trees and the Redis connection are handles).
 #[derive(Clone)]
 pub struct Users {
+    table: Table,
+}
+
+#[derive(Clone)]
+enum Table {
+    Sled(SledTable),
+    Redis(RedisTable),
+}
+
+#[derive(Clone)]
+struct SledTable {
     db: sled::Db,
     users: sled::Tree,
     usernames: sled::Tree,
     tokens: sled::Tree,
 }
 
+/// Keys (after the prefix): `user:{id}` → the user as JSON; `name:{lower-case username}` → the
+/// id, claimed with `SET NX`; `token:{hex SHA-256}` → a [`TokenRecord`]; `next-id`, the id
+/// counter; `ids`, the set of user ids.
+#[derive(Clone)]
+struct RedisTable {
+    store: RedisStore,
+    prefix: String,
+}
+
 impl fmt::Debug for Users {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Users")
-            .field("users", &self.users.len())
-            .finish_non_exhaustive()
+        match &self.table {
+            Table::Sled(t) => f
+                .debug_struct("Users")
+                .field("sled_users", &t.users.len())
+                .finish_non_exhaustive(),
+            Table::Redis(t) => f
+                .debug_struct("Users")
+                .field("redis_prefix", &t.prefix)
+                .finish_non_exhaustive(),
+        }
     }
 }
 
@@ -158,6 +200,54 @@ fn well_formed_token(token: &str) -> bool {
     })
 }
 
+/// Claims the name (`SET NX`) and, only then, writes the user and adds its id: one atomic step.
+/// KEYS: name, user, ids. ARGV: id, user JSON. Returns 1 when created, 0 when the name is taken.
+static CREATE_USER: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[1])
+return 1
+",
+    )
+});
+
+/// Compare-and-swap of a user record. KEYS: user. ARGV: expected, new. Returns 1 when swapped.
+static SWAP_USER: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+",
+    )
+});
+
+impl RedisTable {
+    fn key(&self, kind: &str, name: &str) -> String {
+        format!("{}{kind}{name}", self.prefix)
+    }
+
+    /// Runs one command or script on the store's connection, bounded by the store's timeout.
+    async fn run<T, F, Fut>(&self, f: F) -> Result<T, UserStoreError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let timeout = self.store.timeout();
+        match tokio::time::timeout(timeout, f(self.store.connection())).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(UserStoreError::Timeout(timeout)),
+        }
+    }
+
+    async fn get(&self, key: String) -> Result<Option<Vec<u8>>, UserStoreError> {
+        self.run(|mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
+            .await
+    }
+}
+
 impl Users {
     /// Opens (creating if needed) the trees in `db`.
     ///
@@ -166,38 +256,73 @@ impl Users {
     /// sled's, when the trees cannot be opened.
     pub fn open(db: &sled::Db) -> Result<Self, UserStoreError> {
         Ok(Self {
-            db: db.clone(),
-            users: db.open_tree("demo/users")?,
-            usernames: db.open_tree("demo/usernames")?,
-            tokens: db.open_tree("demo/tokens")?,
+            table: Table::Sled(SledTable {
+                db: db.clone(),
+                users: db.open_tree("demo/users")?,
+                usernames: db.open_tree("demo/usernames")?,
+                tokens: db.open_tree("demo/tokens")?,
+            }),
         })
     }
 
+    /// The user table in Redis, on `store`'s connection and bounded by its timeout, under keys
+    /// starting with `prefix` (which must not start the store's prefix, nor the other way round).
+    pub fn redis(store: &RedisStore, prefix: impl Into<String>) -> Self {
+        Self {
+            table: Table::Redis(RedisTable {
+                store: store.clone(),
+                prefix: prefix.into(),
+            }),
+        }
+    }
+
+    async fn user_bytes(&self, id: &str) -> Result<Option<Vec<u8>>, UserStoreError> {
+        match &self.table {
+            Table::Sled(t) => Ok(t.users.get(id.as_bytes())?.map(|v| v.to_vec())),
+            Table::Redis(t) => t.get(t.key("user:", id)).await,
+        }
+    }
+
     /// A user by id.
-    pub fn get(&self, id: &str) -> Result<Option<DemoUser>, UserStoreError> {
-        match self.users.get(id.as_bytes())? {
+    pub async fn get(&self, id: &str) -> Result<Option<DemoUser>, UserStoreError> {
+        match self.user_bytes(id).await? {
             Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
             None => Ok(None),
         }
     }
 
     /// A user by username, ignoring letter case.
-    pub fn find_by_username(&self, username: &str) -> Result<Option<DemoUser>, UserStoreError> {
+    pub async fn find_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<DemoUser>, UserStoreError> {
         let key = username.to_lowercase();
-        match self.usernames.get(key.as_bytes())? {
-            Some(id) => self.get(&String::from_utf8_lossy(&id)),
+        let id = match &self.table {
+            Table::Sled(t) => t.usernames.get(key.as_bytes())?.map(|v| v.to_vec()),
+            Table::Redis(t) => t.get(t.key("name:", &key)).await?,
+        };
+        match id {
+            Some(id) => self.get(&String::from_utf8_lossy(&id)).await,
             None => Ok(None),
         }
     }
 
     /// How many users there are.
-    pub fn count(&self) -> usize {
-        self.users.len()
+    pub async fn count(&self) -> Result<usize, UserStoreError> {
+        match &self.table {
+            Table::Sled(t) => Ok(t.users.len()),
+            Table::Redis(t) => {
+                let ids = t.key("ids", "");
+                t.run(|mut c| async move { redis::cmd("SCARD").arg(ids).query_async(&mut c).await })
+                    .await
+            }
+        }
     }
 
-    /// Creates a user with an already computed password hash. The username is claimed with
-    /// compare-and-swap: of concurrent registrations of one name (in any letter case), exactly
-    /// one succeeds. Durable when it returns.
+    /// Creates a user with an already computed password hash. The username is claimed
+    /// atomically (compare-and-swap in sled, `SET NX` in Redis): of concurrent registrations of
+    /// one name (in any letter case), exactly one succeeds. Durable when it returns (in Redis:
+    /// as durable as the server is configured to be).
     ///
     /// # Errors
     ///
@@ -208,19 +333,21 @@ impl Users {
         email: &str,
         password_hash: String,
     ) -> Result<DemoUser, CreateError> {
-        let id = self
-            .db
-            .generate_id()
-            .map_err(UserStoreError::from)?
-            .to_string();
-        let key = username.to_lowercase();
-        let claimed = self
-            .usernames
-            .compare_and_swap(key.as_bytes(), None::<&[u8]>, Some(id.as_bytes()))
-            .map_err(UserStoreError::from)?;
-        if claimed.is_err() {
-            return Err(CreateError::UsernameTaken);
+        let id = match &self.table {
+            Table::Sled(t) => t.db.generate_id().map_err(UserStoreError::from)?,
+            Table::Redis(t) => {
+                let counter = t.key("next-id", "");
+                t.run(|mut c| async move {
+                    redis::cmd("INCR")
+                        .arg(counter)
+                        .query_async::<u64>(&mut c)
+                        .await
+                })
+                .await?
+            }
         }
+        .to_string();
+        let key = username.to_lowercase();
         let user = DemoUser {
             id: id.clone(),
             username: username.to_owned(),
@@ -230,40 +357,88 @@ impl Users {
             password_hash,
             stamp: random_string(16)?,
         };
-        let stored = serde_json::to_vec(&user)
-            .map_err(UserStoreError::from)
-            .and_then(|bytes| Ok(self.users.insert(id.as_bytes(), bytes)?));
-        if let Err(e) = stored {
-            // Give the name back.
-            let _ =
-                self.usernames
-                    .compare_and_swap(key.as_bytes(), Some(id.as_bytes()), None::<&[u8]>);
-            return Err(e.into());
+        let bytes = serde_json::to_vec(&user).map_err(UserStoreError::from)?;
+        match &self.table {
+            Table::Sled(t) => {
+                let claimed = t
+                    .usernames
+                    .compare_and_swap(key.as_bytes(), None::<&[u8]>, Some(id.as_bytes()))
+                    .map_err(UserStoreError::from)?;
+                if claimed.is_err() {
+                    return Err(CreateError::UsernameTaken);
+                }
+                if let Err(e) = t.users.insert(id.as_bytes(), bytes) {
+                    // Give the name back.
+                    let _ = t.usernames.compare_and_swap(
+                        key.as_bytes(),
+                        Some(id.as_bytes()),
+                        None::<&[u8]>,
+                    );
+                    return Err(UserStoreError::from(e).into());
+                }
+            }
+            Table::Redis(t) => {
+                let keys = [t.key("name:", &key), t.key("user:", &id), t.key("ids", "")];
+                let created: i64 = t
+                    .run(|mut c| async move {
+                        CREATE_USER
+                            .key(&keys[..])
+                            .arg(&id)
+                            .arg(bytes)
+                            .invoke_async(&mut c)
+                            .await
+                    })
+                    .await?;
+                if created != 1 {
+                    return Err(CreateError::UsernameTaken);
+                }
+            }
         }
         self.flush().await?;
         tracing::info!(user_id = %user.id, "demo: user registered");
         Ok(user)
     }
 
+    /// Replaces the record `old` of user `id` with `new`, unless it changed meanwhile.
+    async fn swap_user(&self, id: &str, old: &[u8], new: Vec<u8>) -> Result<bool, UserStoreError> {
+        match &self.table {
+            Table::Sled(t) => Ok(t
+                .users
+                .compare_and_swap(id.as_bytes(), Some(old), Some(new))?
+                .is_ok()),
+            Table::Redis(t) => {
+                let key = t.key("user:", id);
+                let old = old.to_vec();
+                let swapped: i64 = t
+                    .run(|mut c| async move {
+                        SWAP_USER
+                            .key(key)
+                            .arg(old)
+                            .arg(new)
+                            .invoke_async(&mut c)
+                            .await
+                    })
+                    .await?;
+                Ok(swapped == 1)
+            }
+        }
+    }
+
     /// Updates a user in place (compare-and-swap on the stored record, retried on conflict).
     /// Returns the updated user, `None` when there is no such user.
-    fn update(
+    async fn update(
         &self,
         id: &str,
         change: impl Fn(&mut DemoUser),
     ) -> Result<Option<DemoUser>, UserStoreError> {
         loop {
-            let Some(old) = self.users.get(id.as_bytes())? else {
+            let Some(old) = self.user_bytes(id).await? else {
                 return Ok(None);
             };
             let mut user: DemoUser = serde_json::from_slice(&old)?;
             change(&mut user);
             let new = serde_json::to_vec(&user)?;
-            if self
-                .users
-                .compare_and_swap(id.as_bytes(), Some(&old), Some(new))?
-                .is_ok()
-            {
+            if self.swap_user(id, &old, new).await? {
                 return Ok(Some(user));
             }
         }
@@ -277,22 +452,25 @@ impl Users {
         password_hash: String,
     ) -> Result<Option<DemoUser>, UserStoreError> {
         let stamp = random_string(16)?;
-        let user = self.update(id, |u| {
-            u.password_hash.clone_from(&password_hash);
-            u.stamp.clone_from(&stamp);
-        })?;
+        let user = self
+            .update(id, |u| {
+                u.password_hash.clone_from(&password_hash);
+                u.stamp.clone_from(&stamp);
+            })
+            .await?;
         self.flush().await?;
         Ok(user)
     }
 
     /// Replaces the password hash with an upgraded one for the same password (rehash on
     /// login); the credential stamp is kept, so no session ends.
-    pub fn upgrade_hash(
+    pub async fn upgrade_hash(
         &self,
         id: &str,
         password_hash: String,
     ) -> Result<Option<DemoUser>, UserStoreError> {
         self.update(id, |u| u.password_hash.clone_from(&password_hash))
+            .await
     }
 
     /// Enables or disables a user. (A disabled user's sessions end on their next request; use
@@ -302,7 +480,7 @@ impl Users {
         id: &str,
         active: bool,
     ) -> Result<Option<DemoUser>, UserStoreError> {
-        let user = self.update(id, |u| u.active = active)?;
+        let user = self.update(id, |u| u.active = active).await?;
         self.flush().await?;
         Ok(user)
     }
@@ -310,13 +488,27 @@ impl Users {
     /// Issues a new API token for `user`; only its SHA-256 is stored. Durable when it returns.
     pub async fn create_token(&self, user: &DemoUser) -> Result<String, UserStoreError> {
         let token = format!("{TOKEN_PREFIX}{}", random_string(TOKEN_BYTES)?);
-        let record = TokenRecord {
+        let record = serde_json::to_vec(&TokenRecord {
             user_id: user.id.clone(),
             stamp: user.stamp.clone(),
             created_at: now(),
-        };
-        self.tokens
-            .insert(token_key(&token), serde_json::to_vec(&record)?)?;
+        })?;
+        match &self.table {
+            Table::Sled(t) => {
+                t.tokens.insert(token_key(&token), record)?;
+            }
+            Table::Redis(t) => {
+                let key = t.key("token:", &hex(&token_key(&token)));
+                t.run(|mut c| async move {
+                    redis::cmd("SET")
+                        .arg(key)
+                        .arg(record)
+                        .query_async::<()>(&mut c)
+                        .await
+                })
+                .await?;
+            }
+        }
         self.flush().await?;
         tracing::info!(user_id = %user.id, "demo: API token issued");
         Ok(token)
@@ -324,31 +516,54 @@ impl Users {
 
     /// The user an API token belongs to, if the token is known and was issued under the user's
     /// current credentials.
-    pub fn user_for_token(&self, token: &str) -> Result<Option<DemoUser>, UserStoreError> {
+    pub async fn user_for_token(&self, token: &str) -> Result<Option<DemoUser>, UserStoreError> {
         if !well_formed_token(token) {
             return Ok(None);
         }
         let key = token_key(token);
-        let Some(bytes) = self.tokens.get(key)? else {
+        let bytes = match &self.table {
+            Table::Sled(t) => t.tokens.get(key)?.map(|v| v.to_vec()),
+            Table::Redis(t) => t.get(t.key("token:", &hex(&key))).await?,
+        };
+        let Some(bytes) = bytes else {
             return Ok(None);
         };
         let record: TokenRecord = serde_json::from_slice(&bytes)?;
-        let Some(user) = self.get(&record.user_id)? else {
+        let Some(user) = self.get(&record.user_id).await? else {
             return Ok(None);
         };
         if user.stamp != record.stamp {
             // Issued before a password change: gone for good.
-            let _ = self.tokens.remove(key);
+            match &self.table {
+                Table::Sled(t) => {
+                    let _ = t.tokens.remove(key);
+                }
+                Table::Redis(t) => {
+                    let k = t.key("token:", &hex(&key));
+                    let _ = t
+                        .run(|mut c| async move {
+                            redis::cmd("DEL").arg(k).query_async::<()>(&mut c).await
+                        })
+                        .await;
+                }
+            }
             return Ok(None);
         }
         Ok(Some(user))
     }
 
-    /// Makes everything written so far durable.
+    /// Makes everything written so far durable (sled; in Redis, durability is the server's
+    /// configuration, and this does nothing).
     pub async fn flush(&self) -> Result<(), UserStoreError> {
-        self.db.flush_async().await?;
+        if let Table::Sled(t) = &self.table {
+            t.db.flush_async().await?;
+        }
         Ok(())
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What a login form submits.
@@ -398,7 +613,7 @@ impl Backend for DemoBackend {
     type Error = UserStoreError;
 
     async fn get_user(&self, id: &str) -> Result<Option<DemoUser>, UserStoreError> {
-        self.users.get(id)
+        self.users.get(id).await
     }
 
     /// Unknown users, wrong passwords and disabled users all cost one argon2 verification.
@@ -408,7 +623,7 @@ impl Backend for DemoBackend {
         &self,
         credentials: Credentials,
     ) -> Result<Option<DemoUser>, UserStoreError> {
-        let user = self.users.find_by_username(&credentials.username)?;
+        let user = self.users.find_by_username(&credentials.username).await?;
         let phc = user.as_ref().map(DemoUser::password_hash);
         let verdict = match self.hasher.verify_user(phc, &credentials.password).await {
             Ok(v) => v,
@@ -426,7 +641,7 @@ impl Backend for DemoBackend {
         };
         if verdict.needs_rehash() && user.active {
             match self.hasher.hash(&credentials.password).await {
-                Ok(phc) => match self.users.upgrade_hash(&user.id, phc) {
+                Ok(phc) => match self.users.upgrade_hash(&user.id, phc).await {
                     Ok(Some(updated)) => {
                         tracing::info!(user_id = %user.id, "demo: password hash upgraded");
                         return Ok(Some(updated));
@@ -445,7 +660,7 @@ impl Backend for DemoBackend {
         request: &RequestInfo,
     ) -> Result<Option<DemoUser>, UserStoreError> {
         match request.bearer_token() {
-            Some(token) => self.users.user_for_token(token),
+            Some(token) => self.users.user_for_token(token).await,
             None => Ok(None),
         }
     }
@@ -523,7 +738,7 @@ mod tests {
             }
         }
         assert_eq!(ok, 1);
-        assert_eq!(b.users().count(), 1);
+        assert_eq!(b.users().count().await.unwrap(), 1);
     }
 
     #[tokio::test]
@@ -550,6 +765,7 @@ mod tests {
         let upgraded = b
             .users()
             .upgrade_hash(&dave.id, "x".into())
+            .await
             .unwrap()
             .unwrap();
         assert_eq!(upgraded.auth_hash(), dave.auth_hash());

@@ -238,7 +238,12 @@ async fn login_failures_look_the_same() {
     let mut c = Client::new(&demo);
     c.register("carol", "password123").await;
     c.register("dave", "password123").await;
-    let dave = demo.users().find_by_username("dave").unwrap().unwrap();
+    let dave = demo
+        .users()
+        .find_by_username("dave")
+        .await
+        .unwrap()
+        .unwrap();
     demo.users().set_active(&dave.id, false).await.unwrap();
 
     let mut c = Client::new(&demo);

@@ -35,7 +35,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             .ok_or("SESAME_ADDR's port leaves no room for the four frameworks")
     };
     let (axum_addr, rocket_addr, poem_addr, warp_addr) = (addr(0)?, addr(1)?, addr(2)?, addr(3)?);
-    let demo = Demo::open(settings)?;
+    let demo = Demo::connect(settings).await?;
 
     let shutdown = tokio::sync::watch::channel(false);
     let stopped = || {

@@ -24,7 +24,7 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let settings = Settings::from_env()?;
     let addr = settings.addr;
-    let demo = Demo::open(settings)?;
+    let demo = Demo::connect(settings).await?;
     let (bound, server) =
         rocket_app::start_with_shutdown(addr, demo, sesame_demo::shutdown_signal())
             .await

@@ -1,0 +1,547 @@
+//! Several demo processes on one Redis server: one set of users and sessions.
+//!
+//! `two_frameworks_share_users_and_sessions_through_redis` starts a private `redis-server` (on a
+//! free port, its append-only file in a temporary directory, fsynced on every write), then
+//! `demo-axum` and `demo-warp` on it with the same `SESAME_SECRET`, and checks with one cookie
+//! jar (cookies are host-only on 127.0.0.1, so they go to both ports):
+//!
+//! * a user registered and logged in on the first process is logged in on the second;
+//! * a logout on the second is a logout on the first, at its next request;
+//! * 40 concurrent `POST /cart` on one session, spread over both processes, lose no item;
+//! * with the Redis server killed, requests get `503` (no panic, and no response deletes the
+//!   session cookie); once it is back (restarted on the same port, reloading its data), service
+//!   resumes on its own and the user is still logged in.
+//!
+//! Without `redis-server` on the `PATH` the test is skipped with a banner, unless `CI=true`, where
+//! it fails.
+
+use std::fs::File;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use reqwest::cookie::{CookieStore as _, Jar};
+use reqwest::redirect::Policy;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+const PASSWORD: &str = "correct horse battery staple";
+const CART_POSTS: usize = 40;
+
+// --- the private Redis server ---------------------------------------------------------------
+
+/// A `redis-server` child; killed (SIGKILL) on drop.
+#[derive(Debug)]
+struct RedisServer {
+    child: Child,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` on `port`, keeping its append-only file in `dir` (fsynced on every
+    /// write, so that a restart after SIGKILL reloads everything), and waits for `PING`.
+    fn start(port: u16, dir: &Path) -> Result<Self, Error> {
+        let log = File::create(dir.join(format!("redis-{}.log", unique())))?;
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", ""])
+            .args(["--appendonly", "yes"])
+            .args(["--appendfsync", "always"])
+            .arg("--dir")
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        let mut server = Self { child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ping(port) {
+            if let Some(status) = server.child.try_wait()? {
+                return Err(format!("redis-server exited at start: {status}").into());
+            }
+            if Instant::now() > deadline {
+                return Err("redis-server did not answer PING within 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(server)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Whether a Redis server answers `PING` on `port`.
+fn ping(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut buf = [0_u8; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+fn free_port() -> Result<u16, Error> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn unique() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+fn redis_server_available() -> bool {
+    Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+// --- the demo processes ----------------------------------------------------------------------
+
+/// A running demo binary; killed (SIGKILL) on drop.
+#[derive(Debug)]
+struct DemoProcess {
+    name: &'static str,
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl DemoProcess {
+    /// Starts `binary` on the Redis server at `redis_url` and waits for its first line of
+    /// output (its URL).
+    fn start(
+        name: &'static str,
+        binary: &str,
+        redis_url: &str,
+        secret: &str,
+        data_dir: &Path,
+    ) -> Result<Self, Error> {
+        std::fs::create_dir_all(data_dir)?;
+        let log = data_dir.join("stderr.log");
+        let mut child = Command::new(binary)
+            .env("SESAME_ADDR", "127.0.0.1:0")
+            .env("SESAME_DATA_DIR", data_dir)
+            .env("SESAME_REDIS_URL", redis_url)
+            .env("SESAME_SECRET", secret)
+            .env("RUST_LOG", "warn")
+            .env("RUST_BACKTRACE", "1")
+            .env_remove("SESAME_SECURE_COOKIES")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(File::create(&log)?)
+            .spawn()
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut first = String::new();
+            let _ = tx.send(reader.read_line(&mut first).map(|_| first));
+            // Keep draining, so that the demo never writes to a closed pipe.
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(line)) if !line.is_empty() => line,
+            other => {
+                let _ = child.kill();
+                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+                return Err(format!(
+                    "{name} did not print its URL ({other:?}, {status}); its stderr:\n{}",
+                    read_log(&log)
+                )
+                .into());
+            }
+        };
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .ok_or_else(|| format!("no URL in the first line {line:?}"))?
+            .trim_end_matches('/')
+            .to_owned();
+        Ok(Self {
+            name,
+            child,
+            url,
+            log,
+        })
+    }
+
+    /// Fails when the process has exited or has logged a panic.
+    fn check_alive(&mut self) -> Result<(), Error> {
+        if let Some(status) = self.child.try_wait()? {
+            return Err(format!(
+                "{} exited ({status}); its stderr:\n{}",
+                self.name,
+                read_log(&self.log)
+            )
+            .into());
+        }
+        let log = read_log(&self.log);
+        if log.contains("panicked") {
+            return Err(format!("{} panicked; its stderr:\n{log}", self.name).into());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for DemoProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_log(path: &Path) -> String {
+    let mut s = String::new();
+    let _ = File::open(path).and_then(|mut f| f.read_to_string(&mut s));
+    s
+}
+
+// --- HTTP ------------------------------------------------------------------------------------
+
+/// One browser: one cookie jar (sent to both processes), no redirects followed.
+#[derive(Debug, Clone)]
+struct Browser {
+    http: reqwest::Client,
+    jar: Arc<Jar>,
+}
+
+impl Browser {
+    fn new() -> Result<Self, Error> {
+        let jar = Arc::new(Jar::default());
+        let http = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Self { http, jar })
+    }
+
+    /// The session cookie (`sesame=...`) the jar holds for `base`.
+    fn session_cookie(&self, base: &str) -> Result<Option<String>, Error> {
+        let url = reqwest::Url::parse(base)?;
+        let header = self
+            .jar
+            .cookies(&url)
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
+            .unwrap_or_default();
+        Ok(header
+            .split(';')
+            .map(str::trim)
+            .find(|c| c.starts_with("sesame="))
+            .map(str::to_owned))
+    }
+
+    async fn get(&self, base: &str, path: &str) -> Result<reqwest::Response, Error> {
+        Ok(self
+            .http
+            .get(format!("{base}{path}"))
+            .header("accept", "application/json")
+            .send()
+            .await?)
+    }
+
+    async fn page(&self, base: &str, path: &str) -> Result<String, Error> {
+        let r = self.http.get(format!("{base}{path}")).send().await?;
+        if r.status() != StatusCode::OK {
+            return Err(format!("GET {base}{path} answered {}", r.status()).into());
+        }
+        Ok(r.text().await?)
+    }
+
+    async fn csrf(&self, base: &str, path: &str) -> Result<String, Error> {
+        let page = self.page(base, path).await?;
+        let marker = "name=\"csrf_token\" value=\"";
+        let start = page.find(marker).ok_or("no CSRF token on the page")? + marker.len();
+        let rest = &page[start..];
+        Ok(rest[..rest.find('"').ok_or("unterminated CSRF token")?].to_owned())
+    }
+
+    /// Posts a form and expects `303` to `to`.
+    async fn post(
+        &self,
+        base: &str,
+        path: &str,
+        form: &[(&str, &str)],
+        to: &str,
+    ) -> Result<(), Error> {
+        let r = self
+            .http
+            .post(format!("{base}{path}"))
+            .form(form)
+            .send()
+            .await?;
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if r.status() != StatusCode::SEE_OTHER || location != to {
+            return Err(format!(
+                "POST {base}{path} answered {} to {location:?}, not 303 to {to:?}",
+                r.status()
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Who the browser is on `base`, per `GET /api/me`.
+    async fn whoami(&self, base: &str) -> Result<Option<String>, Error> {
+        let r = self.get(base, "/api/me").await?;
+        match r.status() {
+            StatusCode::OK => {
+                let v: serde_json::Value = r.json().await?;
+                Ok(v["username"].as_str().map(str::to_owned))
+            }
+            StatusCode::UNAUTHORIZED => Ok(None),
+            s => Err(format!("GET {base}/api/me answered {s}").into()),
+        }
+    }
+
+    async fn cart(&self, base: &str) -> Result<Vec<String>, Error> {
+        let r = self.get(base, "/cart").await?;
+        if r.status() != StatusCode::OK {
+            return Err(format!("GET {base}/cart answered {}", r.status()).into());
+        }
+        let v: serde_json::Value = r.json().await?;
+        Ok(serde_json::from_value(v["items"].clone())?)
+    }
+}
+
+/// Fails when a response deletes (or empties) the session cookie.
+fn keeps_session_cookie(r: &reqwest::Response) -> Result<(), Error> {
+    for v in r.headers().get_all("set-cookie") {
+        let v = v.to_str().unwrap_or_default().to_ascii_lowercase();
+        if v.starts_with("sesame=")
+            && (v.starts_with("sesame=;")
+                || v.contains("max-age=0")
+                || v.contains("expires=thu, 01 jan 1970"))
+        {
+            return Err(
+                format!("a {} response deletes the session cookie: {v}", r.status()).into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+// --- the test --------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_frameworks_share_users_and_sessions_through_redis() -> Result<(), Error> {
+    if !redis_server_available() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            return Err("redis-server is not installed, and CI=true: cannot skip".into());
+        }
+        eprintln!(
+            "\n\
+             ************************************************************************\n\
+             *  SKIPPED multiprocess test: `redis-server` is not on the PATH.        *\n\
+             *  Install Redis to run it (under CI=true, this is a failure).          *\n\
+             ************************************************************************\n"
+        );
+        return Ok(());
+    }
+
+    let tmp = tempfile::tempdir()?;
+    let redis_dir = tmp.path().join("redis");
+    std::fs::create_dir(&redis_dir)?;
+    let port = free_port()?;
+    let mut redis = RedisServer::start(port, &redis_dir)?;
+    let redis_url = format!("redis://127.0.0.1:{port}");
+
+    let mut key = [0_u8; 64];
+    getrandom::getrandom(&mut key)?;
+    let secret: String = key.iter().map(|b| format!("{b:02x}")).collect();
+
+    let (dir_a, dir_b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let mut a = DemoProcess::start(
+        "demo-axum",
+        env!("CARGO_BIN_EXE_demo-axum"),
+        &redis_url,
+        &secret,
+        &dir_a,
+    )?;
+    let mut b = DemoProcess::start(
+        "demo-warp",
+        env!("CARGO_BIN_EXE_demo-warp"),
+        &redis_url,
+        &secret,
+        &dir_b,
+    )?;
+    let (ua, ub) = (a.url.clone(), b.url.clone());
+    assert_ne!(ua, ub);
+    let browser = Browser::new()?;
+
+    // Register (which logs in) on the first; logged in on the second.
+    let token = browser.csrf(&ua, "/register").await?;
+    browser
+        .post(
+            &ua,
+            "/register",
+            &[
+                ("username", "Alice"),
+                ("email", "alice@example.com"),
+                ("password", PASSWORD),
+                ("csrf_token", &token),
+            ],
+            "/dashboard",
+        )
+        .await?;
+    assert!(
+        browser.session_cookie(&ub)?.is_some(),
+        "one jar for both ports"
+    );
+    assert_eq!(browser.whoami(&ua).await?.as_deref(), Some("Alice"));
+    assert_eq!(browser.whoami(&ub).await?.as_deref(), Some("Alice"));
+
+    // The username is taken on the second process too (one user table).
+    let other = Browser::new()?;
+    let token = other.csrf(&ub, "/register").await?;
+    let r = other
+        .http
+        .post(format!("{ub}/register"))
+        .form(&[
+            ("username", "aLiCe"),
+            ("email", "other@example.com"),
+            ("password", PASSWORD),
+            ("csrf_token", &token),
+        ])
+        .send()
+        .await?;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await?.contains("That username is taken"));
+
+    // Log out on the second: anonymous on the first at the next request.
+    let token = browser.csrf(&ub, "/dashboard").await?;
+    browser
+        .post(&ub, "/logout", &[("csrf_token", &token)], "/")
+        .await?;
+    assert_eq!(browser.whoami(&ua).await?, None);
+    assert_eq!(browser.whoami(&ub).await?, None);
+
+    // Log in on the first (any letter case): logged in on the second.
+    let token = browser.csrf(&ua, "/login").await?;
+    browser
+        .post(
+            &ua,
+            "/login",
+            &[
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("csrf_token", &token),
+            ],
+            "/dashboard",
+        )
+        .await?;
+    assert_eq!(browser.whoami(&ub).await?.as_deref(), Some("Alice"));
+    assert_eq!(browser.whoami(&ua).await?.as_deref(), Some("Alice"));
+
+    // 40 concurrent cart posts on one session, over both processes: none lost.
+    let token = browser.csrf(&ua, "/dashboard").await?;
+    let posts: Vec<_> = (0..CART_POSTS)
+        .map(|i| {
+            let browser = browser.clone();
+            let base = if i % 2 == 0 { ua.clone() } else { ub.clone() };
+            let token = token.clone();
+            tokio::spawn(async move {
+                let item = format!("item-{i:02}");
+                browser
+                    .post(
+                        &base,
+                        "/cart",
+                        &[("item", &item), ("csrf_token", &token)],
+                        "/cart",
+                    )
+                    .await
+            })
+        })
+        .collect();
+    for p in posts {
+        p.await??;
+    }
+    let mut items = browser.cart(&ub).await?;
+    items.sort();
+    let expected: Vec<String> = (0..CART_POSTS).map(|i| format!("item-{i:02}")).collect();
+    assert_eq!(items, expected, "no concurrent cart post is lost");
+    assert_eq!(browser.cart(&ua).await?.len(), CART_POSTS);
+
+    // Redis goes away: 503, never a panic or a logout.
+    let cookie_before = browser.session_cookie(&ua)?.ok_or("no session cookie")?;
+    redis.kill();
+    for base in [&ua, &ub] {
+        for path in ["/api/me", "/cart", "/dashboard"] {
+            let r = browser.get(base, path).await?;
+            assert_eq!(
+                r.status(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "GET {base}{path} during the outage"
+            );
+            keeps_session_cookie(&r)?;
+        }
+        let r = browser
+            .http
+            .post(format!("{base}/cart"))
+            .form(&[("item", "lost"), ("csrf_token", &token)])
+            .send()
+            .await?;
+        assert_eq!(
+            r.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "POST {base}/cart during the outage"
+        );
+        keeps_session_cookie(&r)?;
+    }
+    assert_eq!(
+        browser.session_cookie(&ua)?.as_deref(),
+        Some(cookie_before.as_str()),
+        "the outage must not touch the session cookie"
+    );
+    a.check_alive()?;
+    b.check_alive()?;
+
+    // Redis comes back on the same port with its data: service resumes on its own.
+    let _redis = RedisServer::start(port, &redis_dir)?;
+    for base in [&ua, &ub] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match browser.whoami(base).await {
+                Ok(who) => {
+                    assert_eq!(who.as_deref(), Some("Alice"), "still logged in on {base}");
+                    break;
+                }
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(format!("{base} did not recover within 10 s: {e}").into()),
+            }
+        }
+    }
+    assert_eq!(browser.cart(&ua).await?.len(), CART_POSTS);
+    assert_eq!(browser.cart(&ub).await?.len(), CART_POSTS);
+    a.check_alive()?;
+    b.check_alive()?;
+    Ok(())
+}
