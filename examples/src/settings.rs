@@ -5,7 +5,7 @@
 //! | `SESAME_ADDR` | `127.0.0.1:3000` | where to listen (port `0` picks a free port) |
 //! | `SESAME_DATA_DIR` | `./sesame-data` | the sled database and the generated key file |
 //! | `SESAME_SECRET` | (a key file in the data directory) | hex of a 64-byte key, shared by several processes |
-//! | `SESAME_REDIS_URL` | (unset) | Redis instead of sled (not built yet: refused at start-up) |
+//! | `SESAME_REDIS_URL` | (unset) | sessions and users in Redis instead of sled, shared by several processes (needs `SESAME_SECRET`) |
 //! | `SESAME_IDLE_TIMEOUT_SECS` | the library's (30 min) | inactivity timeout |
 //! | `SESAME_ABSOLUTE_TIMEOUT_SECS` | the library's (12 h) | absolute timeout from login |
 //! | `SESAME_REMEMBER_GRACE_SECS` | the library's (15 s) | grace window of a just-rotated remember-me validator |

@@ -122,6 +122,8 @@ struct DemoProcess {
     name: &'static str,
     child: Child,
     url: String,
+    /// Every URL of the first line (demo-all lists one per framework).
+    urls: Vec<String>,
     log: PathBuf,
 }
 
@@ -131,16 +133,20 @@ impl DemoProcess {
     fn start(
         name: &'static str,
         binary: &str,
-        redis_url: &str,
+        redis_url: Option<&str>,
         secret: &str,
         data_dir: &Path,
     ) -> Result<Self, Error> {
         std::fs::create_dir_all(data_dir)?;
         let log = data_dir.join("stderr.log");
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        match redis_url {
+            Some(url) => command.env("SESAME_REDIS_URL", url),
+            None => command.env_remove("SESAME_REDIS_URL"),
+        };
+        let mut child = command
             .env("SESAME_ADDR", "127.0.0.1:0")
             .env("SESAME_DATA_DIR", data_dir)
-            .env("SESAME_REDIS_URL", redis_url)
             .env("SESAME_SECRET", secret)
             .env("RUST_LOG", "warn")
             .env("RUST_BACKTRACE", "1")
@@ -171,16 +177,20 @@ impl DemoProcess {
                 .into());
             }
         };
-        let url = line
+        let urls: Vec<String> = line
             .split_whitespace()
-            .find(|w| w.starts_with("http://"))
+            .filter(|w| w.starts_with("http://"))
+            .map(|w| w.trim_end_matches([',', '/']).to_owned())
+            .collect();
+        let url = urls
+            .first()
             .ok_or_else(|| format!("no URL in the first line {line:?}"))?
-            .trim_end_matches('/')
-            .to_owned();
+            .clone();
         Ok(Self {
             name,
             child,
             url,
+            urls,
             log,
         })
     }
@@ -379,14 +389,14 @@ async fn two_frameworks_share_users_and_sessions_through_redis() -> Result<(), E
     let mut a = DemoProcess::start(
         "demo-axum",
         env!("CARGO_BIN_EXE_demo-axum"),
-        &redis_url,
+        Some(&redis_url),
         &secret,
         &dir_a,
     )?;
     let mut b = DemoProcess::start(
         "demo-warp",
         env!("CARGO_BIN_EXE_demo-warp"),
-        &redis_url,
+        Some(&redis_url),
         &secret,
         &dir_b,
     )?;
@@ -543,5 +553,56 @@ async fn two_frameworks_share_users_and_sessions_through_redis() -> Result<(), E
     assert_eq!(browser.cart(&ub).await?.len(), CART_POSTS);
     a.check_alive()?;
     b.check_alive()?;
+    Ok(())
+}
+
+/// `demo-all` serves the four frameworks over one sled store and one key: a login on the axum
+/// port is a login on the Rocket, Poem and warp ports, and a logout on any is a logout on all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_all_shares_one_login_across_four_frameworks() -> Result<(), Error> {
+    let tmp = tempfile::tempdir()?;
+    let mut key = [0_u8; 64];
+    getrandom::getrandom(&mut key)?;
+    let secret: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let mut all = DemoProcess::start(
+        "demo-all",
+        env!("CARGO_BIN_EXE_demo-all"),
+        None,
+        &secret,
+        &tmp.path().join("all"),
+    )?;
+    assert_eq!(all.urls.len(), 4, "one URL per framework: {:?}", all.urls);
+    let urls = all.urls.clone();
+    let browser = Browser::new()?;
+    let token = browser.csrf(&urls[0], "/register").await?;
+    browser
+        .post(
+            &urls[0],
+            "/register",
+            &[
+                ("username", "Everywhere"),
+                ("email", "everywhere@example.com"),
+                ("password", PASSWORD),
+                ("csrf_token", &token),
+            ],
+            "/dashboard",
+        )
+        .await?;
+    for url in &urls {
+        assert_eq!(
+            browser.whoami(url).await?.as_deref(),
+            Some("Everywhere"),
+            "on {url}"
+        );
+    }
+    // Log out on the last (warp): anonymous on every port.
+    let token = browser.csrf(&urls[3], "/dashboard").await?;
+    browser
+        .post(&urls[3], "/logout", &[("csrf_token", &token)], "/")
+        .await?;
+    for url in &urls {
+        assert_eq!(browser.whoami(url).await?, None, "still logged in on {url}");
+    }
+    all.check_alive()?;
     Ok(())
 }

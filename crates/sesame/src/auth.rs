@@ -478,6 +478,16 @@ impl<B: Backend> AuthSession<B> {
         Ok(self.from_request.load(std::sync::atomic::Ordering::Relaxed))
     }
 
+    /// Checks a submitted CSRF token: [`Session::verify_csrf`] on this request's session.
+    pub async fn verify_csrf(&self, submitted: &str) -> Result<(), Rejection> {
+        self.session.verify_csrf(submitted).await
+    }
+
+    /// The CSRF token to put in forms: [`Session::csrf_token`] on this request's session.
+    pub async fn csrf_token(&self) -> Result<String, AuthError> {
+        Ok(self.session.csrf_token().await?)
+    }
+
     /// Whether a user is logged in (or loaded from the request).
     pub async fn is_authenticated(&self) -> Result<bool, AuthError> {
         Ok(self.current_user().await?.is_some())

@@ -293,7 +293,9 @@ impl ConfigBuilder {
         self
     }
     /// Whether cookies carry `Secure` (default `true`). Turning it off is for plain-http
-    /// development only, and is logged as a warning.
+    /// development only, and is logged as a warning. Browsers refuse `__Host-` cookies without
+    /// `Secure`, so the default names then lose the prefix: `sesame`, `sesame-remember`,
+    /// `sesame-csrf`, `sesame-flash`.
     pub fn secure(mut self, secure: bool) -> Self {
         self.secure = secure;
         self
