@@ -2,10 +2,16 @@
 //!
 //! ```text
 //! cargo xtask ci      format check, clippy -D warnings, every test and doctest, docs with -D warnings
-//! cargo xtask bench   criterion benchmarks of the core and the stores
+//! cargo xtask bench   load benchmark of every framework, bare and behind Sesame (wrk, else a
+//!                     built-in client); writes BENCHMARKS.md and BENCHMARKS.svg
+//! cargo xtask bench criterion   criterion benchmarks of the core and the stores
 //! cargo xtask e2e     browser end-to-end tests (headless Chromium, all four frameworks)
 //! cargo xtask fuzz [seconds]   each fuzz target for a bounded time (default 30 s), on stable
 //! ```
+//!
+//! Options after `cargo xtask bench` go to the load benchmark's runner
+//! (`bench/src/bin/bench-run.rs`), e.g. `cargo xtask bench --duration 2 --rounds 1
+//! --frameworks axum`.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -15,7 +21,10 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
-        Some("bench") => bench(&args[1..]),
+        Some("bench") => match args.get(1).map(String::as_str) {
+            Some("criterion") => bench(&args[2..]),
+            _ => load_bench(&args[1..]),
+        },
         Some("e2e") => e2e(),
         Some("fuzz") => match args.get(1).map(|s| s.parse::<u64>()) {
             None => fuzz(30),
@@ -27,7 +36,8 @@ fn main() -> ExitCode {
             eprintln!(
                 "  ci     format check, clippy with -D warnings, all tests and doctests, docs"
             );
-            eprintln!("  bench  criterion benchmarks (release)");
+            eprintln!("  bench  load benchmark of every framework (writes BENCHMARKS.md)");
+            eprintln!("  bench criterion  criterion benchmarks (release)");
             eprintln!("  e2e    browser end-to-end tests (needs chromium and chromedriver)");
             eprintln!(
                 "  fuzz   every fuzz target for [seconds] each (default 30; needs cargo-fuzz)"
@@ -246,6 +256,30 @@ fn fuzz_executions(output: &str) -> Option<u64> {
             .rev()
             .find_map(|l| l.strip_prefix('#')?.split_whitespace().next()?.parse().ok())
     })
+}
+
+/// The load benchmark: builds `sesame-bench` in release and runs `bench-run`, which starts
+/// each framework's `bench-server` and drives it with wrk or its built-in client.
+fn load_bench(extra: &[String]) -> Result<(), String> {
+    let extra = extra.strip_prefix(&["--".to_owned()]).unwrap_or(extra);
+    run(
+        "build sesame-bench",
+        cargo().args(["build", "--release", "-p", "sesame-bench", "--bins"]),
+    )?;
+    run(
+        "load benchmark",
+        cargo()
+            .args([
+                "run",
+                "--release",
+                "-p",
+                "sesame-bench",
+                "--bin",
+                "bench-run",
+                "--",
+            ])
+            .args(extra),
+    )
 }
 
 fn bench(extra: &[String]) -> Result<(), String> {

@@ -1,0 +1,274 @@
+//! What every benchmarked server shares: a tiny in-memory user backend with real argon2id
+//! hashes, the Sesame set-up on a sled store, and the login logic.
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use sesame::password::{PasswordError, PasswordHasher, PasswordParams};
+use sesame::store::MemoryStore;
+use sesame::{AuthSession, AuthUser, Backend, Config, LoginOptions, Rejection, Sesame};
+use sesame_sled::SledStore;
+
+/// The body of `GET /` in bare mode; Sesame mode answers the same text for the user `alice`.
+pub const HELLO: &str = "Hello, alice!";
+
+/// Every user's password.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The user the `GET /` load is logged in as.
+pub const GET_USER: &str = "alice";
+
+/// The user the login storm logs in, so that its sessions (capped per user by the core) never
+/// push the GET load's session out.
+pub const STORM_USER: &str = "storm";
+
+/// The user `POST /session` logs in (durable session creation without a password check).
+pub const WRITER_USER: &str = "writer";
+
+/// A user of [`BenchBackend`]: its auth hash is its PHC string, as a real application's would be.
+#[derive(Clone)]
+pub struct BenchUser {
+    /// The id.
+    pub id: String,
+    /// The login name.
+    pub username: String,
+    phc: Arc<str>,
+}
+
+impl BenchUser {
+    /// The stored argon2id PHC string.
+    pub fn phc(&self) -> &str {
+        &self.phc
+    }
+}
+
+impl fmt::Debug for BenchUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BenchUser")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthUser for BenchUser {
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn auth_hash(&self) -> &[u8] {
+        self.phc.as_bytes()
+    }
+}
+
+/// Login form (or query) fields.
+#[derive(Clone, Deserialize)]
+pub struct Credentials {
+    /// The login name.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credentials {
+    /// Reads `username` and `password` from a url-encoded form body, else from the query.
+    pub fn parse(body: &[u8], query: Option<&str>) -> Option<Self> {
+        serde_urlencoded::from_bytes(body)
+            .ok()
+            .or_else(|| query.and_then(|q| serde_urlencoded::from_str(q).ok()))
+    }
+}
+
+/// Three users in memory (`alice`, `storm`, `writer`), one password, hashed once at start-up
+/// with argon2id and the default (OWASP) parameters; verification runs through
+/// [`PasswordHasher::verify_user`], on the blocking pool, as in a real application.
+#[derive(Clone, Debug)]
+pub struct BenchBackend {
+    users: Arc<[BenchUser]>,
+    hasher: PasswordHasher,
+}
+
+impl BenchBackend {
+    /// Hashes the password and builds the users.
+    ///
+    /// # Errors
+    ///
+    /// The hasher's.
+    pub async fn new() -> Result<Self, PasswordError> {
+        let hasher = PasswordHasher::new(PasswordParams::default())?;
+        let phc: Arc<str> = hasher.hash(PASSWORD).await?.into();
+        let user = |id: &str, name: &str| BenchUser {
+            id: id.to_owned(),
+            username: name.to_owned(),
+            phc: phc.clone(),
+        };
+        Ok(Self {
+            users: vec![
+                user("1", GET_USER),
+                user("2", STORM_USER),
+                user("3", WRITER_USER),
+            ]
+            .into(),
+            hasher,
+        })
+    }
+
+    /// A user by login name.
+    pub fn by_name(&self, username: &str) -> Option<&BenchUser> {
+        self.users.iter().find(|u| u.username == username)
+    }
+
+    /// A user by id.
+    pub fn by_id(&self, id: &str) -> Option<&BenchUser> {
+        self.users.iter().find(|u| u.id == id)
+    }
+
+    /// Checks a password with argon2id (against a dummy hash for unknown users).
+    ///
+    /// # Errors
+    ///
+    /// The hasher's.
+    pub async fn check(
+        &self,
+        credentials: &Credentials,
+    ) -> Result<Option<BenchUser>, PasswordError> {
+        let user = self.by_name(&credentials.username);
+        let verdict = self
+            .hasher
+            .verify_user(user.map(BenchUser::phc), &credentials.password)
+            .await?;
+        Ok(user.filter(|_| verdict.is_valid()).cloned())
+    }
+}
+
+#[async_trait]
+impl Backend for BenchBackend {
+    type User = BenchUser;
+    type Credentials = Credentials;
+    type Error = PasswordError;
+
+    async fn get_user(&self, id: &str) -> Result<Option<BenchUser>, PasswordError> {
+        Ok(self.by_id(id).cloned())
+    }
+
+    async fn authenticate(
+        &self,
+        credentials: Credentials,
+    ) -> Result<Option<BenchUser>, PasswordError> {
+        self.check(&credentials).await
+    }
+}
+
+/// Where Sesame keeps its sessions in a benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// A [`SledStore`] in a new temporary directory on the disk (the default).
+    Sled,
+    /// The core's in-memory store (to separate the store's cost from the core's).
+    Memory,
+}
+
+impl std::str::FromStr for StoreKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sled" => Ok(Self::Sled),
+            "memory" => Ok(Self::Memory),
+            other => Err(format!("unknown store {other:?} (sled|memory)")),
+        }
+    }
+}
+
+/// A Sesame over [`BenchBackend`], and the temporary directory its sled database lives in
+/// (deleted on drop).
+#[derive(Debug)]
+pub struct SesameApp {
+    /// The shared state the adapters take.
+    pub sesame: Sesame<BenchBackend>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Builds the Sesame of a benchmark server: the library's defaults (basic session protection,
+/// signed cookies, 60 s touch interval...) except `Secure` cookies, which plain-http loopback
+/// does not need (the load generators send the cookie themselves either way).
+///
+/// # Errors
+///
+/// The temporary directory, the sled database, the configuration or the hasher failing.
+pub async fn sesame_app(store: StoreKind, data_dir: Option<&Path>) -> io::Result<SesameApp> {
+    let backend = BenchBackend::new().await.map_err(io::Error::other)?;
+    let config = Config::builder(&Config::generate_secret())
+        .secure(false)
+        .build()
+        .map_err(io::Error::other)?;
+    let builder = Sesame::builder(config, backend);
+    let (builder, dir) = match store {
+        StoreKind::Memory => (builder.store(Arc::new(MemoryStore::new())), None),
+        StoreKind::Sled => {
+            let base = data_dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
+            let dir = tempfile::Builder::new()
+                .prefix("sesame-bench-")
+                .tempdir_in(base)?;
+            let store = SledStore::open(dir.path().join("sled")).map_err(io::Error::other)?;
+            (builder.store(Arc::new(store)), Some(dir))
+        }
+    };
+    Ok(SesameApp {
+        sesame: builder.build(),
+        _dir: dir,
+    })
+}
+
+/// `POST /login`: the core's throttled [`AuthSession::authenticate`] (argon2id), then
+/// [`AuthSession::login`] (a new session id, durable). `Ok(true)` when logged in, `Ok(false)` for
+/// wrong or missing credentials (answer `401`), `Err` with the core's response otherwise.
+///
+/// # Errors
+///
+/// The core's rejection (`429` when throttled, `503` when the store fails).
+pub async fn login(
+    auth: &AuthSession<BenchBackend>,
+    body: &[u8],
+    query: Option<&str>,
+) -> Result<bool, Rejection> {
+    let Some(credentials) = Credentials::parse(body, query) else {
+        return Ok(false);
+    };
+    let account = credentials.username.clone();
+    let Some(user) = auth.authenticate(credentials, &account).await? else {
+        return Ok(false);
+    };
+    auth.login(&user, LoginOptions::default()).await?;
+    Ok(true)
+}
+
+/// `POST /session`: logs [`WRITER_USER`] in without checking a password, so that each request
+/// is one durable session creation through the core and the store (a new record flushed to
+/// disk, plus the per-user session cap), with no argon2 in the way.
+///
+/// # Errors
+///
+/// The core's rejection (`503` when the store fails).
+pub async fn write_session(auth: &AuthSession<BenchBackend>) -> Result<(), Rejection> {
+    let Some(user) = auth.sesame().backend().by_name(WRITER_USER).cloned() else {
+        return Err(Rejection::internal());
+    };
+    auth.login(&user, LoginOptions::default()).await?;
+    Ok(())
+}
+
+/// The body of `GET /` for a logged-in user.
+pub fn greeting(user: &BenchUser) -> String {
+    format!("Hello, {}!", user.username)
+}

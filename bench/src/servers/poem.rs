@@ -1,0 +1,61 @@
+//! Poem 3, bare or behind [`SesameMiddleware`].
+
+use std::io;
+
+use poem::http::StatusCode;
+use poem::listener::TcpAcceptor;
+use poem::{EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler, post};
+use sesame::Sesame;
+use sesame_poem::{Auth, CurrentUser, SesameError, SesameMiddleware};
+use tokio::net::TcpListener;
+
+use crate::app::{self, BenchBackend, HELLO};
+
+#[handler]
+fn bare() -> &'static str {
+    HELLO
+}
+
+#[handler]
+fn index(CurrentUser(user): CurrentUser<BenchBackend>) -> String {
+    app::greeting(&user)
+}
+
+#[handler]
+async fn login(
+    req: &Request,
+    Auth(auth): Auth<BenchBackend>,
+    body: Vec<u8>,
+) -> Result<Response, SesameError> {
+    Ok(if app::login(&auth, &body, req.uri().query()).await? {
+        "ok".into_response()
+    } else {
+        (StatusCode::UNAUTHORIZED, "invalid").into_response()
+    })
+}
+
+#[handler]
+async fn session(Auth(auth): Auth<BenchBackend>) -> Result<&'static str, SesameError> {
+    app::write_session(&auth).await?;
+    Ok("ok")
+}
+
+pub(super) async fn serve(
+    listener: TcpListener,
+    sesame: Option<Sesame<BenchBackend>>,
+) -> io::Result<()> {
+    let addr = listener.local_addr()?;
+    let server = Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?);
+    super::announce(addr);
+    match sesame {
+        None => server.run(Route::new().at("/", get(bare))).await,
+        Some(sesame) => {
+            let app = Route::new()
+                .at("/", get(index))
+                .at("/login", post(login))
+                .at("/session", post(session))
+                .with(SesameMiddleware::new(sesame));
+            server.run(app).await
+        }
+    }
+}
