@@ -6,7 +6,7 @@
 //! silently overwrite each other: the core re-applies its changes on a conflict, and a record
 //! deleted by a concurrent logout or rotation is never resurrected.
 //!
-//! Every store runs the shared suite in [`suite`] (behind the `test-suite` feature).
+//! Every store runs the shared suite in `sesame::store::suite` (behind the `test-suite` feature).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -56,7 +56,7 @@ pub enum Update<R> {
 /// Object-safe (`Arc<dyn SessionStore>`), so that one store can be shared by several
 /// applications and frameworks in one process.
 ///
-/// Contract, checked by [`suite`]:
+/// Contract, checked by the shared suite (`sesame::store::suite`, feature `test-suite`):
 /// - `create` is insert-if-absent and returns `false` when the key exists;
 /// - `update` writes only when the stored version equals `expected_version`, and never creates;
 /// - the per-user index follows creates, updates, deletes, expiry and purges;
