@@ -5,6 +5,7 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -26,8 +27,13 @@ pub const GET_USER: &str = "alice";
 /// push the GET load's session out.
 pub const STORM_USER: &str = "storm";
 
-/// The user `POST /session` logs in (durable session creation without a password check).
+/// The user `POST /session/same-user` logs in (durable session creations without a password
+/// check, all for one user: each runs into the per-user session cap).
 pub const WRITER_USER: &str = "writer";
+
+/// Ids of the users `POST /session` logs in, one new user per request: `w-0`, `w-1`...
+/// (synthesised by [`BenchBackend::by_id`], so that no user reaches the per-user session cap).
+pub const FRESH_USER_PREFIX: &str = "w-";
 
 /// A user of [`BenchBackend`]: its auth hash is its PHC string, as a real application's would be.
 #[derive(Clone)]
@@ -92,21 +98,28 @@ impl Credentials {
 
 /// Three users in memory (`alice`, `storm`, `writer`), one password, hashed once at start-up
 /// with argon2id and the default (OWASP) parameters; verification runs through
-/// [`PasswordHasher::verify_user`], on the blocking pool, as in a real application.
+/// [`PasswordHasher::verify_user`], on the blocking pool, as in a real application. Users
+/// `w-N` also exist (same password), for `POST /session`.
 #[derive(Clone, Debug)]
 pub struct BenchBackend {
     users: Arc<[BenchUser]>,
+    phc: Arc<str>,
     hasher: PasswordHasher,
+    next_fresh: Arc<AtomicU64>,
 }
 
 impl BenchBackend {
-    /// Hashes the password and builds the users.
+    /// Hashes the password and builds the users. `hash_concurrency` bounds how many argon2
+    /// computations run at once (default: the hasher's, one per CPU).
     ///
     /// # Errors
     ///
     /// The hasher's.
-    pub async fn new() -> Result<Self, PasswordError> {
-        let hasher = PasswordHasher::new(PasswordParams::default())?;
+    pub async fn new(hash_concurrency: Option<usize>) -> Result<Self, PasswordError> {
+        let mut hasher = PasswordHasher::new(PasswordParams::default())?;
+        if let Some(n) = hash_concurrency {
+            hasher = hasher.with_max_concurrency(n);
+        }
         let phc: Arc<str> = hasher.hash(PASSWORD).await?.into();
         let user = |id: &str, name: &str| BenchUser {
             id: id.to_owned(),
@@ -120,7 +133,9 @@ impl BenchBackend {
                 user("3", WRITER_USER),
             ]
             .into(),
+            phc,
             hasher,
+            next_fresh: Arc::default(),
         })
     }
 
@@ -129,9 +144,29 @@ impl BenchBackend {
         self.users.iter().find(|u| u.username == username)
     }
 
-    /// A user by id.
-    pub fn by_id(&self, id: &str) -> Option<&BenchUser> {
-        self.users.iter().find(|u| u.id == id)
+    /// A user by id (`w-N` users are made up on the fly).
+    pub fn by_id(&self, id: &str) -> Option<BenchUser> {
+        if let Some(n) = id.strip_prefix(FRESH_USER_PREFIX)
+            && n.parse::<u64>().is_ok()
+        {
+            return Some(BenchUser {
+                id: id.to_owned(),
+                username: id.to_owned(),
+                phc: self.phc.clone(),
+            });
+        }
+        self.users.iter().find(|u| u.id == id).cloned()
+    }
+
+    /// A user who has never logged in yet (`w-0`, `w-1`...).
+    pub fn fresh_user(&self) -> BenchUser {
+        let n = self.next_fresh.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{FRESH_USER_PREFIX}{n}");
+        BenchUser {
+            username: id.clone(),
+            id,
+            phc: self.phc.clone(),
+        }
     }
 
     /// Checks a password with argon2id (against a dummy hash for unknown users).
@@ -159,7 +194,7 @@ impl Backend for BenchBackend {
     type Error = PasswordError;
 
     async fn get_user(&self, id: &str) -> Result<Option<BenchUser>, PasswordError> {
-        Ok(self.by_id(id).cloned())
+        Ok(self.by_id(id))
     }
 
     async fn authenticate(
@@ -206,8 +241,14 @@ pub struct SesameApp {
 /// # Errors
 ///
 /// The temporary directory, the sled database, the configuration or the hasher failing.
-pub async fn sesame_app(store: StoreKind, data_dir: Option<&Path>) -> io::Result<SesameApp> {
-    let backend = BenchBackend::new().await.map_err(io::Error::other)?;
+pub async fn sesame_app(
+    store: StoreKind,
+    data_dir: Option<&Path>,
+    hash_concurrency: Option<usize>,
+) -> io::Result<SesameApp> {
+    let backend = BenchBackend::new(hash_concurrency)
+        .await
+        .map_err(io::Error::other)?;
     let config = Config::builder(&Config::generate_secret())
         .secure(false)
         .build()
@@ -253,16 +294,28 @@ pub async fn login(
     Ok(true)
 }
 
-/// `POST /session`: logs [`WRITER_USER`] in without checking a password, so that each request
-/// is one durable session creation through the core and the store (a new record flushed to
-/// disk, plus the per-user session cap), with no argon2 in the way.
+/// `POST /session` (`same_user` false) and `POST /session/same-user` (true): logs a user in
+/// without checking a password, so that each request is one durable session creation through
+/// the core and the store (a new record flushed to disk, the per-user index, the per-user
+/// session cap), with no argon2 in the way. Each `POST /session` logs in a user who has no
+/// session yet; every `POST /session/same-user` logs in [`WRITER_USER`], who is soon at the
+/// cap, so that each login also lists the user's sessions and deletes the oldest.
 ///
 /// # Errors
 ///
 /// The core's rejection (`503` when the store fails).
-pub async fn write_session(auth: &AuthSession<BenchBackend>) -> Result<(), Rejection> {
-    let Some(user) = auth.sesame().backend().by_name(WRITER_USER).cloned() else {
-        return Err(Rejection::internal());
+pub async fn write_session(
+    auth: &AuthSession<BenchBackend>,
+    same_user: bool,
+) -> Result<(), Rejection> {
+    let backend = auth.sesame().backend();
+    let user = if same_user {
+        backend
+            .by_name(WRITER_USER)
+            .cloned()
+            .ok_or_else(Rejection::internal)?
+    } else {
+        backend.fresh_user()
     };
     auth.login(&user, LoginOptions::default()).await?;
     Ok(())

@@ -133,7 +133,10 @@ impl Generator {
                         text.lines().next().map(str::to_owned)
                     })
                     .unwrap_or_else(|| "wrk".to_owned());
-                format!("{} (1 thread)", version.trim())
+                // "wrk debian/4.1.0-3+b2 [epoll] Copyright (C) 2012 Will Glozer": keep the
+                // name and version.
+                let version = version.split(" Copyright").next().unwrap_or("wrk").trim();
+                format!("{version} (1 thread)")
             }
             Self::Builtin => {
                 "built-in client (tokio, HTTP/1.1 keep-alive, HdrHistogram)".to_owned()

@@ -113,6 +113,8 @@ pub struct StormRow {
 pub struct WriteRow {
     /// The framework.
     pub framework: String,
+    /// `new user each time` or `one user, at the session cap`.
+    pub variant: String,
     /// `POST /session` (each a durable session creation), median of the rounds.
     pub median: Sample,
     /// Paired ratio to the authenticated idle GET throughput of the same server.
@@ -214,14 +216,15 @@ impl Results {
     /// The durable-writes table as Markdown.
     pub fn writes_table(&self) -> String {
         let mut t = String::from(
-            "| framework | durable session creations/s | p50 | p99 | ratio to authenticated GET req/s | server CPU/creation |\n\
-             | --- | ---: | ---: | ---: | ---: | ---: |\n",
+            "| framework | logins of | durable session creations/s | p50 | p99 | ratio to authenticated GET req/s | server CPU/creation |\n\
+             | --- | --- | ---: | ---: | ---: | ---: | ---: |\n",
         );
         for r in &self.writes {
             let _ = writeln!(
                 t,
-                "| {}{} | {} | {} | {} | {:.3} | {} |",
+                "| {} | {}{} | {} | {} | {} | {:.3} | {} |",
                 r.framework,
+                r.variant,
                 errors_note(r.median.errors),
                 rps(r.median.rps),
                 ms(r.median.p50_us),
@@ -302,12 +305,14 @@ impl Results {
             "## Durable session writes\n\n\
              `POST /session` logs a user in without a password check: each request is one \
              durable session creation through the core and the store: a new id, the record \
-             written and the database flushed (group commit: concurrent writers share an fsync) \
-             before the response, the per-user index updated, and the per-user session cap \
-             (64) enforced, which lists the user's sessions and deletes the oldest one (another \
-             flushed write) once the cap is reached, as it is after the first 64 requests. \
-             `cargo bench -p sesame-sled` measures the store alone (saves from 32 concurrent \
-             writers, group commit against one flush per write).\n\n{}\n",
+             written and the database flushed (group commit: concurrent writers share an \
+             fsync) before the response, the per-user index updated, and the per-user session \
+             cap (64) checked, which lists the user's sessions. **new user each time**: every \
+             request logs in a user without sessions (the common case). **one user, at the \
+             cap**: every request logs in the same user, who soon has 64 sessions, so each \
+             login also decodes the user's 64 records and deletes the oldest (another flushed \
+             write). `cargo xtask bench criterion` measures the sled store alone (saves from 32 \
+             concurrent writers, group commit against one flush per write).\n\n{}\n",
             self.writes_table()
         );
         md

@@ -7,6 +7,7 @@
 //! bench-run [--duration 5] [--rounds 3] [--connections 32] [--storm-clients 16]
 //!           [--client auto|wrk|builtin] [--frameworks axum,rocket,poem,warp]
 //!           [--out-dir DIR] [--no-write] [--skip-storm] [--skip-writes]
+//!           [--hash-concurrency N]
 //! ```
 
 use std::io;
@@ -27,7 +28,7 @@ use tokio::process::{Child, Command};
 const USAGE: &str = "usage: bench-run [--duration SECS] [--rounds N] [--connections N] \
                      [--storm-clients N] [--client auto|wrk|builtin] \
                      [--frameworks axum,rocket,poem,warp] [--out-dir DIR] [--no-write] \
-                     [--skip-storm] [--skip-writes]";
+                     [--skip-storm] [--skip-writes] [--hash-concurrency N]";
 
 #[derive(Debug, Clone)]
 struct Opts {
@@ -42,6 +43,7 @@ struct Opts {
     write: bool,
     storm: bool,
     writes: bool,
+    hash_concurrency: Option<usize>,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -53,10 +55,14 @@ fn parse() -> Result<Opts, String> {
         storm_clients: 16,
         builtin: false,
         frameworks: Framework::SESAME.to_vec(),
-        out_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/..")),
+        // The workspace root.
+        out_dir: Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
         write: true,
         storm: true,
         writes: true,
+        hash_concurrency: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -85,6 +91,7 @@ fn parse() -> Result<Opts, String> {
             "--no-write" => o.write = false,
             "--skip-storm" => o.storm = false,
             "--skip-writes" => o.writes = false,
+            "--hash-concurrency" => o.hash_concurrency = Some(number(value()?)?.max(1) as usize),
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -145,11 +152,20 @@ async fn measure(
 }
 
 impl Server {
-    async fn start(framework: Framework, mode: Mode, store: &str) -> io::Result<Self> {
+    async fn start(
+        framework: Framework,
+        mode: Mode,
+        store: &str,
+        hash_concurrency: Option<usize>,
+    ) -> io::Result<Self> {
         let exe = sibling("bench-server")?;
-        let mut child = Command::new(&exe)
-            .args(["--framework", framework.name(), "--mode", mode.name()])
-            .args(["--store", store, "--addr", "127.0.0.1:0"])
+        let mut cmd = Command::new(&exe);
+        cmd.args(["--framework", framework.name(), "--mode", mode.name()])
+            .args(["--store", store, "--addr", "127.0.0.1:0"]);
+        if let Some(n) = hash_concurrency {
+            cmd.args(["--hash-concurrency", &n.to_string()]);
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -344,13 +360,13 @@ async fn framework_bench(
     let mut variants = vec![
         Variant {
             label: "bare",
-            server: Server::start(framework, Mode::Bare, "sled").await?,
+            server: Server::start(framework, Mode::Bare, "sled", None).await?,
             cookie: None,
             samples: Vec::new(),
         },
         Variant {
             label: "sesame",
-            server: Server::start(framework, Mode::Sesame, "sled").await?,
+            server: Server::start(framework, Mode::Sesame, "sled", opts.hash_concurrency).await?,
             cookie: None,
             samples: Vec::new(),
         },
@@ -358,13 +374,13 @@ async fn framework_bench(
     if framework == Framework::Axum {
         variants.push(Variant {
             label: "sesame (memory store)",
-            server: Server::start(framework, Mode::Sesame, "memory").await?,
+            server: Server::start(framework, Mode::Sesame, "memory", opts.hash_concurrency).await?,
             cookie: None,
             samples: Vec::new(),
         });
         variants.push(Variant {
             label: "axum-login (memory store)",
-            server: Server::start(Framework::PeerAxumLogin, Mode::Sesame, "memory").await?,
+            server: Server::start(Framework::PeerAxumLogin, Mode::Sesame, "memory", None).await?,
             cookie: None,
             samples: Vec::new(),
         });
@@ -468,28 +484,35 @@ async fn framework_bench(
     }
 
     if opts.writes {
-        eprintln!(" durable session writes");
-        let target = Target::post(sesame.server.addr, "/session", "");
-        let mut writes = Vec::new();
-        for round in 0..opts.rounds {
-            eprintln!(" round {}/{}", round + 1, opts.rounds);
-            let s = measure(
-                generator,
-                &sesame.server,
-                &target,
-                opts,
-                opts.duration,
-                scratch,
-            )
-            .await?;
-            show("POST /session", &s);
-            writes.push(s);
+        let mut kinds = vec![("/session", "new user each time")];
+        if framework == Framework::Axum {
+            kinds.push(("/session/same-user", "one user, at the cap"));
         }
-        results.writes.push(WriteRow {
-            framework: name.to_owned(),
-            median: median_sample(&writes),
-            ratio_to_get: paired_ratio(&writes, &sesame.samples, |s| s.rps),
-        });
+        for (path, variant) in kinds {
+            eprintln!(" durable session writes: {variant}");
+            let target = Target::post(sesame.server.addr, path, "");
+            let mut writes = Vec::new();
+            for round in 0..opts.rounds {
+                eprintln!(" round {}/{}", round + 1, opts.rounds);
+                let s = measure(
+                    generator,
+                    &sesame.server,
+                    &target,
+                    opts,
+                    opts.duration,
+                    scratch,
+                )
+                .await?;
+                show(&format!("POST {path}"), &s);
+                writes.push(s);
+            }
+            results.writes.push(WriteRow {
+                framework: name.to_owned(),
+                variant: variant.to_owned(),
+                median: median_sample(&writes),
+                ratio_to_get: paired_ratio(&writes, &sesame.samples, |s| s.rps),
+            });
+        }
     }
     sesame.server.stop().await;
     Ok(())

@@ -8,18 +8,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use sesame_bench::app::StoreKind;
-use sesame_bench::servers::{self, Framework, Mode};
+use sesame_bench::servers::{self, Framework, Mode, Options};
 
 const USAGE: &str = "usage: bench-server --framework axum|rocket|poem|warp|peer-axum-login \
                      --mode bare|sesame [--addr 127.0.0.1:0] [--store sled|memory] \
-                     [--data-dir DIR] [--workers N]";
+                     [--data-dir DIR] [--workers N] [--hash-concurrency N]";
 
 struct Args {
     framework: Framework,
     mode: Mode,
     addr: SocketAddr,
-    store: StoreKind,
-    data_dir: Option<PathBuf>,
+    options: Options,
     workers: Option<usize>,
 }
 
@@ -27,8 +26,7 @@ fn parse() -> Result<Args, String> {
     let mut framework = None;
     let mut mode = Mode::Sesame;
     let mut addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut store = StoreKind::Sled;
-    let mut data_dir = None;
+    let mut options = Options::default();
     let mut workers = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -39,8 +37,15 @@ fn parse() -> Result<Args, String> {
             "--addr" => {
                 addr = value()?.parse().map_err(|e| format!("--addr: {e}"))?;
             }
-            "--store" => store = value()?.parse()?,
-            "--data-dir" => data_dir = Some(PathBuf::from(value()?)),
+            "--store" => options.store = Some(value()?.parse::<StoreKind>()?),
+            "--data-dir" => options.data_dir = Some(PathBuf::from(value()?)),
+            "--hash-concurrency" => {
+                options.hash_concurrency = Some(
+                    value()?
+                        .parse()
+                        .map_err(|e| format!("--hash-concurrency: {e}"))?,
+                );
+            }
             "--workers" => {
                 workers = Some(value()?.parse().map_err(|e| format!("--workers: {e}"))?);
             }
@@ -53,8 +58,7 @@ fn parse() -> Result<Args, String> {
         framework,
         mode,
         addr,
-        store,
-        data_dir,
+        options,
         workers,
     })
 }
@@ -83,8 +87,7 @@ fn main() -> ExitCode {
         args.framework,
         args.mode,
         args.addr,
-        args.store,
-        args.data_dir.as_deref(),
+        &args.options,
     ));
     match served {
         Ok(()) => ExitCode::SUCCESS,

@@ -35,7 +35,14 @@ async fn login(
 }
 
 async fn session(Auth(auth): Auth<BenchBackend>) -> Result<&'static str, SesameRejection> {
-    app::write_session(&auth).await?;
+    app::write_session(&auth, false).await?;
+    Ok("ok")
+}
+
+async fn session_same_user(
+    Auth(auth): Auth<BenchBackend>,
+) -> Result<&'static str, SesameRejection> {
+    app::write_session(&auth, true).await?;
     Ok("ok")
 }
 
@@ -51,6 +58,7 @@ pub(super) async fn serve(
                 .route("/", get(index))
                 .route("/login", post(login))
                 .route("/session", post(session))
+                .route("/session/same-user", post(session_same_user))
                 .layer(SesameLayer::new(sesame));
             // The client address reaches session protection through `ConnectInfo`.
             axum::serve(

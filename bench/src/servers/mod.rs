@@ -4,12 +4,12 @@
 //! [`HELLO`](crate::app::HELLO). In [`Mode::Sesame`] the handler takes the adapter's current-user
 //! extractor (axum, Poem), request guard (Rocket) or filter (warp), so every request verifies the
 //! cookie, loads the session record from the store and the user from the backend; anonymous
-//! requests get the core's `401`. Sesame servers also answer `POST /login` and `POST /session`
-//! (see [`crate::app`]).
+//! requests get the core's `401`. Sesame servers also answer `POST /login`, `POST /session` and
+//! `POST /session/same-user` (see [`crate::app`]).
 
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::PathBuf;
 
 use crate::app::{StoreKind, sesame_app};
 
@@ -103,8 +103,19 @@ pub(crate) fn announce(addr: SocketAddr) {
     let _ = out.flush();
 }
 
+/// How to set up a Sesame server.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The session store (default sled).
+    pub store: Option<StoreKind>,
+    /// Where the sled store's temporary directory goes (default: the system's).
+    pub data_dir: Option<PathBuf>,
+    /// How many argon2 computations run at once (default: one per CPU).
+    pub hash_concurrency: Option<usize>,
+}
+
 /// Serves `framework` in `mode` on `addr` (port `0` for any free port) until the process ends,
-/// printing the bound URL first. The peer ignores `mode` and `store` (it is always
+/// printing the bound URL first. The peer ignores `mode` and `options` (it is always
 /// authenticated, on tower-sessions' in-memory store).
 ///
 /// # Errors
@@ -114,12 +125,18 @@ pub async fn serve(
     framework: Framework,
     mode: Mode,
     addr: SocketAddr,
-    store: StoreKind,
-    data_dir: Option<&Path>,
+    options: &Options,
 ) -> io::Result<()> {
     let app = match (framework, mode) {
         (Framework::PeerAxumLogin, _) | (_, Mode::Bare) => None,
-        (_, Mode::Sesame) => Some(sesame_app(store, data_dir).await?),
+        (_, Mode::Sesame) => Some(
+            sesame_app(
+                options.store.unwrap_or(StoreKind::Sled),
+                options.data_dir.as_deref(),
+                options.hash_concurrency,
+            )
+            .await?,
+        ),
     };
     let sesame = app.as_ref().map(|a| a.sesame.clone());
     let bind = || tokio::net::TcpListener::bind(addr);

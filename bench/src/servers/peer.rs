@@ -45,7 +45,7 @@ impl AuthnBackend for Peer {
     }
 
     async fn get_user(&self, id: &UserId<Self>) -> Result<Option<BenchUser>, PasswordError> {
-        Ok(self.0.by_id(id).cloned())
+        Ok(self.0.by_id(id))
     }
 }
 
@@ -71,7 +71,7 @@ async fn login(mut auth: AuthSession<Peer>, uri: Uri, body: Bytes) -> Response {
 }
 
 pub(super) async fn serve(listener: TcpListener) -> io::Result<()> {
-    let backend = BenchBackend::new().await.map_err(io::Error::other)?;
+    let backend = BenchBackend::new(None).await.map_err(io::Error::other)?;
     let sessions = SessionManagerLayer::new(MemoryStore::default()).with_secure(false);
     let auth = AuthManagerLayerBuilder::new(Peer(backend), sessions).build();
     let router = Router::new()

@@ -36,7 +36,13 @@ async fn login(
 
 #[handler]
 async fn session(Auth(auth): Auth<BenchBackend>) -> Result<&'static str, SesameError> {
-    app::write_session(&auth).await?;
+    app::write_session(&auth, false).await?;
+    Ok("ok")
+}
+
+#[handler]
+async fn session_same_user(Auth(auth): Auth<BenchBackend>) -> Result<&'static str, SesameError> {
+    app::write_session(&auth, true).await?;
     Ok("ok")
 }
 
@@ -54,6 +60,7 @@ pub(super) async fn serve(
                 .at("/", get(index))
                 .at("/login", post(login))
                 .at("/session", post(session))
+                .at("/session/same-user", post(session_same_user))
                 .with(SesameMiddleware::new(sesame));
             server.run(app).await
         }

@@ -38,7 +38,13 @@ async fn login(
 
 #[rocket::post("/session")]
 async fn session(auth: Auth<BenchBackend>) -> Result<&'static str, SesameRejection> {
-    app::write_session(&auth).await?;
+    app::write_session(&auth, false).await?;
+    Ok("ok")
+}
+
+#[rocket::post("/session/same-user")]
+async fn session_same_user(auth: Auth<BenchBackend>) -> Result<&'static str, SesameRejection> {
+    app::write_session(&auth, true).await?;
     Ok("ok")
 }
 
@@ -79,7 +85,10 @@ pub(super) async fn serve(
         Some(sesame) => rocket
             .attach(sesame_rocket::fairing(sesame))
             .register("/", sesame_rocket::catchers())
-            .mount("/", rocket::routes![index, login, session]),
+            .mount(
+                "/",
+                rocket::routes![index, login, session, session_same_user],
+            ),
     };
     rocket.launch().await.map(drop).map_err(|e| {
         // Reading the kind marks the error handled (Rocket panics on dropping an unhandled

@@ -56,15 +56,24 @@ pub(super) async fn serve(
                 auth.respond(outcome).await
             },
         );
-    let session = warp::path("session")
-        .and(warp::path::end())
-        .and(warp::post())
-        .and(sesame_warp::auth(sesame))
-        .then(|auth: Auth<BenchBackend>| async move {
-            let outcome = app::write_session(&auth).await.map(|()| "ok");
-            auth.respond(outcome).await
-        });
-    let routes = index.or(login).or(session).recover(sesame_warp::recover);
+    let session = |same_user: bool| {
+        let path = if same_user {
+            warp::path!("session" / "same-user").boxed()
+        } else {
+            warp::path!("session").boxed()
+        };
+        path.and(warp::post())
+            .and(sesame_warp::auth(sesame.clone()))
+            .then(move |auth: Auth<BenchBackend>| async move {
+                let outcome = app::write_session(&auth, same_user).await.map(|()| "ok");
+                auth.respond(outcome).await
+            })
+    };
+    let routes = index
+        .or(login)
+        .or(session(false))
+        .or(session(true))
+        .recover(sesame_warp::recover);
     warp::serve(routes).incoming(listener).run().await;
     Ok(())
 }
