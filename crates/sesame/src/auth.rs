@@ -234,8 +234,10 @@ impl<B: Backend> Sesame<B> {
         let auth = AuthSession {
             session: session.clone(),
             sesame: self.clone(),
-            user: Arc::new(Mutex::new(None)),
-            from_request: Arc::default(),
+            user: Arc::new(UserSlot {
+                user: Mutex::new(None),
+                from_request: std::sync::atomic::AtomicBool::new(false),
+            }),
         };
         (session, auth)
     }
@@ -272,8 +274,13 @@ impl<B: Backend> Sesame<B> {
 pub struct AuthSession<B: Backend> {
     session: Session,
     sesame: Sesame<B>,
-    user: Arc<Mutex<Option<Option<B::User>>>>,
-    from_request: Arc<std::sync::atomic::AtomicBool>,
+    user: Arc<UserSlot<B::User>>,
+}
+
+/// The request's user, loaded at most once, and how it was found (one allocation per request).
+struct UserSlot<U> {
+    user: Mutex<Option<Option<U>>>,
+    from_request: std::sync::atomic::AtomicBool,
 }
 
 impl<B: Backend> Clone for AuthSession<B> {
@@ -282,7 +289,6 @@ impl<B: Backend> Clone for AuthSession<B> {
             session: self.session.clone(),
             sesame: self.sesame.clone(),
             user: self.user.clone(),
-            from_request: self.from_request.clone(),
         }
     }
 }
@@ -317,7 +323,7 @@ impl<B: Backend> AuthSession<B> {
     /// The logged-in user, loaded once per request: from the session, else from a remember-me
     /// cookie (the session is then restored, not fresh), else from the request loader.
     pub async fn current_user(&self) -> Result<Option<B::User>, AuthError> {
-        let mut slot = self.user.lock().await;
+        let mut slot = self.user.user.lock().await;
         if let Some(u) = slot.as_ref() {
             return Ok(u.clone());
         }
@@ -340,7 +346,8 @@ impl<B: Backend> AuthSession<B> {
             .map_err(backend_err)?
             && u.is_active()
         {
-            self.from_request
+            self.user
+                .from_request
                 .store(true, std::sync::atomic::Ordering::Relaxed);
             self.events()
                 .emit(Event::LoadedFromRequest { user_id: u.id() });
@@ -475,7 +482,10 @@ impl<B: Backend> AuthSession<B> {
     /// authority, so cross-site request forgery does not apply to them.
     pub async fn is_from_request(&self) -> Result<bool, AuthError> {
         self.current_user().await?;
-        Ok(self.from_request.load(std::sync::atomic::Ordering::Relaxed))
+        Ok(self
+            .user
+            .from_request
+            .load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Checks a submitted CSRF token: [`Session::verify_csrf`] on this request's session.
@@ -554,7 +564,7 @@ impl<B: Backend> AuthSession<B> {
         if !opts.force && !user.is_active() {
             return Err(AuthError::Inactive);
         }
-        let mut slot = self.user.lock().await;
+        let mut slot = self.user.user.lock().await;
         let mut st = self.session.lock().await?;
         let now = self.config().now();
         let user_id = user.id();
@@ -625,7 +635,7 @@ impl<B: Backend> AuthSession<B> {
     /// Logs out (Flask's `logout_user`): deletes the session record and its cookie, and the
     /// remember-me cookie and its server-side token. Returns the id of the user who was logged in.
     pub async fn logout(&self) -> Result<Option<String>, AuthError> {
-        let mut slot = self.user.lock().await;
+        let mut slot = self.user.user.lock().await;
         let mut st = self.session.lock().await?;
         let user_id = st
             .record
@@ -658,7 +668,7 @@ impl<B: Backend> AuthSession<B> {
     /// Marks the session fresh again after the user re-entered their password (Flask's
     /// `confirm_login`); the session id is cycled.
     pub async fn confirm_login(&self) -> Result<(), AuthError> {
-        let _slot = self.user.lock().await;
+        let _slot = self.user.user.lock().await;
         let mut st = self.session.lock().await?;
         let fp = self.session.request().fingerprint();
         let Some(auth) = st.record.as_mut().and_then(|r| r.auth.as_mut()) else {
@@ -667,7 +677,7 @@ impl<B: Backend> AuthSession<B> {
         auth.fresh = true;
         let user_id = auth.user_id.clone();
         if let Some(r) = st.record.as_mut() {
-            r.fingerprint = Some(fp);
+            r.fingerprint = Some(fp.as_str().to_owned());
         }
         self.session.rotate_locked(&mut st).await?;
         drop(st);
@@ -820,7 +830,7 @@ impl<B: Backend> AuthSession<B> {
             st.set_remember.is_some() || self.session.inner.incoming.remember.is_some()
         };
         {
-            let mut slot = self.user.lock().await;
+            let mut slot = self.user.user.lock().await;
             let mut st = self.session.lock().await?;
             let keys = &self.config().keys;
             if let Some(a) = st.record.as_mut().and_then(|r| r.auth.as_mut()) {

@@ -4,6 +4,8 @@
 //! Reading is strict and never fails: an oversized, non-UTF-8, malformed, tampered or
 //! wrong-length value is simply not there (the request is anonymous), and costs no store access.
 
+use std::borrow::Cow;
+
 use cookie::{Cookie, CookieJar};
 
 use crate::config::{Config, CookieMode, SameSite};
@@ -14,7 +16,7 @@ use crate::remember::RememberToken;
 /// Cookie headers bigger than this are ignored entirely.
 pub const MAX_COOKIE_HEADER: usize = 16 * 1024;
 /// Signed values are the 44-character base64 MAC followed by the value.
-const MAC_LEN: usize = 44;
+const MAC_LEN: usize = crate::keys::SIGNATURE_LEN;
 /// The CSRF token's length (32 random bytes).
 pub(crate) const CSRF_LEN: usize = 43;
 
@@ -127,7 +129,7 @@ pub fn read_cookies<'a>(
                     c.value(),
                     Some(MAC_LEN + CSRF_LEN),
                 );
-                csrf.add(plain.filter(|t| is_token(t, CSRF_LEN)));
+                csrf.add(plain.filter(|t| is_token(t, CSRF_LEN)).map(Cow::into_owned));
             } else if name == names.flash_name {
                 out.flash_present = true;
                 if c.value().len() <= MAC_LEN + MAX_FLASH_PAYLOAD {
@@ -198,30 +200,35 @@ impl crate::config::CookieConfig {
     }
 }
 
-fn verify(
+fn verify<'v>(
     config: &Config,
     purpose: Purpose,
     mode: CookieMode,
     name: &str,
-    value: &str,
+    value: &'v str,
     len: Option<usize>,
-) -> Option<String> {
+) -> Option<Cow<'v, str>> {
     if len.is_some_and(|l| value.len() != l) {
         return None;
     }
-    let jar = CookieJar::new();
-    for set in config.keys.all() {
-        let key = set.cookie_key(purpose);
-        let c = Cookie::new(name.to_owned(), value.to_owned());
-        let plain = match mode {
-            CookieMode::Signed => jar.signed(key).verify(c),
-            CookieMode::Private => jar.private(key).decrypt(c),
-        };
-        if let Some(p) = plain {
-            return Some(p.value().to_owned());
+    match mode {
+        // The hot path: no copy, HMAC states keyed once per key set.
+        CookieMode::Signed => config
+            .keys
+            .all()
+            .iter()
+            .find_map(|set| set.verify_signed(purpose, value))
+            .map(Cow::Borrowed),
+        CookieMode::Private => {
+            let jar = CookieJar::new();
+            config.keys.all().iter().find_map(|set| {
+                let c = Cookie::new(name.to_owned(), value.to_owned());
+                jar.private(set.cookie_key(purpose))
+                    .decrypt(c)
+                    .map(|p| Cow::Owned(p.value().to_owned()))
+            })
         }
     }
-    None
 }
 
 fn build(

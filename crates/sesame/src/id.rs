@@ -53,12 +53,17 @@ pub(crate) fn is_token(s: &str, len: usize) -> bool {
 /// assert_eq!(SessionId::parse("not-an-id"), None);
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SessionId(String);
+pub struct SessionId([u8; ID_LEN]);
 
 impl SessionId {
     /// A fresh id from the OS CSPRNG.
     pub fn generate() -> Self {
-        Self(random_token::<ID_BYTES>())
+        let mut bytes = [0u8; ID_BYTES];
+        os_random(&mut bytes);
+        let mut text = [0u8; ID_LEN];
+        // 32 bytes are always exactly 43 characters of unpadded base64.
+        let _ = URL_SAFE_NO_PAD.encode_slice(bytes, &mut text);
+        Self(text)
     }
 
     /// Parses an id, strictly: exact length, url-safe alphabet, canonical encoding.
@@ -72,19 +77,20 @@ impl SessionId {
         // exactly one encoding.
         let mut out = [0u8; ID_BYTES];
         match URL_SAFE_NO_PAD.decode_slice(s.as_bytes(), &mut out) {
-            Ok(ID_BYTES) => Some(Self(s.to_owned())),
+            Ok(ID_BYTES) => s.as_bytes().try_into().ok().map(Self),
             _ => None,
         }
     }
 
     /// The encoded id, as it travels in the cookie.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Always ASCII: built by the base64 encoder or checked by `parse`.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// The key under which stores keep this session's record.
     pub fn store_key(&self) -> StoreKey {
-        StoreKey::hash_of(self.0.as_bytes())
+        StoreKey::hash_of(&self.0)
     }
 }
 
@@ -119,25 +125,13 @@ impl StoreKey {
 
     /// Lower-case hex, for stores with textual keys.
     pub fn to_hex(&self) -> String {
-        use fmt::Write as _;
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            let _ = write!(s, "{b:02x}");
-        }
-        s
+        hex::encode(self.0)
     }
 
     /// Parses the lower-case hex form produced by [`StoreKey::to_hex`].
     pub fn from_hex(s: &str) -> Option<Self> {
-        if s.len() != 64 {
-            return None;
-        }
         let mut out = [0u8; 32];
-        for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
-            let hi = (chunk[0] as char).to_digit(16)?;
-            let lo = (chunk[1] as char).to_digit(16)?;
-            out[i] = (hi * 16 + lo) as u8;
-        }
+        hex::decode_to_slice(s, &mut out).ok()?;
         Some(Self(out))
     }
 }

@@ -143,8 +143,8 @@ impl RequestInfo {
         !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS" | "TRACE")
     }
 
-    /// The client fingerprint for session protection: BLAKE2b of address and User-Agent, hex.
-    pub(crate) fn fingerprint(&self) -> String {
+    /// The client fingerprint for session protection: BLAKE2b-128 of address and User-Agent.
+    pub(crate) fn fingerprint(&self) -> Fingerprint {
         use blake2::digest::consts::U16;
         use blake2::{Blake2b, Digest};
         let mut h = Blake2b::<U16>::new();
@@ -155,13 +155,20 @@ impl RequestInfo {
         }
         h.update(b"|");
         h.update(self.user_agent.as_deref().unwrap_or("").as_bytes());
-        let d = h.finalize();
-        let mut s = String::with_capacity(32);
-        for b in d {
-            use std::fmt::Write as _;
-            let _ = write!(s, "{b:02x}");
-        }
-        s
+        let mut hex = [0u8; 32];
+        // 16 bytes always fit 32 hex digits.
+        let _ = hex::encode_to_slice(h.finalize(), &mut hex);
+        Fingerprint(hex)
+    }
+}
+
+/// A client fingerprint in lower-case hex, as session records keep it; on the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 

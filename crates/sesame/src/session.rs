@@ -415,7 +415,7 @@ impl Session {
             expires_at: now.saturating_add(c.idle_timeout).min(absolute_deadline),
             auth,
             csrf: random_token::<32>(),
-            fingerprint: Some(self.inner.request.fingerprint()),
+            fingerprint: Some(self.inner.request.fingerprint().as_str().to_owned()),
             user_agent: self.inner.request.user_agent.clone(),
             data: BTreeMap::new(),
             flashes: Vec::new(),
