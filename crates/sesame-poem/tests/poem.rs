@@ -6,11 +6,9 @@ use poem::http::{StatusCode, header};
 use poem::test::{TestClient, TestResponse};
 use poem::web::{Form, Json, Redirect};
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler, post};
-use sesame::store::{Durability, MemoryStore, SessionStore, Update};
-use sesame::testing::{TestBackend, TestUser, login_cookie};
-use sesame::{
-    Config, LoginOptions, Record, Rejection, RememberRecord, Sesame, StoreError, StoreKey,
-};
+use sesame::store::{MemoryStore, SessionStore};
+use sesame::testing::{FlakyStore, TestBackend, TestUser, login_cookie};
+use sesame::{Config, LoginOptions, Rejection, Sesame};
 use sesame_poem::{
     Auth, CurrentUser, FreshLoginRequired, FreshUser, LoginRequired, OptionalUser, SesameError,
     SesameMiddleware, SessionHandle,
@@ -460,7 +458,7 @@ async fn installed_twice_the_session_is_finished_once() {
 
 #[tokio::test]
 async fn a_failing_store_is_the_core_s_503_without_cookies() {
-    let client = client(sesame_with_store(Arc::new(DownStore)));
+    let client = client(sesame_with_store(Arc::new(FlakyStore::down())));
 
     // Saving a new session fails when the response is finished: the handler's 200 is replaced.
     let response = client.post("/write").send().await;
@@ -535,67 +533,4 @@ async fn raw_get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     response
-}
-
-/// A store whose every operation fails, as when the server behind it is down.
-#[derive(Debug)]
-struct DownStore;
-
-fn down() -> StoreError {
-    StoreError::unavailable(std::io::Error::other("connection refused"))
-}
-
-#[async_trait::async_trait]
-impl SessionStore for DownStore {
-    async fn create(&self, _: &StoreKey, _: &Record, _: Durability) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn load(&self, _: &StoreKey) -> Result<Option<Record>, StoreError> {
-        Err(down())
-    }
-    async fn update(
-        &self,
-        _: &StoreKey,
-        _: &Record,
-        _: u64,
-        _: Durability,
-    ) -> Result<Update<Record>, StoreError> {
-        Err(down())
-    }
-    async fn delete(&self, _: &StoreKey, _: Durability) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn user_sessions(&self, _: &str, _: i64) -> Result<Vec<(StoreKey, Record)>, StoreError> {
-        Err(down())
-    }
-    async fn delete_user_sessions(
-        &self,
-        _: &str,
-        _: Option<&StoreKey>,
-    ) -> Result<usize, StoreError> {
-        Err(down())
-    }
-    async fn purge_expired(&self, _: i64) -> Result<usize, StoreError> {
-        Err(down())
-    }
-    async fn create_remember(&self, _: &str, _: &RememberRecord) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn load_remember(&self, _: &str) -> Result<Option<RememberRecord>, StoreError> {
-        Err(down())
-    }
-    async fn update_remember(
-        &self,
-        _: &str,
-        _: &RememberRecord,
-        _: u64,
-    ) -> Result<Update<RememberRecord>, StoreError> {
-        Err(down())
-    }
-    async fn delete_remember(&self, _: &str) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn delete_user_remember(&self, _: &str) -> Result<usize, StoreError> {
-        Err(down())
-    }
 }

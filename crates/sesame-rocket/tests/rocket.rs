@@ -2,9 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use async_trait::async_trait;
 use rocket::config::LogLevel;
 use rocket::error::ErrorKind;
 use rocket::http::{Header, Status};
@@ -12,106 +10,13 @@ use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::request::{FromRequest, Outcome};
 use rocket::response::Redirect;
 use rocket::{Build, Request, Rocket, get, post, routes};
-use sesame::store::{Durability, MemoryStore, SessionStore, Update};
-use sesame::testing::{TestBackend, TestUser, login_cookie};
-use sesame::{
-    Config, LoginOptions, Record, Rejection, RememberRecord, Sesame, StoreError, StoreKey,
-};
+use sesame::testing::{FlakyStore, TestBackend, TestUser, login_cookie};
+use sesame::{Config, LoginOptions, Rejection, Sesame};
 use sesame_rocket::{Auth, CurrentUser, FreshUser, OptionalUser, SesameRejection};
 
 type B = TestBackend;
 
 const SESSION: &str = "__Host-sesame";
-
-// ---------------------------------------------------------------------------------------------
-// A store that can be broken on demand.
-
-#[derive(Debug, Default)]
-struct FlakyStore {
-    inner: MemoryStore,
-    broken: AtomicBool,
-}
-
-impl FlakyStore {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.broken.load(Ordering::SeqCst) {
-            Err(StoreError::unavailable("the test broke the store"))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-#[async_trait]
-impl SessionStore for FlakyStore {
-    async fn create(&self, k: &StoreKey, r: &Record, d: Durability) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.create(k, r, d).await
-    }
-    async fn load(&self, k: &StoreKey) -> Result<Option<Record>, StoreError> {
-        self.check()?;
-        self.inner.load(k).await
-    }
-    async fn update(
-        &self,
-        k: &StoreKey,
-        r: &Record,
-        v: u64,
-        d: Durability,
-    ) -> Result<Update<Record>, StoreError> {
-        self.check()?;
-        self.inner.update(k, r, v, d).await
-    }
-    async fn delete(&self, k: &StoreKey, d: Durability) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.delete(k, d).await
-    }
-    async fn user_sessions(
-        &self,
-        user: &str,
-        now: i64,
-    ) -> Result<Vec<(StoreKey, Record)>, StoreError> {
-        self.check()?;
-        self.inner.user_sessions(user, now).await
-    }
-    async fn delete_user_sessions(
-        &self,
-        user: &str,
-        except: Option<&StoreKey>,
-    ) -> Result<usize, StoreError> {
-        self.check()?;
-        self.inner.delete_user_sessions(user, except).await
-    }
-    async fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
-        self.check()?;
-        self.inner.purge_expired(now).await
-    }
-    async fn create_remember(&self, s: &str, r: &RememberRecord) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.create_remember(s, r).await
-    }
-    async fn load_remember(&self, s: &str) -> Result<Option<RememberRecord>, StoreError> {
-        self.check()?;
-        self.inner.load_remember(s).await
-    }
-    async fn update_remember(
-        &self,
-        s: &str,
-        r: &RememberRecord,
-        v: u64,
-    ) -> Result<Update<RememberRecord>, StoreError> {
-        self.check()?;
-        self.inner.update_remember(s, r, v).await
-    }
-    async fn delete_remember(&self, s: &str) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.delete_remember(s).await
-    }
-    async fn delete_user_remember(&self, user: &str) -> Result<usize, StoreError> {
-        self.check()?;
-        self.inner.delete_user_remember(user).await
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The application under test.
@@ -240,7 +145,7 @@ impl App {
     }
 
     fn break_store(&self) {
-        self.store.broken.store(true, Ordering::SeqCst);
+        self.store.set_down(true);
     }
 
     fn bare() -> Rocket<Build> {

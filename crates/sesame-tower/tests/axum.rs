@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use http_body_util::BodyExt as _;
-use sesame::store::{Durability, MemoryStore, SessionStore, Update};
-use sesame::testing::{TestBackend, TestUser};
-use sesame::{Config, LoginOptions, Record, RememberRecord, Sesame, StoreError, StoreKey};
+use sesame::store::{MemoryStore, SessionStore};
+use sesame::testing::{FlakyStore, TestBackend, TestUser};
+use sesame::{Config, LoginOptions, Sesame};
 use sesame_tower::{
     Auth, CurrentUser, FreshUser, OptionalUser, SesameLayer, SesameRejection, SessionHandle,
     fresh_login_required, login_required,
@@ -461,69 +461,6 @@ async fn the_404_fallback_is_finished_too() {
     assert!(set_cookies(response.headers()).is_empty());
 }
 
-/// A store that fails every operation, like a Redis server that went away.
-#[derive(Debug)]
-struct DownStore;
-
-fn down() -> StoreError {
-    StoreError::unavailable(std::io::Error::other("connection refused"))
-}
-
-#[async_trait::async_trait]
-impl SessionStore for DownStore {
-    async fn create(&self, _: &StoreKey, _: &Record, _: Durability) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn load(&self, _: &StoreKey) -> Result<Option<Record>, StoreError> {
-        Err(down())
-    }
-    async fn update(
-        &self,
-        _: &StoreKey,
-        _: &Record,
-        _: u64,
-        _: Durability,
-    ) -> Result<Update<Record>, StoreError> {
-        Err(down())
-    }
-    async fn delete(&self, _: &StoreKey, _: Durability) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn user_sessions(&self, _: &str, _: i64) -> Result<Vec<(StoreKey, Record)>, StoreError> {
-        Err(down())
-    }
-    async fn delete_user_sessions(
-        &self,
-        _: &str,
-        _: Option<&StoreKey>,
-    ) -> Result<usize, StoreError> {
-        Err(down())
-    }
-    async fn purge_expired(&self, _: i64) -> Result<usize, StoreError> {
-        Err(down())
-    }
-    async fn create_remember(&self, _: &str, _: &RememberRecord) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn load_remember(&self, _: &str) -> Result<Option<RememberRecord>, StoreError> {
-        Err(down())
-    }
-    async fn update_remember(
-        &self,
-        _: &str,
-        _: &RememberRecord,
-        _: u64,
-    ) -> Result<Update<RememberRecord>, StoreError> {
-        Err(down())
-    }
-    async fn delete_remember(&self, _: &str) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn delete_user_remember(&self, _: &str) -> Result<usize, StoreError> {
-        Err(down())
-    }
-}
-
 const UNAVAILABLE: &str =
     "Service unavailable: the session store cannot be reached. Please retry shortly.";
 
@@ -537,7 +474,9 @@ async fn a_failing_store_at_finish_is_a_503_without_cookies() {
                 Ok::<_, SesameRejection>("saved")
             }),
         )
-        .layer(SesameLayer::new(sesame_with_store(Arc::new(DownStore))));
+        .layer(SesameLayer::new(sesame_with_store(Arc::new(
+            FlakyStore::down(),
+        ))));
     let request = Request::post("/theme").body(Body::empty()).unwrap();
     let response = send(&app, request).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -548,7 +487,7 @@ async fn a_failing_store_at_finish_is_a_503_without_cookies() {
 
 #[tokio::test]
 async fn a_failing_store_in_a_handler_is_a_503_without_cookies() {
-    let app = app(sesame_with_store(Arc::new(DownStore)));
+    let app = app(sesame_with_store(Arc::new(FlakyStore::down())));
     let response = send(&app, login_req(false)).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(set_cookies(response.headers()).is_empty());

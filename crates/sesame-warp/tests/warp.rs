@@ -4,10 +4,9 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use sesame::record::{Record, RememberRecord};
-use sesame::store::{Durability, MemoryStore, SessionStore, Update};
-use sesame::testing::{TestBackend, TestUser, login_cookie};
-use sesame::{Config, LoginOptions, Protection, Rejection, Sesame, StoreError, StoreKey};
+use sesame::store::{MemoryStore, SessionStore};
+use sesame::testing::{FlakyStore, TestBackend, TestUser, login_cookie};
+use sesame::{Config, LoginOptions, Protection, Rejection, Sesame};
 use sesame_warp::Auth;
 use warp::http::{HeaderMap, StatusCode, header};
 use warp::hyper::body::Bytes;
@@ -437,69 +436,6 @@ async fn the_client_address_is_read_for_session_protection() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }
 
-/// A store that fails every operation, like a Redis server that went away.
-#[derive(Debug)]
-struct DownStore;
-
-fn down() -> StoreError {
-    StoreError::unavailable(std::io::Error::other("connection refused"))
-}
-
-#[async_trait::async_trait]
-impl SessionStore for DownStore {
-    async fn create(&self, _: &StoreKey, _: &Record, _: Durability) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn load(&self, _: &StoreKey) -> Result<Option<Record>, StoreError> {
-        Err(down())
-    }
-    async fn update(
-        &self,
-        _: &StoreKey,
-        _: &Record,
-        _: u64,
-        _: Durability,
-    ) -> Result<Update<Record>, StoreError> {
-        Err(down())
-    }
-    async fn delete(&self, _: &StoreKey, _: Durability) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn user_sessions(&self, _: &str, _: i64) -> Result<Vec<(StoreKey, Record)>, StoreError> {
-        Err(down())
-    }
-    async fn delete_user_sessions(
-        &self,
-        _: &str,
-        _: Option<&StoreKey>,
-    ) -> Result<usize, StoreError> {
-        Err(down())
-    }
-    async fn purge_expired(&self, _: i64) -> Result<usize, StoreError> {
-        Err(down())
-    }
-    async fn create_remember(&self, _: &str, _: &RememberRecord) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn load_remember(&self, _: &str) -> Result<Option<RememberRecord>, StoreError> {
-        Err(down())
-    }
-    async fn update_remember(
-        &self,
-        _: &str,
-        _: &RememberRecord,
-        _: u64,
-    ) -> Result<Update<RememberRecord>, StoreError> {
-        Err(down())
-    }
-    async fn delete_remember(&self, _: &str) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn delete_user_remember(&self, _: &str) -> Result<usize, StoreError> {
-        Err(down())
-    }
-}
-
 fn assert_unavailable(response: &Response) {
     let expected = Rejection::unavailable();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -516,7 +452,7 @@ async fn a_failing_store_is_a_503_without_cookies() {
     let cookie = login_cookie(&sesame(), &alice(), LoginOptions::default())
         .await
         .expect("login");
-    let app = app(sesame_with(config(), Arc::new(DownStore)));
+    let app = app(sesame_with(config(), Arc::new(FlakyStore::down())));
 
     // Loading the session fails: the filter's rejection is the core's 503.
     for path in ["/dashboard", "/settings", "/"] {
@@ -541,7 +477,7 @@ async fn a_failing_store_is_a_503_without_cookies() {
 
 #[tokio::test]
 async fn a_failing_save_replaces_the_reply_with_a_503() {
-    let sesame = sesame_with(config(), Arc::new(DownStore));
+    let sesame = sesame_with(config(), Arc::new(FlakyStore::down()));
     let route = sesame_warp::auth(sesame).then(|auth: Auth<B>| async move {
         // Session data lives in the store; the save happens when the reply is committed.
         if let Err(error) = auth.session().insert("theme", "dark").await {

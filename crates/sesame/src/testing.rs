@@ -1,5 +1,5 @@
-//! Helpers for testing applications (and Sesame itself): a user backend kept in memory and a
-//! clock that moves only when told to.
+//! Helpers for testing applications (and Sesame itself): a user backend kept in memory, a
+//! clock that moves only when told to, and a session store that can be taken down on demand.
 //!
 //! ```
 //! use sesame::testing::{TestBackend, TestUser};
@@ -11,15 +11,18 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use parking_lot::RwLock;
 
 use crate::auth::{AuthUser, Backend, LoginOptions, Sesame};
 use crate::config::Clock;
-use crate::error::AuthError;
+use crate::error::{AuthError, StoreError};
+use crate::id::StoreKey;
+use crate::record::{Record, RememberRecord};
 use crate::request::RequestInfo;
+use crate::store::{Durability, MemoryStore, SessionStore, Update};
 
 /// A user of [`TestBackend`]; its auth hash is derived from its password, so changing the
 /// password invalidates its other sessions.
@@ -187,4 +190,195 @@ pub async fn login_cookie<B: Backend>(
         .filter_map(|c| c.split(';').next())
         .collect::<Vec<_>>()
         .join("; "))
+}
+
+/// A [`SessionStore`] that can be taken down on demand, to check that an application fails
+/// closed when its store goes away (a Redis server that stopped answering, a lost connection).
+///
+/// It wraps any store (a [`MemoryStore`] by default). While it is up, every operation is
+/// delegated to that store; while it is down, every operation fails with
+/// [`StoreError::Unavailable`] without reaching it, which the core turns into its `503`
+/// ([`Rejection::unavailable`](crate::Rejection::unavailable)) and no cookie. Either way,
+/// [`FlakyStore::calls`] counts the operations attempted, so that a test can also check that a
+/// request did not touch the store at all.
+///
+/// Share it behind an [`Arc`]: keep one clone of the `Arc` to flip [`FlakyStore::set_down`] and give the
+/// other to [`SesameBuilder::store`](crate::SesameBuilder::store).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use sesame::store::SessionStore;
+/// use sesame::testing::{login_cookie, FlakyStore, TestBackend, TestUser};
+/// use sesame::{Config, LoginOptions, Rejection, RequestInfo, Sesame, StoreError};
+///
+/// let alice = TestUser::new("1", "alice", "password1");
+/// let store: Arc<FlakyStore> = Arc::new(FlakyStore::default()); // up, over a MemoryStore
+/// let backend = TestBackend::default().with_user(alice.clone());
+/// let sesame = Sesame::builder(Config::builder(&[3u8; 64]).build()?, backend)
+///     .store(store.clone())
+///     .build();
+/// let cookie = login_cookie(&sesame, &alice, LoginOptions::default()).await?;
+///
+/// // The store goes away: a valid cookie is neither a logged-in user nor a logout, but the
+/// // core's 503, and the cookie is left alone.
+/// store.set_down(true);
+/// let (session, auth) = sesame.begin(RequestInfo::new("GET", "/"), [cookie.as_bytes()]);
+/// let rejection = Rejection::from(auth.current_user().await.unwrap_err());
+/// assert_eq!(rejection.status(), 503);
+/// assert_eq!(rejection.body(), Rejection::unavailable().body());
+/// assert!(session.finish(503).await?.set_cookies.is_empty());
+///
+/// // It comes back: the session was never lost.
+/// store.set_down(false);
+/// let (_session, auth) = sesame.begin(RequestInfo::new("GET", "/"), [cookie.as_bytes()]);
+/// assert_eq!(auth.current_user().await?.map(|u| u.username), Some("alice".to_owned()));
+///
+/// // Called directly, a store that is always down answers `StoreError::Unavailable`.
+/// let down = FlakyStore::down();
+/// assert!(matches!(down.purge_expired(0).await, Err(StoreError::Unavailable(_))));
+/// assert_eq!(down.calls(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Default)]
+pub struct FlakyStore<S = MemoryStore> {
+    inner: S,
+    down: AtomicBool,
+    calls: AtomicUsize,
+}
+
+impl FlakyStore {
+    /// A store that fails every operation from the start, like a Redis server that went away.
+    /// It stays down until [`FlakyStore::set_down`]`(false)`; then it is an empty
+    /// [`MemoryStore`].
+    pub fn down() -> Self {
+        let store = Self::default();
+        store.set_down(true);
+        store
+    }
+}
+
+impl<S: SessionStore> FlakyStore<S> {
+    /// Wraps `inner`; the store is up.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            down: AtomicBool::new(false),
+            calls: AtomicUsize::new(0),
+        }
+    }
+    /// Takes the store down (`true`: every operation fails) or brings it back up (`false`).
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+    /// Whether the store is down.
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::SeqCst)
+    }
+    /// How many operations were attempted, whether they failed or not.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+    /// The wrapped store, to inspect or seed it directly (always reachable).
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// Counts an attempted operation; fails it if the store is down.
+    fn attempt(&self) -> Result<(), StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.is_down() {
+            Err(StoreError::unavailable(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "FlakyStore is down",
+            )))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl<S: SessionStore> SessionStore for FlakyStore<S> {
+    async fn create(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        durability: Durability,
+    ) -> Result<bool, StoreError> {
+        self.attempt()?;
+        self.inner.create(key, record, durability).await
+    }
+    async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
+        self.attempt()?;
+        self.inner.load(key).await
+    }
+    async fn update(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        expected_version: u64,
+        durability: Durability,
+    ) -> Result<Update<Record>, StoreError> {
+        self.attempt()?;
+        self.inner
+            .update(key, record, expected_version, durability)
+            .await
+    }
+    async fn delete(&self, key: &StoreKey, durability: Durability) -> Result<bool, StoreError> {
+        self.attempt()?;
+        self.inner.delete(key, durability).await
+    }
+    async fn user_sessions(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<(StoreKey, Record)>, StoreError> {
+        self.attempt()?;
+        self.inner.user_sessions(user_id, now).await
+    }
+    async fn delete_user_sessions(
+        &self,
+        user_id: &str,
+        except: Option<&StoreKey>,
+    ) -> Result<usize, StoreError> {
+        self.attempt()?;
+        self.inner.delete_user_sessions(user_id, except).await
+    }
+    async fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
+        self.attempt()?;
+        self.inner.purge_expired(now).await
+    }
+    async fn create_remember(
+        &self,
+        selector: &str,
+        record: &RememberRecord,
+    ) -> Result<bool, StoreError> {
+        self.attempt()?;
+        self.inner.create_remember(selector, record).await
+    }
+    async fn load_remember(&self, selector: &str) -> Result<Option<RememberRecord>, StoreError> {
+        self.attempt()?;
+        self.inner.load_remember(selector).await
+    }
+    async fn update_remember(
+        &self,
+        selector: &str,
+        record: &RememberRecord,
+        expected_version: u64,
+    ) -> Result<Update<RememberRecord>, StoreError> {
+        self.attempt()?;
+        self.inner
+            .update_remember(selector, record, expected_version)
+            .await
+    }
+    async fn delete_remember(&self, selector: &str) -> Result<bool, StoreError> {
+        self.attempt()?;
+        self.inner.delete_remember(selector).await
+    }
+    async fn delete_user_remember(&self, user_id: &str) -> Result<usize, StoreError> {
+        self.attempt()?;
+        self.inner.delete_user_remember(user_id).await
+    }
 }

@@ -3,14 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_trait::async_trait;
-use sesame::store::{Durability, MemoryStore, SessionStore, Update};
-use sesame::testing::{MockClock, TestBackend, TestUser};
+use sesame::store::{MemoryStore, SessionStore};
+use sesame::testing::{FlakyStore, MockClock, TestBackend, TestUser};
 use sesame::{
     AuthSession, Config, ConfigBuilder, Event, Finish, LoginOptions, Protection, Record,
-    RememberRecord, RequestInfo, Sesame, Session, StoreError, StoreKey,
+    RequestInfo, Sesame, Session, StoreKey,
 };
 
 const KEY: [u8; 64] = [7; 64];
@@ -762,73 +760,6 @@ async fn security_7_31_cookie_max_age_never_exceeds_the_absolute_timeout() {
     }
 }
 
-/// A store that fails every operation, to check that Sesame fails closed.
-#[derive(Debug, Default)]
-struct FailingStore {
-    calls: AtomicUsize,
-}
-
-fn down() -> StoreError {
-    StoreError::unavailable(std::io::Error::other("store down"))
-}
-
-#[async_trait]
-impl SessionStore for FailingStore {
-    async fn create(&self, _: &StoreKey, _: &Record, _: Durability) -> Result<bool, StoreError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        Err(down())
-    }
-    async fn load(&self, _: &StoreKey) -> Result<Option<Record>, StoreError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        Err(down())
-    }
-    async fn update(
-        &self,
-        _: &StoreKey,
-        _: &Record,
-        _: u64,
-        _: Durability,
-    ) -> Result<Update<Record>, StoreError> {
-        Err(down())
-    }
-    async fn delete(&self, _: &StoreKey, _: Durability) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn user_sessions(&self, _: &str, _: i64) -> Result<Vec<(StoreKey, Record)>, StoreError> {
-        Err(down())
-    }
-    async fn delete_user_sessions(
-        &self,
-        _: &str,
-        _: Option<&StoreKey>,
-    ) -> Result<usize, StoreError> {
-        Err(down())
-    }
-    async fn purge_expired(&self, _: i64) -> Result<usize, StoreError> {
-        Err(down())
-    }
-    async fn create_remember(&self, _: &str, _: &RememberRecord) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn load_remember(&self, _: &str) -> Result<Option<RememberRecord>, StoreError> {
-        Err(down())
-    }
-    async fn update_remember(
-        &self,
-        _: &str,
-        _: &RememberRecord,
-        _: u64,
-    ) -> Result<Update<RememberRecord>, StoreError> {
-        Err(down())
-    }
-    async fn delete_remember(&self, _: &str) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn delete_user_remember(&self, _: &str) -> Result<usize, StoreError> {
-        Err(down())
-    }
-}
-
 #[tokio::test]
 async fn security_37_store_failures_fail_closed() {
     // A valid cookie issued while the store was up...
@@ -841,7 +772,7 @@ async fn security_37_store_failures_fail_closed() {
         .clock(Arc::new(h.clock.clone()))
         .build()
         .unwrap();
-    let failing = Arc::new(FailingStore::default());
+    let failing = Arc::new(FlakyStore::down());
     let sesame = Sesame::builder(config, h.backend.clone())
         .store(failing.clone())
         .build();
@@ -863,16 +794,16 @@ async fn security_37_store_failures_fail_closed() {
     assert_eq!(sesame::Rejection::from(err).status(), 503);
     assert!(s.finish(503).await.unwrap().set_cookies.is_empty());
     // Anonymous requests that touch nothing don't touch the store either.
-    let before = failing.calls.load(Ordering::SeqCst);
+    let before = failing.calls();
     let (s, _) = sesame.begin(RequestInfo::new("GET", "/"), []);
     s.finish(200).await.unwrap();
-    assert_eq!(failing.calls.load(Ordering::SeqCst), before);
+    assert_eq!(failing.calls(), before);
 }
 
 #[tokio::test]
 async fn security_8_10_forged_or_foreign_cookies_cost_no_store_lookup() {
     let h = harness();
-    let failing = Arc::new(FailingStore::default());
+    let failing = Arc::new(FlakyStore::down());
     let config = Config::builder(&KEY).build().unwrap();
     let sesame = Sesame::builder(config, h.backend.clone())
         .store(failing.clone())
@@ -889,7 +820,7 @@ async fn security_8_10_forged_or_foreign_cookies_cost_no_store_lookup() {
             .iter()
             .any(|c| c.starts_with("__Host-sesame=;") || c.starts_with("__Host-sesame="))
     );
-    assert_eq!(failing.calls.load(Ordering::SeqCst), 0);
+    assert_eq!(failing.calls(), 0);
 }
 
 /// SECURITY.md 18: users can list and revoke one of their sessions, and nobody else's.
