@@ -110,7 +110,7 @@ pub struct BenchBackend {
 
 impl BenchBackend {
     /// Hashes the password and builds the users. `hash_concurrency` bounds how many argon2
-    /// computations run at once (default: the hasher's, one per CPU).
+    /// computations run at once (default: the hasher's, half the CPUs).
     ///
     /// # Errors
     ///

@@ -110,7 +110,7 @@ pub struct Options {
     pub store: Option<StoreKind>,
     /// Where the sled store's temporary directory goes (default: the system's).
     pub data_dir: Option<PathBuf>,
-    /// How many argon2 computations run at once (default: one per CPU).
+    /// How many argon2 computations run at once (default: half the CPUs).
     pub hash_concurrency: Option<usize>,
 }
 

@@ -5,8 +5,11 @@
 //! * The default parameters are OWASP's (m = 19 MiB, t = 2, p = 1); [`PasswordHasher::new`]
 //!   refuses anything below that floor.
 //! * Hashing and verification run on tokio's blocking pool, behind a semaphore that bounds how
-//!   many run at once (by default one per CPU), so a burst of logins neither stalls the async
-//!   executor nor exhausts memory.
+//!   many run at once (by default half the CPUs, at least one), so a burst of logins neither
+//!   stalls the async executor, nor exhausts memory, nor takes the CPUs from the requests of
+//!   users who are already logged in: a login storm queues.
+//! * Verifications reuse their argon2 working memory (one buffer per concurrent computation,
+//!   wiped after each use) instead of faulting in fresh pages every time.
 //! * [`Verification::Valid`] says whether the stored hash should be upgraded to the current
 //!   parameters (rehash on login).
 //! * [`PasswordHasher::verify_user`] does the same argon2 work for an unknown user as for a known
@@ -283,6 +286,9 @@ struct Inner {
     dummy_phc: String,
     max_concurrency: usize,
     semaphore: Arc<Semaphore>,
+    /// Argon2 working memory kept between verifications: at most one buffer per permit, each
+    /// wiped after use and never bigger than the configured memory cost once returned.
+    memory: std::sync::Mutex<Vec<Vec<argon2::Block>>>,
     /// Argon2 computations started (hashes and verifications, dummy ones included).
     computations: Arc<std::sync::atomic::AtomicU64>,
     #[cfg(test)]
@@ -301,7 +307,7 @@ impl fmt::Debug for PasswordHasher {
 impl PasswordHasher {
     /// A hasher with the given parameters, which must pass [`PasswordParams::validate`].
     ///
-    /// At most one hash per CPU is computed at once; see [`with_max_concurrency`].
+    /// At most one hash per two CPUs is computed at once; see [`with_max_concurrency`].
     ///
     /// # Errors
     ///
@@ -336,7 +342,7 @@ impl PasswordHasher {
     fn build(params: PasswordParams) -> Result<Self, PasswordError> {
         let argon2_params = params.to_argon2()?;
         let dummy_phc = dummy_phc(params)?;
-        let max_concurrency = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        let max_concurrency = default_concurrency();
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
@@ -344,6 +350,7 @@ impl PasswordHasher {
                 dummy_phc,
                 max_concurrency,
                 semaphore: Arc::new(Semaphore::new(max_concurrency)),
+                memory: std::sync::Mutex::default(),
                 computations: Arc::default(),
                 #[cfg(test)]
                 stats: tests::Stats::default(),
@@ -351,7 +358,8 @@ impl PasswordHasher {
         })
     }
 
-    /// Limits how many hashes are computed at once (default: the number of CPUs). `0` is
+    /// Limits how many hashes are computed at once (default: half the CPUs, at least one, so
+    /// that a login storm leaves the other half to the requests of logged-in users). `0` is
     /// treated as `1`.
     ///
     /// Each computation holds the configured memory cost (up to four times that for an old
@@ -368,6 +376,7 @@ impl PasswordHasher {
                 dummy_phc: inner.dummy_phc.clone(),
                 max_concurrency: max,
                 semaphore: Arc::new(Semaphore::new(max)),
+                memory: std::sync::Mutex::default(),
                 computations: Arc::clone(&inner.computations),
                 #[cfg(test)]
                 stats: tests::Stats::default(),
@@ -555,12 +564,19 @@ impl PasswordHasher {
     /// Computes the stored hash's function over `password` and compares in constant time.
     async fn matches(&self, stored: StoredHash, password: &[u8]) -> Result<bool, PasswordError> {
         let password = SecretBytes::new(password);
+        let inner = Arc::clone(&self.inner);
         self.run_bounded(move || {
-            let argon2 = Argon2::new(stored.algorithm, stored.version, stored.params);
+            let argon2 = Argon2::new(stored.algorithm, stored.version, stored.params.clone());
             let mut computed = vec![0_u8; stored.expected.len()];
-            argon2
-                .hash_password_into(password.as_bytes(), &stored.salt, &mut computed)
-                .map_err(|e| PasswordError::Hash(e.into()))?;
+            let mut memory = inner.take_memory(stored.params.block_count());
+            let hashed = argon2.hash_password_into_with_memory(
+                password.as_bytes(),
+                &stored.salt,
+                &mut computed,
+                &mut memory[..],
+            );
+            inner.return_memory(memory);
+            hashed.map_err(|e| PasswordError::Hash(e.into()))?;
             Ok(bool::from(computed.ct_eq(&stored.expected)))
         })
         .await
@@ -594,6 +610,45 @@ impl PasswordHasher {
                 .await
                 .map_err(PasswordError::Task)?,
             Err(_) => task(),
+        }
+    }
+}
+
+/// Half the CPUs, at least one.
+fn default_concurrency() -> usize {
+    (std::thread::available_parallelism().map_or(1, NonZeroUsize::get) / 2).max(1)
+}
+
+impl Inner {
+    /// A working memory of at least `blocks` blocks: a kept one if any, else a new one.
+    fn take_memory(&self, blocks: usize) -> Vec<argon2::Block> {
+        let kept = self
+            .memory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let mut memory = kept.unwrap_or_default();
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        memory
+    }
+
+    /// Wipes a working memory (it holds values derived from the password) and keeps it for
+    /// the next computation, trimmed to the configured cost; beyond one per permit it is freed.
+    fn return_memory(&self, mut memory: Vec<argon2::Block>) {
+        memory.fill(argon2::Block::default());
+        let configured = self.argon2_params.block_count();
+        if memory.len() > configured {
+            memory.truncate(configured);
+            memory.shrink_to_fit();
+        }
+        let mut kept = self
+            .memory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.len() < self.max_concurrency {
+            kept.push(memory);
         }
     }
 }
@@ -1089,6 +1144,51 @@ mod tests {
         assert_eq!(peak, 2, "peak concurrency");
         assert_eq!(stats.running.load(Ordering::SeqCst), 0);
         assert_eq!(hasher.inner.semaphore.available_permits(), 2);
+    }
+
+    #[tokio::test]
+    async fn working_memory_is_reused_wiped_and_bounded() {
+        let hasher = fast().with_max_concurrency(2);
+        let configured = hasher.inner.argon2_params.block_count();
+        // A stored hash that costs four times the configured memory verifies, and the bigger
+        // buffer it needed is trimmed back when kept.
+        let bigger = PasswordHasher::new_insecure_for_tests(PasswordParams {
+            memory_kib: PasswordParams::insecure_for_tests().memory_kib * 4,
+            ..PasswordParams::insecure_for_tests()
+        })
+        .expect("valid");
+        let big_phc = bigger.hash("pw").await.expect("hash");
+        let phc = hasher.hash("pw").await.expect("hash");
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let (hasher, phc) = (hasher.clone(), if i % 2 == 0 { &big_phc } else { &phc }.clone());
+            tasks.push(tokio::spawn(async move {
+                (
+                    hasher.verify(&phc, "pw").await.expect("verify"),
+                    hasher.verify(&phc, "wrong").await.expect("verify"),
+                )
+            }));
+        }
+        for task in tasks {
+            let (right, wrong) = task.await.expect("task");
+            assert!(right.is_valid());
+            assert_eq!(wrong, Verification::Invalid);
+        }
+        let kept = hasher.inner.memory.lock().expect("not poisoned");
+        assert!(!kept.is_empty() && kept.len() <= 2, "{} buffers kept", kept.len());
+        for memory in kept.iter() {
+            assert_eq!(memory.len(), configured);
+            assert!(
+                memory.iter().all(|b| b.as_ref().iter().all(|&w| w == 0)),
+                "kept memory is wiped"
+            );
+        }
+    }
+
+    #[test]
+    fn default_concurrency_leaves_half_the_cpus() {
+        let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        assert_eq!(fast().max_concurrency(), (cpus / 2).max(1));
     }
 
     #[tokio::test]
