@@ -680,6 +680,14 @@ impl SessionStore for RedisStore {
     /// The user's live sessions. Index entries whose record is gone (expired, evicted, deleted
     /// behind the store's back) are removed from the index on the way; a record that does not
     /// decode is skipped with a warning (`load` reports it when its cookie comes back).
+    async fn count_user_sessions(&self, user_id: &str) -> Result<usize, StoreError> {
+        let set = self.inner.sessions.user_key(user_id);
+        self.run("count_user_sessions", move |mut c| async move {
+            redis::cmd("SCARD").arg(set).query_async(&mut c).await
+        })
+        .await
+    }
+
     async fn user_sessions(
         &self,
         user_id: &str,

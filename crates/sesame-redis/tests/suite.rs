@@ -33,6 +33,7 @@ redis_suite!(
     update_never_creates_or_resurrects,
     delete_reports_and_removes,
     user_index_follows_writes,
+    count_user_sessions_bounds_the_live_ones,
     delete_user_sessions_keeps_the_exception,
     expired_sessions_are_not_listed,
     purge_removes_only_expired,

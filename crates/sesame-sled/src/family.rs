@@ -291,6 +291,17 @@ impl Family {
         Ok(out)
     }
 
+    /// How many index entries `user_id` has (dangling ones included), without reading records.
+    pub(crate) fn count_user_entries(&self, user_id: &str) -> Result<usize, StoreError> {
+        let prefix = user_prefix(user_id)?;
+        let mut n = 0;
+        for item in self.users.scan_prefix(&prefix).keys() {
+            item.map_err(backend)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Removes the user index entry `entry` (of `user_id`, for record `key`) if it is dangling.
     pub(crate) fn clean_user_entry<R: Stored>(
         &self,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 use sesame::StoreError;
@@ -19,6 +20,13 @@ pub enum FlushPolicy {
     /// One background thread flushes on demand; every writer waits for a flush that *started*
     /// after its write, and all writers waiting at that moment share it. Under load, one fsync
     /// acknowledges many writes; alone, a write costs one fsync, as with `PerWrite`.
+    ///
+    /// When the previous flush was shared by several writers (the store is busy), the thread
+    /// waits a short *commit delay* before starting the next one, so that more writers join it
+    /// (PostgreSQL's `commit_delay`): fewer, larger flushes, for a little latency. A lone
+    /// writer never waits for it. See [`SledStoreBuilder::commit_delay`].
+    ///
+    /// [`SledStoreBuilder::commit_delay`]: crate::SledStoreBuilder::commit_delay
     #[default]
     GroupCommit,
     /// Each durable write runs its own flush, on Tokio's blocking pool (inline outside a Tokio
@@ -55,10 +63,18 @@ impl std::fmt::Debug for Durability {
 }
 
 impl Durability {
-    pub(crate) fn new(db: sled::Db, policy: FlushPolicy) -> std::io::Result<Self> {
+    pub(crate) fn new(
+        db: sled::Db,
+        policy: FlushPolicy,
+        commit_delay: Duration,
+    ) -> std::io::Result<Self> {
         let flushes = Arc::new(AtomicU64::new(0));
         let group = match policy {
-            FlushPolicy::GroupCommit => Some(GroupCommit::start(db.clone(), flushes.clone())?),
+            FlushPolicy::GroupCommit => Some(GroupCommit::start(
+                db.clone(),
+                flushes.clone(),
+                commit_delay,
+            )?),
             FlushPolicy::PerWrite => None,
         };
         Ok(Self { db, flushes, group })
@@ -131,6 +147,10 @@ struct State {
     started: u64,
     /// The highest ticket asked for.
     requested: u64,
+    /// Writers that took a ticket since the last flush began: the next flush's batch.
+    joined: u64,
+    /// How many writers the last flush acknowledged.
+    last_batch: u64,
     /// The store is gone: finish what was asked for, then exit.
     stop: bool,
 }
@@ -143,7 +163,11 @@ struct Done {
 }
 
 impl GroupCommit {
-    fn start(db: sled::Db, flushes: Arc<AtomicU64>) -> std::io::Result<Self> {
+    fn start(
+        db: sled::Db,
+        flushes: Arc<AtomicU64>,
+        commit_delay: Duration,
+    ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
@@ -153,7 +177,7 @@ impl GroupCommit {
             .name("sesame-sled-flusher".into())
             .spawn({
                 let shared = shared.clone();
-                move || run(&shared, &db, &flushes)
+                move || run(&shared, &db, &flushes, commit_delay)
             })?;
         Ok(Self {
             shared,
@@ -167,6 +191,7 @@ impl GroupCommit {
         let ticket = {
             let mut state = self.shared.state.lock();
             let ticket = state.started + 1;
+            state.joined += 1;
             if state.requested < ticket {
                 state.requested = ticket;
                 self.shared.wake.notify_one();
@@ -205,7 +230,7 @@ impl Drop for PanicGuard<'_> {
     }
 }
 
-fn run(shared: &Shared, db: &sled::Db, flushes: &AtomicU64) {
+fn run(shared: &Shared, db: &sled::Db, flushes: &AtomicU64, commit_delay: Duration) {
     let _guard = PanicGuard(shared);
     loop {
         let generation = {
@@ -217,7 +242,15 @@ fn run(shared: &Shared, db: &sled::Db, flushes: &AtomicU64) {
                 // Stopping, and nothing is pending.
                 return;
             }
+            if state.last_batch > 1 && !state.stop && !commit_delay.is_zero() {
+                // Busy: let more writers join this flush. Writers that take a ticket meanwhile
+                // wrote before the flush begins (below), so it covers them too.
+                parking_lot::MutexGuard::unlocked(&mut state, || {
+                    std::thread::sleep(commit_delay);
+                });
+            }
             state.started += 1;
+            state.last_batch = std::mem::take(&mut state.joined);
             state.started
         };
         let result = db.flush();

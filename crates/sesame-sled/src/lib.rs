@@ -9,7 +9,10 @@ mod store;
 
 pub use error::SledError;
 pub use flush::FlushPolicy;
-pub use store::{DEFAULT_MAX_RECORD_BYTES, DEFAULT_PREFIX, SledStore, SledStoreBuilder, open_db};
+pub use store::{
+    DEFAULT_COMMIT_DELAY, DEFAULT_MAX_RECORD_BYTES, DEFAULT_PREFIX, SledStore, SledStoreBuilder,
+    open_db,
+};
 
 /// The version of sled this crate is built on, re-exported so that applications open their
 /// database with the same one.

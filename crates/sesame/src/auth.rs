@@ -614,8 +614,12 @@ impl<B: Backend> AuthSession<B> {
 
     async fn enforce_session_cap(&self, user_id: &str) -> Result<(), AuthError> {
         let store = &self.core().store;
-        let mut sessions = store.user_sessions(user_id, self.config().now()).await?;
         let max = self.config().max_sessions_per_user;
+        // The common case, well under the cap, costs one index count, no record loaded.
+        if store.count_user_sessions(user_id).await? <= max {
+            return Ok(());
+        }
+        let mut sessions = store.user_sessions(user_id, self.config().now()).await?;
         if sessions.len() <= max {
             return Ok(());
         }

@@ -1161,7 +1161,10 @@ mod tests {
         let phc = hasher.hash("pw").await.expect("hash");
         let mut tasks = Vec::new();
         for i in 0..8 {
-            let (hasher, phc) = (hasher.clone(), if i % 2 == 0 { &big_phc } else { &phc }.clone());
+            let (hasher, phc) = (
+                hasher.clone(),
+                if i % 2 == 0 { &big_phc } else { &phc }.clone(),
+            );
             tasks.push(tokio::spawn(async move {
                 (
                     hasher.verify(&phc, "pw").await.expect("verify"),
@@ -1175,7 +1178,11 @@ mod tests {
             assert_eq!(wrong, Verification::Invalid);
         }
         let kept = hasher.inner.memory.lock().expect("not poisoned");
-        assert!(!kept.is_empty() && kept.len() <= 2, "{} buffers kept", kept.len());
+        assert!(
+            !kept.is_empty() && kept.len() <= 2,
+            "{} buffers kept",
+            kept.len()
+        );
         for memory in kept.iter() {
             assert_eq!(memory.len(), configured);
             assert!(

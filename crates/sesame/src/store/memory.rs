@@ -147,6 +147,15 @@ impl SessionStore for MemoryStore {
             .collect())
     }
 
+    async fn count_user_sessions(&self, user_id: &str) -> Result<usize, StoreError> {
+        Ok(self
+            .inner
+            .lock()
+            .users
+            .get(user_id)
+            .map_or(0, |keys| keys.len()))
+    }
+
     async fn delete_user_sessions(
         &self,
         user_id: &str,

@@ -95,6 +95,17 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
         now: i64,
     ) -> Result<Vec<(StoreKey, Record)>, StoreError>;
 
+    /// An upper bound on the number of the user's live sessions, without loading them: what the
+    /// store's per-user index holds, expired or dangling entries included. The core calls it on
+    /// every login and lists the sessions with [`user_sessions`](Self::user_sessions) only when
+    /// the bound exceeds the per-user cap.
+    ///
+    /// The default counts [`user_sessions`](Self::user_sessions); stores with an index
+    /// override it with something cheaper.
+    async fn count_user_sessions(&self, user_id: &str) -> Result<usize, StoreError> {
+        Ok(self.user_sessions(user_id, i64::MIN).await?.len())
+    }
+
     /// Deletes every session of a user, except `except`; durable. Returns how many were deleted.
     async fn delete_user_sessions(
         &self,

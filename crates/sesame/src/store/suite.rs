@@ -29,6 +29,7 @@ macro_rules! store_suite {
             update_never_creates_or_resurrects,
             delete_reports_and_removes,
             user_index_follows_writes,
+            count_user_sessions_bounds_the_live_ones,
             delete_user_sessions_keeps_the_exception,
             expired_sessions_are_not_listed,
             purge_removes_only_expired,
@@ -238,6 +239,37 @@ pub async fn user_index_follows_writes<S: SessionStore>(s: Arc<S>) {
         Update::Saved
     );
     assert_eq!(s.user_sessions(&b, now()).await.unwrap().len(), 1);
+}
+
+pub async fn count_user_sessions_bounds_the_live_ones<S: SessionStore>(s: Arc<S>) {
+    let (a, b) = (user(), user());
+    assert_eq!(s.count_user_sessions(&a).await.unwrap(), 0);
+    let keys: Vec<StoreKey> = (0..3).map(|_| key()).collect();
+    for k in &keys {
+        s.create(k, &record(Some(&a), live()), Durability::Lazy)
+            .await
+            .unwrap();
+    }
+    s.create(&key(), &record(Some(&b), live()), Durability::Lazy)
+        .await
+        .unwrap();
+    s.create(&key(), &record(None, live()), Durability::Lazy)
+        .await
+        .unwrap();
+    assert_eq!(s.count_user_sessions(&a).await.unwrap(), 3);
+    assert_eq!(s.count_user_sessions(&b).await.unwrap(), 1);
+
+    assert!(s.delete(&keys[0], Durability::Flush).await.unwrap());
+    assert_eq!(s.count_user_sessions(&a).await.unwrap(), 2);
+
+    // An expired session may still be counted (an upper bound), never a live one missed.
+    s.create(&key(), &record(Some(&a), now() - 10), Durability::Lazy)
+        .await
+        .unwrap();
+    let count = s.count_user_sessions(&a).await.unwrap();
+    let live_ones = s.user_sessions(&a, now()).await.unwrap().len();
+    assert_eq!(live_ones, 2);
+    assert!((2..=3).contains(&count), "count {count}");
 }
 
 pub async fn delete_user_sessions_keeps_the_exception<S: SessionStore>(s: Arc<S>) {
