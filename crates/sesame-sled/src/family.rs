@@ -138,6 +138,11 @@ impl std::fmt::Debug for Family {
 }
 
 impl Family {
+    /// The records tree.
+    pub(crate) fn records(&self) -> &Tree {
+        &self.records
+    }
+
     pub(crate) fn new(tag: u8, records: Tree, users: Tree, expiry: Tree, limit: usize) -> Self {
         Self {
             tag,

@@ -1,12 +1,14 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod cache;
 mod error;
 mod family;
 mod flush;
 mod keys;
 mod store;
 
+pub use cache::DEFAULT_CACHE_CAPACITY;
 pub use error::SledError;
 pub use flush::FlushPolicy;
 pub use store::{

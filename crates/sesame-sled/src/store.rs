@@ -10,6 +10,7 @@ use sesame::record::RecordDecodeError;
 use sesame::store::{Durability, SessionStore, Update};
 use sesame::{Clock, Record, RememberRecord, StoreError, StoreKey, SystemClock};
 
+use crate::cache::{DEFAULT_CACHE_CAPACITY, RecordCache};
 use crate::error::SledError;
 use crate::family::{Family, Revoked};
 use crate::flush::{self, FlushPolicy};
@@ -59,6 +60,8 @@ struct Inner {
     remember: Family,
     max_record_bytes: usize,
     durability: flush::Durability,
+    /// Decoded session records, shared by every store over the same sessions tree.
+    cache: Option<Arc<RecordCache>>,
 }
 
 impl fmt::Debug for SledStore {
@@ -79,6 +82,7 @@ pub struct SledStoreBuilder {
     flush_policy: FlushPolicy,
     commit_delay: Duration,
     max_record_bytes: usize,
+    cache_capacity: usize,
 }
 
 /// The default commit delay of [`FlushPolicy::GroupCommit`] under load: 200 µs.
@@ -91,6 +95,7 @@ impl fmt::Debug for SledStoreBuilder {
             .field("flush_policy", &self.flush_policy)
             .field("commit_delay", &self.commit_delay)
             .field("max_record_bytes", &self.max_record_bytes)
+            .field("cache_capacity", &self.cache_capacity)
             .finish_non_exhaustive()
     }
 }
@@ -132,6 +137,26 @@ impl SledStoreBuilder {
         self
     }
 
+    /// How many decoded session records to keep in memory in front of sled (default
+    /// [`DEFAULT_CACHE_CAPACITY`]; `0`: none). A cached load skips the tree lookup and the
+    /// decode. Every write through a store invalidates its record, and all the stores of the
+    /// process over one database and prefix share one cache (the first one's capacity wins),
+    /// so the cache never serves a record that was logged out, rotated or revoked. Do not write
+    /// the session trees other than through a store.
+    ///
+    /// ```
+    /// use sesame_sled::SledStore;
+    ///
+    /// let db = sled::Config::new().temporary(true).open()?;
+    /// let store = SledStore::builder(db).cache_capacity(100_000).build()?;
+    /// # let _ = store;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cache_capacity(mut self, records: usize) -> Self {
+        self.cache_capacity = records;
+        self
+    }
+
     /// The largest session record the store writes or reads, in bytes (default
     /// [`DEFAULT_MAX_RECORD_BYTES`]). Keep it at least the core's `max_record_bytes`. A stored
     /// record over the cap fails to load with [`StoreError::Corrupt`]; writing one fails with
@@ -164,6 +189,7 @@ impl SledStoreBuilder {
         );
         let durability =
             flush::Durability::new(self.db.clone(), self.flush_policy, self.commit_delay)?;
+        let cache = RecordCache::for_tree(sessions.records(), self.cache_capacity);
         Ok(SledStore {
             inner: Arc::new(Inner {
                 db: self.db,
@@ -172,6 +198,7 @@ impl SledStoreBuilder {
                 remember,
                 max_record_bytes: self.max_record_bytes,
                 durability,
+                cache,
             }),
         })
     }
@@ -208,6 +235,7 @@ impl SledStore {
             prefix: DEFAULT_PREFIX.to_owned(),
             flush_policy: FlushPolicy::default(),
             commit_delay: DEFAULT_COMMIT_DELAY,
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
         }
     }
@@ -311,7 +339,11 @@ impl SledStore {
 
     /// Purges both families; blocking.
     fn purge_blocking(&self, now: i64) -> Result<usize, StoreError> {
-        let sessions = self.inner.sessions.purge::<Record>(now)?;
+        let sessions = self.inner.sessions.purge::<Record>(now);
+        if let Some(cache) = &self.inner.cache {
+            cache.clear();
+        }
+        let sessions = sessions?;
         let remember = self.inner.remember.purge::<RememberRecord>(now)?;
         if sessions + remember > 0 {
             tracing::info!(
@@ -322,6 +354,13 @@ impl SledStore {
             );
         }
         Ok(sessions)
+    }
+
+    /// Forgets a session record's cached copy: after every write to it, whatever the outcome.
+    fn invalidate(&self, key: &[u8]) {
+        if let Some(cache) = &self.inner.cache {
+            cache.invalidate(key);
+        }
     }
 
     async fn durable(&self, durability: Durability) -> Result<(), StoreError> {
@@ -392,7 +431,9 @@ impl SessionStore for SledStore {
         durability: Durability,
     ) -> Result<bool, StoreError> {
         let bytes = self.encode_record(record)?;
-        let created = self.inner.sessions.create(key.as_bytes(), record, &bytes)?;
+        let created = self.inner.sessions.create(key.as_bytes(), record, &bytes);
+        self.invalidate(key.as_bytes());
+        let created = created?;
         self.durable(durability).await?;
         Ok(created)
     }
@@ -401,7 +442,18 @@ impl SessionStore for SledStore {
     /// decode is [`StoreError::Corrupt`]: the core treats the session as invalid (anonymous)
     /// rather than serving it or panicking.
     async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
-        self.inner.sessions.get(key.as_bytes())
+        let Some(cache) = &self.inner.cache else {
+            return self.inner.sessions.get(key.as_bytes());
+        };
+        let miss = match cache.get(key.as_bytes()) {
+            Ok(record) => return Ok(Some(record)),
+            Err(miss) => miss,
+        };
+        let record: Option<Record> = self.inner.sessions.get(key.as_bytes())?;
+        if let Some(r) = &record {
+            cache.fill(miss, *key.as_bytes(), r);
+        }
+        Ok(record)
     }
 
     async fn update(
@@ -412,10 +464,12 @@ impl SessionStore for SledStore {
         durability: Durability,
     ) -> Result<Update<Record>, StoreError> {
         let bytes = self.encode_record(record)?;
-        let outcome =
-            self.inner
-                .sessions
-                .update(key.as_bytes(), record, &bytes, expected_version)?;
+        let outcome = self
+            .inner
+            .sessions
+            .update(key.as_bytes(), record, &bytes, expected_version);
+        self.invalidate(key.as_bytes());
+        let outcome = outcome?;
         // A conflict wrote nothing; a missing record may have just been deleted by a
         // concurrent logout, which must be durable before we report it.
         if !matches!(outcome, Update::Conflict(_)) {
@@ -425,7 +479,9 @@ impl SessionStore for SledStore {
     }
 
     async fn delete(&self, key: &StoreKey, durability: Durability) -> Result<bool, StoreError> {
-        let deleted = self.inner.sessions.delete::<Record>(key.as_bytes())?;
+        let deleted = self.inner.sessions.delete::<Record>(key.as_bytes());
+        self.invalidate(key.as_bytes());
+        let deleted = deleted?;
         self.durable(durability).await?;
         Ok(deleted)
     }
@@ -453,7 +509,9 @@ impl SessionStore for SledStore {
             if except.is_some_and(|e| e.as_bytes()[..] == key[..]) {
                 continue;
             }
-            if family.revoke_user_entry::<Record>(user_id, &key, &entry)? == Revoked::Deleted {
+            let revoked = family.revoke_user_entry::<Record>(user_id, &key, &entry);
+            self.invalidate(&key);
+            if revoked? == Revoked::Deleted {
                 deleted += 1;
             }
         }

@@ -599,3 +599,109 @@ async fn purge_racing_touches_keeps_the_indexes_exact() {
     assert!(expiry.is_empty());
     assert!(store.db().open_tree("sesame/users").unwrap().is_empty());
 }
+
+/// Two stores over one database and prefix share their record cache: a write through one is
+/// seen through the other at once (logout, rotation and revocation are never served stale).
+#[tokio::test]
+async fn stores_over_one_database_never_serve_a_stale_cached_record() {
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let a = SledStore::new(db.clone()).unwrap();
+    let b = SledStore::new(db).unwrap();
+    let u = user();
+    let (k1, k2, k3) = (key(), key(), key());
+    for k in [&k1, &k2, &k3] {
+        a.create(k, &record(Some(&u), now() + 3600), Durability::Lazy)
+            .await
+            .unwrap();
+        // Cached in both.
+        assert!(a.load(k).await.unwrap().is_some());
+        assert!(b.load(k).await.unwrap().is_some());
+    }
+    // An update through b (a touch, a login on the session) is what a loads next.
+    let mut r = b.load(&k1).await.unwrap().unwrap();
+    r.version += 1;
+    r.data.insert("cart".into(), serde_json::json!(3));
+    assert_eq!(
+        b.update(&k1, &r, r.version - 1, Durability::Flush)
+            .await
+            .unwrap(),
+        Update::Saved
+    );
+    assert_eq!(a.load(&k1).await.unwrap(), Some(r));
+    // A logout (delete) through b.
+    assert!(b.delete(&k1, Durability::Flush).await.unwrap());
+    assert_eq!(a.load(&k1).await.unwrap(), None);
+    // Revocation of every session of the user but one, through a.
+    assert_eq!(a.delete_user_sessions(&u, Some(&k3)).await.unwrap(), 1);
+    assert_eq!(b.load(&k2).await.unwrap(), None);
+    assert!(b.load(&k3).await.unwrap().is_some());
+    // A purge deletes the expired ones it finds; none is served from memory afterwards.
+    let expired = key();
+    a.create(&expired, &record(Some(&u), now() - 1), Durability::Lazy)
+        .await
+        .unwrap();
+    assert!(b.load(&expired).await.unwrap().is_some());
+    assert!(b.purge_expired(now()).await.unwrap() >= 1);
+    assert_eq!(a.load(&expired).await.unwrap(), None);
+    assert_eq!(b.load(&expired).await.unwrap(), None);
+}
+
+/// Readers racing writers: once the writers are done, every load returns the last write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cached_loads_racing_writes_end_on_the_last_write() {
+    let store = Arc::new(SledStore::temporary().unwrap());
+    let u = user();
+    let keys: Vec<StoreKey> = (0..8).map(|_| key()).collect();
+    for k in &keys {
+        store
+            .create(k, &record(Some(&u), now() + 3600), Durability::Lazy)
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for k in keys.clone() {
+        let writer = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..50 {
+                let mut r = writer.load(&k).await.unwrap().unwrap();
+                r.version += 1;
+                r.data.insert("n".into(), serde_json::json!(r.version));
+                writer
+                    .update(&k, &r, r.version - 1, Durability::Lazy)
+                    .await
+                    .unwrap();
+                tokio::task::yield_now().await;
+            }
+        }));
+        for _ in 0..2 {
+            let reader = store.clone();
+            let k = k.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..200 {
+                    let _ = reader.load(&k).await.unwrap();
+                    tokio::task::yield_now().await;
+                }
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for k in &keys {
+        let cached = store.load(k).await.unwrap().unwrap();
+        assert_eq!(cached.version, 51);
+        assert_eq!(cached.data["n"], serde_json::json!(51));
+    }
+    // And it is what is on disk: a store without a cache reads the same.
+    let uncached = SledStore::builder(store.db().clone())
+        .prefix("sesame")
+        .cache_capacity(0)
+        .build()
+        .unwrap();
+    for k in &keys {
+        assert_eq!(
+            uncached.load(k).await.unwrap(),
+            store.load(k).await.unwrap()
+        );
+    }
+}
