@@ -675,7 +675,6 @@ async fn cached_loads_racing_writes_end_on_the_last_write() {
         }));
         for _ in 0..2 {
             let reader = store.clone();
-            let k = k.clone();
             tasks.push(tokio::spawn(async move {
                 for _ in 0..200 {
                     let _ = reader.load(&k).await.unwrap();
