@@ -357,25 +357,24 @@ impl<B: Backend> AuthSession<B> {
     }
 
     async fn user_from_session(&self) -> Result<Option<B::User>, AuthError> {
-        let (user_id, stored_hash) = {
-            let st = self.session.lock().await?;
-            match st.record.as_ref().and_then(|r| r.auth.as_ref()) {
-                Some(a) => (a.user_id.clone(), a.auth_hash.clone()),
-                None => return Ok(None),
-            }
+        // The session stays locked while the backend loads the user: the record's user id and
+        // auth hash are read in place, not copied (the user slot is locked anyway).
+        let mut st = self.session.lock().await?;
+        let Some(auth) = st.record.as_ref().and_then(|r| r.auth.as_ref()) else {
+            return Ok(None);
         };
         let backend = &self.sesame.inner.backend;
-        let user = backend.get_user(&user_id).await.map_err(backend_err)?;
+        let user = backend.get_user(&auth.user_id).await.map_err(backend_err)?;
         let valid = match &user {
             Some(u) if !u.is_active() => false,
             Some(u)
                 if !self
                     .config()
                     .keys
-                    .auth_hash_matches(&stored_hash, u.auth_hash()) =>
+                    .auth_hash_matches(&auth.auth_hash, u.auth_hash()) =>
             {
                 self.events().emit(Event::AuthHashMismatch {
-                    user_id: user_id.clone(),
+                    user_id: auth.user_id.clone(),
                 });
                 false
             }
@@ -386,7 +385,6 @@ impl<B: Backend> AuthSession<B> {
             return Ok(user);
         }
         // Deleted, disabled, or credentials changed: the session is logged out.
-        let mut st = self.session.lock().await?;
         self.session.destroy_locked(&mut st).await?;
         Ok(None)
     }
