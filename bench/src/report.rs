@@ -275,8 +275,9 @@ impl Results {
              `GET /` answers `Hello, alice!` (13 bytes). **bare**: the framework's plain handler. \
              **sesame**: the same text from a handler that takes the adapter's current-user \
              extractor (axum, Poem), request guard (Rocket) or filter (warp), with a logged-in \
-             session cookie: every request verifies the cookie's HMAC, loads and decodes the \
-             session record from a `SledStore` on disk, checks expiry and session protection, \
+             session cookie: every request verifies the cookie's HMAC, loads the session record \
+             from a `SledStore` on disk (from its cache of decoded records, which every write \
+             invalidates, after the first request), checks expiry and session protection, \
              loads the user through the `Backend` and checks its auth hash, and finishes the \
              session (nothing to write: the last-seen time is persisted at most once per \
              60 s touch interval). **sesame (memory store)**: the same on the core's \
