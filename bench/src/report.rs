@@ -294,7 +294,7 @@ impl Results {
             "## Authenticated GET during a login storm\n\n\
              {} clients `POST /login` in a loop (argon2id, m = 19 MiB, t = 2, p = 1, the \
              library's default; Sesame computes at most one hash per two CPUs at once, on the \
-             blocking pool, reusing each computation's wiped working memory) while the GET load runs against the same server. Ratios are \
+             blocking pool under Linux's `SCHED_BATCH` policy, reusing wiped working memory) while the GET load runs against the same server. Ratios are \
              storm / idle, idle measured right before in each round. Each successful login \
              also creates a session durably (a flushed sled write) and applies the per-user \
              session cap.\n\n{}\n",
