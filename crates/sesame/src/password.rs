@@ -648,13 +648,14 @@ mod batch {
     pub(super) struct Batch(bool);
 
     pub(super) fn enter() -> Batch {
-        let normal = matches!(
-            thread_schedule_policy(),
-            Ok(ThreadSchedulePolicy::Normal(
-                NormalThreadSchedulePolicy::Other
-            ))
-        );
-        Batch(normal && set(NormalThreadSchedulePolicy::Batch))
+        let is = |policy| thread_schedule_policy() == Ok(ThreadSchedulePolicy::Normal(policy));
+        if !is(NormalThreadSchedulePolicy::Other) {
+            return Batch(false);
+        }
+        set(NormalThreadSchedulePolicy::Batch);
+        // The policy can change even when the niceness part fails (a niced process that may
+        // not lower its niceness): restore whenever it did.
+        Batch(is(NormalThreadSchedulePolicy::Batch))
     }
 
     impl Drop for Batch {
@@ -665,25 +666,21 @@ mod batch {
         }
     }
 
-    fn set(policy: NormalThreadSchedulePolicy) -> bool {
+    fn set(policy: NormalThreadSchedulePolicy) {
         // thread-priority's cross-platform value 49 is niceness 0, the default.
         let Ok(nice_zero) = ThreadPriorityValue::try_from(49u8) else {
-            return false;
+            return;
         };
-        match set_thread_priority_and_policy(
+        if let Err(error) = set_thread_priority_and_policy(
             thread_native_id(),
             ThreadPriority::Crossplatform(nice_zero),
             ThreadSchedulePolicy::Normal(policy),
         ) {
-            Ok(()) => true,
-            Err(error) => {
-                tracing::debug!(
-                    ?error,
-                    ?policy,
-                    "sesame: could not set the hashing thread's scheduling policy"
-                );
-                false
-            }
+            tracing::debug!(
+                ?error,
+                ?policy,
+                "sesame: could not set the hashing thread's scheduling policy"
+            );
         }
     }
 }
