@@ -2,7 +2,8 @@
 //!
 //! An authenticated request loads its session record: from sled that is a tree lookup plus a
 //! JSON decode, about a tenth of a small request's CPU time. The cache keeps decoded records so
-//! that a load is a hash lookup and a clone.
+//! that a load is a hash lookup and a reference count (the core copies a record only to change
+//! it).
 //!
 //! # Coherence
 //!
@@ -46,7 +47,7 @@ pub(crate) struct RecordCache {
 #[derive(Default)]
 struct Shard {
     generation: u64,
-    records: HashMap<[u8; 32], Record>,
+    records: HashMap<[u8; 32], Arc<Record>>,
 }
 
 /// A miss: where to put what is read, if nothing was written meanwhile.
@@ -91,11 +92,11 @@ impl RecordCache {
     }
 
     /// The cached record, or a [`Miss`] to complete with [`RecordCache::fill`].
-    pub(crate) fn get(&self, key: &[u8; 32]) -> Result<Record, Miss> {
+    pub(crate) fn get(&self, key: &[u8; 32]) -> Result<Arc<Record>, Miss> {
         let shard = Self::shard(key);
         let guard = self.shards[shard].lock();
         match guard.records.get(key) {
-            Some(record) => Ok(record.clone()),
+            Some(record) => Ok(Arc::clone(record)),
             None => Err(Miss {
                 shard,
                 generation: guard.generation,
@@ -104,7 +105,7 @@ impl RecordCache {
     }
 
     /// Keeps `record`, read from sled after `miss`, unless the key's shard was written since.
-    pub(crate) fn fill(&self, miss: Miss, key: [u8; 32], record: &Record) {
+    pub(crate) fn fill(&self, miss: Miss, key: [u8; 32], record: &Arc<Record>) {
         let mut guard = self.shards[miss.shard].lock();
         if guard.generation != miss.generation {
             return;
@@ -114,7 +115,7 @@ impl RecordCache {
         {
             guard.records.remove(&victim);
         }
-        guard.records.insert(key, record.clone());
+        guard.records.insert(key, Arc::clone(record));
     }
 
     /// Forgets `key`: called after every write to its record.
@@ -158,10 +159,10 @@ impl Drop for RecordCache {
 mod tests {
     use super::*;
 
-    fn record(version: u64) -> Record {
+    fn record(version: u64) -> Arc<Record> {
         let mut r = sesame::store::suite::record(Some("u"), i64::MAX);
         r.version = version;
-        r
+        Arc::new(r)
     }
 
     #[test]

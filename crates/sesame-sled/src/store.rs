@@ -442,14 +442,19 @@ impl SessionStore for SledStore {
     /// decode is [`StoreError::Corrupt`]: the core treats the session as invalid (anonymous)
     /// rather than serving it or panicking.
     async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
+        Ok(self.load_shared(key).await?.map(Arc::unwrap_or_clone))
+    }
+
+    /// As `load`, from the record cache when the record is there (no copy).
+    async fn load_shared(&self, key: &StoreKey) -> Result<Option<Arc<Record>>, StoreError> {
         let Some(cache) = &self.inner.cache else {
-            return self.inner.sessions.get(key.as_bytes());
+            return Ok(self.inner.sessions.get(key.as_bytes())?.map(Arc::new));
         };
         let miss = match cache.get(key.as_bytes()) {
             Ok(record) => return Ok(Some(record)),
             Err(miss) => miss,
         };
-        let record: Option<Record> = self.inner.sessions.get(key.as_bytes())?;
+        let record: Option<Arc<Record>> = self.inner.sessions.get(key.as_bytes())?.map(Arc::new);
         if let Some(r) = &record {
             cache.fill(miss, *key.as_bytes(), r);
         }

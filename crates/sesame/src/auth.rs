@@ -673,12 +673,12 @@ impl<B: Backend> AuthSession<B> {
         let _slot = self.user.user.lock().await;
         let mut st = self.session.lock().await?;
         let fp = self.session.request().fingerprint();
-        let Some(auth) = st.record.as_mut().and_then(|r| r.auth.as_mut()) else {
+        let Some(auth) = st.record_mut().and_then(|r| r.auth.as_mut()) else {
             return Ok(());
         };
         auth.fresh = true;
         let user_id = auth.user_id.clone();
-        if let Some(r) = st.record.as_mut() {
+        if let Some(r) = st.record_mut() {
             r.fingerprint = Some(fp.as_str().to_owned());
         }
         self.session.rotate_locked(&mut st).await?;
@@ -835,7 +835,7 @@ impl<B: Backend> AuthSession<B> {
             let mut slot = self.user.user.lock().await;
             let mut st = self.session.lock().await?;
             let keys = &self.config().keys;
-            if let Some(a) = st.record.as_mut().and_then(|r| r.auth.as_mut()) {
+            if let Some(a) = st.record_mut().and_then(|r| r.auth.as_mut()) {
                 a.auth_hash = keys.auth_hash(user.auth_hash());
                 a.fresh = true;
             }

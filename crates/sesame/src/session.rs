@@ -82,7 +82,7 @@ pub(crate) struct State {
     /// The id the record lives under, once it exists in the store.
     pub(crate) id: Option<SessionId>,
     /// The current record: as loaded, as created, or pending creation (`id` is `None`).
-    pub(crate) record: Option<Record>,
+    pub(crate) record: Option<Arc<Record>>,
     /// The version the record had when loaded or last saved.
     base_version: u64,
     ops: Vec<Op>,
@@ -100,6 +100,13 @@ pub(crate) struct State {
     /// The response depends on the session.
     read: bool,
     finished: bool,
+}
+
+impl State {
+    /// The record, to change: copied first if the store still shares it (copy on write).
+    pub(crate) fn record_mut(&mut self) -> Option<&mut Record> {
+        self.record.as_mut().map(Arc::make_mut)
+    }
 }
 
 pub(crate) struct Inner {
@@ -188,7 +195,7 @@ impl Session {
             return Ok(());
         };
         let key = id.store_key();
-        let record = match self.store().load(&key).await {
+        let record = match self.store().load_shared(&key).await {
             Ok(r) => r,
             Err(StoreError::Corrupt(e)) => {
                 tracing::warn!(error = %e, "sesame: corrupt session record; treating the session as invalid");
@@ -262,7 +269,7 @@ impl Session {
                         user_id,
                         logged_out: false,
                     });
-                    if let Some(a) = st.record.as_mut().and_then(|r| r.auth.as_mut()) {
+                    if let Some(a) = st.record_mut().and_then(|r| r.auth.as_mut()) {
                         a.fresh = false;
                     }
                     self.save_now(st).await?;
@@ -394,9 +401,9 @@ impl Session {
 
     fn apply(&self, st: &mut State, op: Op) {
         if st.record.is_none() {
-            st.record = Some(self.new_record(None));
+            st.record = Some(Arc::new(self.new_record(None)));
         }
-        if let Some(r) = st.record.as_mut() {
+        if let Some(r) = st.record_mut() {
             op.apply(r);
         }
         st.ops.push(op);
@@ -490,7 +497,7 @@ impl Session {
 
     /// Moves the current record (with every change so far) to a new id. Durable.
     pub(crate) async fn rotate_locked(&self, st: &mut State) -> Result<(), SessionError> {
-        let Some(mut record) = st.record.take() else {
+        let Some(mut record) = st.record.take().map(Arc::unwrap_or_clone) else {
             return Ok(());
         };
         record.version = 1;
@@ -505,7 +512,7 @@ impl Session {
                 .delete(&old.store_key(), Durability::Flush)
                 .await?;
         }
-        st.record = Some(record);
+        st.record = Some(Arc::new(record));
         st.base_version = 1;
         st.ops.clear();
         st.set_session_cookie = true;
@@ -521,7 +528,7 @@ impl Session {
         record: Record,
     ) -> Result<(), SessionError> {
         let old = st.id.take();
-        st.record = Some(record);
+        st.record = Some(Arc::new(record));
         st.ops.clear();
         self.rotate_locked(st).await?;
         if let Some(old) = old {
@@ -564,7 +571,7 @@ impl Session {
             return Ok(());
         };
         let key = id.store_key();
-        let Some(mut record) = st.record.clone() else {
+        let Some(mut record) = st.record.as_deref().cloned() else {
             return Ok(());
         };
         let now = self.config().now();
@@ -593,7 +600,7 @@ impl Session {
             {
                 Update::Saved => {
                     st.base_version = record.version;
-                    st.record = Some(record);
+                    st.record = Some(Arc::new(record));
                     st.ops.clear();
                     return Ok(());
                 }
@@ -611,7 +618,7 @@ impl Session {
                     if self.expired(&current, now) || current.user_id() != record.user_id() {
                         // A concurrent login/logout changed who owns the session: stale write.
                         st.ops.clear();
-                        st.record = Some(current);
+                        st.record = Some(Arc::new(current));
                         return Ok(());
                     }
                     expected = current.version;
@@ -700,12 +707,12 @@ impl Session {
         match (&st.id, &st.record) {
             (None, Some(r)) if !r.is_empty() => {
                 // A new session (anonymous data or flash): create it.
-                let mut record = r.clone();
+                let mut record = Record::clone(r);
                 let now = self.config().now();
                 record.last_seen = now;
                 let id = self.create_record_lazy(&record).await?;
                 st.id = Some(id);
-                st.record = Some(record);
+                st.record = Some(Arc::new(record));
                 st.ops.clear();
                 st.set_session_cookie = true;
                 st.clear_session_cookie = false;

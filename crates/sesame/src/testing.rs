@@ -338,6 +338,10 @@ impl<S: SessionStore> SessionStore for FlakyStore<S> {
         self.attempt()?;
         self.inner.user_sessions(user_id, now).await
     }
+    async fn load_shared(&self, key: &StoreKey) -> Result<Option<Arc<Record>>, StoreError> {
+        self.attempt()?;
+        self.inner.load_shared(key).await
+    }
     async fn count_user_sessions(&self, user_id: &str) -> Result<usize, StoreError> {
         self.attempt()?;
         self.inner.count_user_sessions(user_id).await

@@ -1,4 +1,5 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -25,7 +26,7 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    sessions: HashMap<StoreKey, Record>,
+    sessions: HashMap<StoreKey, Arc<Record>>,
     users: HashMap<String, HashSet<StoreKey>>,
     expiry: BTreeSet<(i64, StoreKey)>,
     remember: HashMap<String, RememberRecord>,
@@ -98,11 +99,20 @@ impl SessionStore for MemoryStore {
             return Ok(false);
         }
         inner.index(key, record);
-        inner.sessions.insert(*key, record.clone());
+        inner.sessions.insert(*key, Arc::new(record.clone()));
         Ok(true)
     }
 
     async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
+        Ok(self
+            .inner
+            .lock()
+            .sessions
+            .get(key)
+            .map(|r| Record::clone(r)))
+    }
+
+    async fn load_shared(&self, key: &StoreKey) -> Result<Option<Arc<Record>>, StoreError> {
         Ok(self.inner.lock().sessions.get(key).cloned())
     }
 
@@ -118,12 +128,12 @@ impl SessionStore for MemoryStore {
             return Ok(Update::Missing);
         };
         if current.version != expected_version {
-            return Ok(Update::Conflict(current.clone()));
+            return Ok(Update::Conflict(Record::clone(current)));
         }
-        let old = current.clone();
+        let old = Arc::clone(current);
         inner.unindex(key, &old);
         inner.index(key, record);
-        inner.sessions.insert(*key, record.clone());
+        inner.sessions.insert(*key, Arc::new(record.clone()));
         Ok(Update::Saved)
     }
 
@@ -142,7 +152,7 @@ impl SessionStore for MemoryStore {
         };
         Ok(keys
             .iter()
-            .filter_map(|k| inner.sessions.get(k).map(|r| (*k, r.clone())))
+            .filter_map(|k| inner.sessions.get(k).map(|r| (*k, Record::clone(r))))
             .filter(|(_, r)| r.expires_at > now)
             .collect())
     }

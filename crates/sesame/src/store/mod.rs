@@ -22,6 +22,8 @@ pub mod suite;
 
 pub use memory::MemoryStore;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::error::StoreError;
@@ -74,6 +76,13 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Loads the record under `key`.
     async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError>;
+
+    /// Loads the record under `key`, shared: what the core calls on every request. Stores that
+    /// keep decoded records in memory override it to hand out their copy without cloning it;
+    /// the default wraps [`load`](Self::load).
+    async fn load_shared(&self, key: &StoreKey) -> Result<Option<Arc<Record>>, StoreError> {
+        Ok(self.load(key).await?.map(Arc::new))
+    }
 
     /// Replaces the record under `key` with `record` if the stored version is `expected_version`.
     async fn update(

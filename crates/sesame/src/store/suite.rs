@@ -126,6 +126,21 @@ pub async fn load_returns_exactly_what_was_saved<S: SessionStore>(s: Arc<S>) {
     });
     assert!(s.create(&k, &r, Durability::Lazy).await.unwrap());
     assert_eq!(s.load(&k).await.unwrap().unwrap(), r);
+    // The shared load (what the core calls on every request) returns the same, every time.
+    for _ in 0..2 {
+        assert_eq!(s.load_shared(&k).await.unwrap().as_deref(), Some(&r));
+    }
+    assert!(s.load_shared(&key()).await.unwrap().is_none());
+    // And follows an update.
+    let mut newer = r.clone();
+    newer.version = 2;
+    newer.data.insert("cart".into(), serde_json::json!([]));
+    assert_eq!(
+        s.update(&k, &newer, 1, Durability::Lazy).await.unwrap(),
+        Update::Saved
+    );
+    assert_eq!(s.load_shared(&k).await.unwrap().as_deref(), Some(&newer));
+    assert_eq!(s.load(&k).await.unwrap(), Some(newer));
 }
 
 pub async fn update_is_compare_and_swap<S: SessionStore>(s: Arc<S>) {
