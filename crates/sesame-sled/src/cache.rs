@@ -63,17 +63,15 @@ type Registry = HashMap<usize, (sled::Tree, Weak<RecordCache>)>;
 static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Mutex::default);
 
 impl RecordCache {
-    /// The cache of `tree`, shared with every other live store over it; `None` when
-    /// `capacity` is zero. The first store's capacity wins.
-    pub(crate) fn for_tree(tree: &sled::Tree, capacity: usize) -> Option<Arc<Self>> {
-        if capacity == 0 {
-            return None;
-        }
+    /// The cache of `tree`, shared with every other live store over it. The first store's
+    /// capacity wins; a capacity of zero keeps nothing, but its stores still take part in the
+    /// invalidations, so that stores with and without a cache over one tree stay coherent.
+    pub(crate) fn for_tree(tree: &sled::Tree, capacity: usize) -> Arc<Self> {
         // The address of the tree's shared inner state: the same for every handle on it.
         let id = std::ptr::from_ref(&**tree).cast::<()>() as usize;
         let mut registry = REGISTRY.lock();
         if let Some(cache) = registry.get(&id).and_then(|(_, weak)| weak.upgrade()) {
-            return Some(cache);
+            return cache;
         }
         let cache = Arc::new(Self {
             id,
@@ -83,7 +81,7 @@ impl RecordCache {
         let replaced = registry.insert(id, (tree.clone(), Arc::downgrade(&cache)));
         drop(registry);
         drop(replaced);
-        Some(cache)
+        cache
     }
 
     fn shard(key: &[u8; 32]) -> usize {
@@ -107,7 +105,7 @@ impl RecordCache {
     /// Keeps `record`, read from sled after `miss`, unless the key's shard was written since.
     pub(crate) fn fill(&self, miss: Miss, key: [u8; 32], record: &Arc<Record>) {
         let mut guard = self.shards[miss.shard].lock();
-        if guard.generation != miss.generation {
+        if guard.generation != miss.generation || self.per_shard == 0 {
             return;
         }
         if guard.records.len() >= self.per_shard
@@ -168,7 +166,7 @@ mod tests {
     #[test]
     fn a_fill_after_an_invalidation_is_dropped() {
         let db = sled::Config::new().temporary(true).open().unwrap();
-        let cache = RecordCache::for_tree(&db.open_tree("s").unwrap(), 64).unwrap();
+        let cache = RecordCache::for_tree(&db.open_tree("s").unwrap(), 64);
         let key = [7u8; 32];
         let Err(miss) = cache.get(&key) else {
             panic!("empty cache hit")
@@ -189,12 +187,19 @@ mod tests {
     fn stores_over_one_tree_share_a_cache_and_capacity_is_bounded() {
         let db = sled::Config::new().temporary(true).open().unwrap();
         let tree = db.open_tree("s").unwrap();
-        let a = RecordCache::for_tree(&tree, 32).unwrap();
-        let b = RecordCache::for_tree(&db.open_tree("s").unwrap(), 1000).unwrap();
+        let a = RecordCache::for_tree(&tree, 32);
+        let b = RecordCache::for_tree(&db.open_tree("s").unwrap(), 1000);
         assert!(Arc::ptr_eq(&a, &b));
-        let other = RecordCache::for_tree(&db.open_tree("t").unwrap(), 32).unwrap();
+        let other = RecordCache::for_tree(&db.open_tree("t").unwrap(), 32);
         assert!(!Arc::ptr_eq(&a, &other));
-        assert!(RecordCache::for_tree(&tree, 0).is_none());
+        // A store without a cache shares the invalidations of the one that has it.
+        assert!(Arc::ptr_eq(&a, &RecordCache::for_tree(&tree, 0)));
+        // Without a cache, nothing is kept.
+        let none = RecordCache::for_tree(&db.open_tree("u").unwrap(), 0);
+        if let Err(miss) = none.get(&[1; 32]) {
+            none.fill(miss, [1; 32], &record(1));
+        }
+        assert!(none.get(&[1; 32]).is_err());
         for i in 0..=255u8 {
             let key = [i; 32];
             if let Err(miss) = a.get(&key) {

@@ -61,7 +61,7 @@ struct Inner {
     max_record_bytes: usize,
     durability: flush::Durability,
     /// Decoded session records, shared by every store over the same sessions tree.
-    cache: Option<Arc<RecordCache>>,
+    cache: Arc<RecordCache>,
 }
 
 impl fmt::Debug for SledStore {
@@ -140,9 +140,9 @@ impl SledStoreBuilder {
     /// How many decoded session records to keep in memory in front of sled (default
     /// [`DEFAULT_CACHE_CAPACITY`]; `0`: none). A cached load skips the tree lookup and the
     /// decode. Every write through a store invalidates its record, and all the stores of the
-    /// process over one database and prefix share one cache (the first one's capacity wins),
-    /// so the cache never serves a record that was logged out, rotated or revoked. Do not write
-    /// the session trees other than through a store.
+    /// process over one database and prefix share one cache, with or without a capacity (the
+    /// first one's capacity wins), so the cache never serves a record that was logged out,
+    /// rotated or revoked. Do not write the session trees other than through a store.
     ///
     /// ```
     /// use sesame_sled::SledStore;
@@ -340,9 +340,7 @@ impl SledStore {
     /// Purges both families; blocking.
     fn purge_blocking(&self, now: i64) -> Result<usize, StoreError> {
         let sessions = self.inner.sessions.purge::<Record>(now);
-        if let Some(cache) = &self.inner.cache {
-            cache.clear();
-        }
+        self.inner.cache.clear();
         let sessions = sessions?;
         let remember = self.inner.remember.purge::<RememberRecord>(now)?;
         if sessions + remember > 0 {
@@ -358,9 +356,7 @@ impl SledStore {
 
     /// Forgets a session record's cached copy: after every write to it, whatever the outcome.
     fn invalidate(&self, key: &[u8]) {
-        if let Some(cache) = &self.inner.cache {
-            cache.invalidate(key);
-        }
+        self.inner.cache.invalidate(key);
     }
 
     async fn durable(&self, durability: Durability) -> Result<(), StoreError> {
@@ -447,9 +443,7 @@ impl SessionStore for SledStore {
 
     /// As `load`, from the record cache when the record is there (no copy).
     async fn load_shared(&self, key: &StoreKey) -> Result<Option<Arc<Record>>, StoreError> {
-        let Some(cache) = &self.inner.cache else {
-            return Ok(self.inner.sessions.get(key.as_bytes())?.map(Arc::new));
-        };
+        let cache = &self.inner.cache;
         let miss = match cache.get(key.as_bytes()) {
             Ok(record) => return Ok(Some(record)),
             Err(miss) => miss,
