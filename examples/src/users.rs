@@ -498,7 +498,7 @@ impl Users {
                 t.tokens.insert(token_key(&token), record)?;
             }
             Table::Redis(t) => {
-                let key = t.key("token:", &hex(&token_key(&token)));
+                let key = t.key("token:", &hex::encode(token_key(&token)));
                 t.run(|mut c| async move {
                     redis::cmd("SET")
                         .arg(key)
@@ -523,7 +523,7 @@ impl Users {
         let key = token_key(token);
         let bytes = match &self.table {
             Table::Sled(t) => t.tokens.get(key)?.map(|v| v.to_vec()),
-            Table::Redis(t) => t.get(t.key("token:", &hex(&key))).await?,
+            Table::Redis(t) => t.get(t.key("token:", &hex::encode(key))).await?,
         };
         let Some(bytes) = bytes else {
             return Ok(None);
@@ -539,7 +539,7 @@ impl Users {
                     let _ = t.tokens.remove(key);
                 }
                 Table::Redis(t) => {
-                    let k = t.key("token:", &hex(&key));
+                    let k = t.key("token:", &hex::encode(key));
                     let _ = t
                         .run(|mut c| async move {
                             redis::cmd("DEL").arg(k).query_async::<()>(&mut c).await
@@ -560,10 +560,6 @@ impl Users {
         }
         Ok(())
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What a login form submits.

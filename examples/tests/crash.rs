@@ -15,9 +15,11 @@
 //! in force, even when the session cookie is replayed together with its remember-me cookie.
 //! Sessions with an operation in flight at the kill are not checked: either outcome is correct.
 
+mod support;
+
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -54,26 +56,7 @@ impl DemoProcess {
         let mut child = demo_command(data_dir, log)
             .spawn()
             .map_err(|e| format!("cannot start demo-axum: {e}"))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut first = String::new();
-            let _ = tx.send(reader.read_line(&mut first).map(|_| first));
-            // Keep draining, so that the demo never writes to a closed pipe.
-            let _ = std::io::copy(&mut reader, &mut std::io::sink());
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(Ok(line)) if !line.is_empty() => line,
-            other => {
-                let _ = child.kill();
-                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-                return Err(format!(
-                    "demo-axum did not print its URL ({other:?}, {status}); its stderr:\n{}",
-                    read_log(log)
-                ));
-            }
-        };
+        let line = support::first_line(&mut child, "demo-axum", log)?;
         let url = line
             .split_whitespace()
             .find(|w| w.starts_with("http://"))
@@ -117,12 +100,6 @@ fn demo_command(data_dir: &Path, log: &Path) -> Command {
         Err(_) => command.stderr(Stdio::null()),
     };
     command
-}
-
-fn read_log(path: &Path) -> String {
-    let mut s = String::new();
-    let _ = File::open(path).and_then(|mut f| f.read_to_string(&mut s));
-    s
 }
 
 // --- the ledger of acknowledged operations ----------------------------------------------------
@@ -540,7 +517,7 @@ async fn sigkill_mid_traffic_keeps_every_acknowledged_operation() {
             if let Err(e) = outcome {
                 panic!(
                     "after SIGKILL {round}:\n{e}\n-- stderr of the restarted demo:\n{}",
-                    read_log(&demo.stderr)
+                    support::read_log(&demo.stderr)
                 );
             }
         }
@@ -580,7 +557,7 @@ async fn sigkill_mid_traffic_keeps_every_acknowledged_operation() {
         assert!(
             acked >= ACKS_BEFORE_KILL,
             "round {round}: only {acked} operations acknowledged before the kill; demo stderr:\n{}",
-            read_log(&demo.stderr)
+            support::read_log(&demo.stderr)
         );
         // Mid-write: wait (a little) for a moment when several form posts are in flight.
         let wait = Instant::now() + Duration::from_secs(5);
@@ -639,7 +616,7 @@ async fn a_second_process_on_the_same_data_dir_is_refused_clearly() {
             panic!(
                 "a second demo on the same data directory is still running after 30 s (it \
                  should refuse to start); its stderr:\n{}",
-                read_log(&second_log)
+                support::read_log(&second_log)
             );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -648,7 +625,7 @@ async fn a_second_process_on_the_same_data_dir_is_refused_clearly() {
     if let Some(mut out) = second.stdout.take() {
         let _ = out.read_to_string(&mut stdout);
     }
-    let stderr = read_log(&second_log);
+    let stderr = support::read_log(&second_log);
     assert!(
         !status.success(),
         "the second demo exited successfully; stderr:\n{stderr}"

@@ -15,8 +15,10 @@
 //! Without `redis-server` on the `PATH` the test is skipped with a banner, unless `CI=true`, where
 //! it fails.
 
+mod support;
+
 use std::fs::File;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -156,27 +158,7 @@ impl DemoProcess {
             .stderr(File::create(&log)?)
             .spawn()
             .map_err(|e| format!("cannot start {name}: {e}"))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut first = String::new();
-            let _ = tx.send(reader.read_line(&mut first).map(|_| first));
-            // Keep draining, so that the demo never writes to a closed pipe.
-            let _ = std::io::copy(&mut reader, &mut std::io::sink());
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(Ok(line)) if !line.is_empty() => line,
-            other => {
-                let _ = child.kill();
-                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-                return Err(format!(
-                    "{name} did not print its URL ({other:?}, {status}); its stderr:\n{}",
-                    read_log(&log)
-                )
-                .into());
-            }
-        };
+        let line = support::first_line(&mut child, name, &log)?;
         let urls: Vec<String> = line
             .split_whitespace()
             .filter(|w| w.starts_with("http://"))
@@ -201,11 +183,11 @@ impl DemoProcess {
             return Err(format!(
                 "{} exited ({status}); its stderr:\n{}",
                 self.name,
-                read_log(&self.log)
+                support::read_log(&self.log)
             )
             .into());
         }
-        let log = read_log(&self.log);
+        let log = support::read_log(&self.log);
         if log.contains("panicked") {
             return Err(format!("{} panicked; its stderr:\n{log}", self.name).into());
         }
@@ -218,12 +200,6 @@ impl Drop for DemoProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn read_log(path: &Path) -> String {
-    let mut s = String::new();
-    let _ = File::open(path).and_then(|mut f| f.read_to_string(&mut s));
-    s
 }
 
 // --- HTTP ------------------------------------------------------------------------------------
