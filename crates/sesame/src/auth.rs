@@ -336,7 +336,9 @@ impl<B: Backend> AuthSession<B> {
         if let Some(u) = self.user_from_session().await? {
             return Ok(Some(u));
         }
-        if let Some(u) = self.user_from_remember().await? {
+        // The remember-me restore is a cold path with a large future: boxed, so that every
+        // request's future (which handlers' frameworks often box and move) stays small.
+        if let Some(u) = Box::pin(self.user_from_remember()).await? {
             return Ok(Some(u));
         }
         let backend = &self.sesame.inner.backend;
@@ -384,8 +386,8 @@ impl<B: Backend> AuthSession<B> {
         if valid {
             return Ok(user);
         }
-        // Deleted, disabled, or credentials changed: the session is logged out.
-        self.session.destroy_locked(&mut st).await?;
+        // Deleted, disabled, or credentials changed: the session is logged out (cold: boxed).
+        Box::pin(self.session.destroy_locked(&mut st)).await?;
         Ok(None)
     }
 
@@ -696,9 +698,11 @@ impl<B: Backend> AuthSession<B> {
             None => {
                 self.events().emit(Event::Unauthorized);
                 let c = self.config();
-                Err(self
-                    .deny(c.login_view(), c.login_message.as_deref(), "unauthorized")
-                    .await?)
+                // Cold: boxed, to keep the future of every authorised request small.
+                Err(
+                    Box::pin(self.deny(c.login_view(), c.login_message.as_deref(), "unauthorized"))
+                        .await?,
+                )
             }
         }
     }

@@ -1,5 +1,6 @@
 //! What an adapter reads off a request and hands to the core.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 /// The parts of an HTTP request Sesame looks at, read by an adapter.
@@ -14,7 +15,7 @@ use std::net::IpAddr;
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct RequestInfo {
-    pub(crate) method: String,
+    pub(crate) method: Cow<'static, str>,
     pub(crate) path_and_query: String,
     pub(crate) client_addr: Option<IpAddr>,
     pub(crate) user_agent: Option<String>,
@@ -26,6 +27,18 @@ pub struct RequestInfo {
 /// Longest `User-Agent` kept (for the fingerprint and the sessions page).
 const MAX_UA: usize = 512;
 
+/// The standard methods, kept without an allocation.
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+];
+
+fn method(m: &str) -> Cow<'static, str> {
+    match METHODS.iter().find(|k| **k == m) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(m.to_owned()),
+    }
+}
+
 fn clip(s: &str, max: usize) -> String {
     let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
@@ -36,9 +49,9 @@ fn clip(s: &str, max: usize) -> String {
 
 impl RequestInfo {
     /// Starts from the method and the path with its query string, as the client sent it.
-    pub fn new(method: &str, path_and_query: &str) -> Self {
+    pub fn new(method_name: &str, path_and_query: &str) -> Self {
         Self {
-            method: method.to_owned(),
+            method: method(method_name),
             path_and_query: clip(path_and_query, 4096),
             ..Self::default()
         }
@@ -140,7 +153,7 @@ impl RequestInfo {
 
     /// Whether the method may change state (everything but GET, HEAD, OPTIONS, TRACE).
     pub fn is_unsafe_method(&self) -> bool {
-        !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS" | "TRACE")
+        !matches!(&*self.method, "GET" | "HEAD" | "OPTIONS" | "TRACE")
     }
 
     /// The client fingerprint for session protection: BLAKE2b-128 of address and User-Agent.

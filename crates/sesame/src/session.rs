@@ -224,7 +224,26 @@ impl Session {
         st.base_version = record.version;
         st.id = Some(id);
         st.record = Some(record);
-        self.protect(st).await
+        if self.protection_passes(st) {
+            return Ok(());
+        }
+        // Cold (a new client address or agent): boxed, to keep every request's future small.
+        Box::pin(self.protect(st)).await
+    }
+
+    /// Whether a freshly loaded record needs no session-protection action: protection is off,
+    /// the session is anonymous, or the client's fingerprint matches.
+    fn protection_passes(&self, st: &State) -> bool {
+        if self.config().protection == Protection::Off {
+            return true;
+        }
+        let Some(record) = st.record.as_ref() else {
+            return true;
+        };
+        if record.auth.is_none() {
+            return true;
+        }
+        record.fingerprint.as_deref() == Some(self.inner.request.fingerprint().as_str())
     }
 
     pub(crate) fn expired(&self, r: &Record, now: i64) -> bool {
@@ -232,24 +251,15 @@ impl Session {
         now >= r.expires_at || now >= r.absolute_deadline || now - r.last_seen >= c.idle_timeout
     }
 
-    /// Session protection (Flask-Login's semantics) on a freshly loaded record.
+    /// Session protection (Flask-Login's semantics) on a freshly loaded, logged-in record whose
+    /// fingerprint is not the client's ([`Session::protection_passes`] said no).
     async fn protect(&self, st: &mut State) -> Result<(), SessionError> {
-        let mode = self.config().protection;
-        if mode == Protection::Off {
-            return Ok(());
-        }
-        let Some(record) = st.record.as_ref() else {
+        let Some(auth) = st.record.as_ref().and_then(|r| r.auth.as_ref()) else {
             return Ok(());
         };
-        let Some(auth) = record.auth.as_ref() else {
-            return Ok(());
-        };
-        let current = self.inner.request.fingerprint();
-        if record.fingerprint.as_deref() == Some(current.as_str()) {
-            return Ok(());
-        }
-        let user_id = auth.user_id.clone();
-        match mode {
+        let (user_id, fresh) = (auth.user_id.clone(), auth.fresh);
+        match self.config().protection {
+            Protection::Off => {}
             Protection::Strong => {
                 self.inner.core.events.emit(Event::SessionProtected {
                     user_id,
@@ -263,18 +273,17 @@ impl Session {
                 }
                 st.clear_remember = true;
             }
-            _ => {
-                if auth.fresh {
-                    self.inner.core.events.emit(Event::SessionProtected {
-                        user_id,
-                        logged_out: false,
-                    });
-                    if let Some(a) = st.record_mut().and_then(|r| r.auth.as_mut()) {
-                        a.fresh = false;
-                    }
-                    self.save_now(st).await?;
+            _ if fresh => {
+                self.inner.core.events.emit(Event::SessionProtected {
+                    user_id,
+                    logged_out: false,
+                });
+                if let Some(a) = st.record_mut().and_then(|r| r.auth.as_mut()) {
+                    a.fresh = false;
                 }
+                self.save_now(st).await?;
             }
+            _ => {}
         }
         Ok(())
     }
@@ -656,9 +665,51 @@ impl Session {
         }
         st.finished = true;
         let st = &mut *st;
-        if st.loaded && status < 500 {
-            self.persist(st).await?;
+        if st.loaded && status < 500 && self.needs_persist(st) {
+            // Boxed: a store write dwarfs an allocation, and the future of a read-only
+            // request (which adapters await inline) stays small.
+            Box::pin(self.persist(st)).await?;
         }
+        Ok(self.outgoing(st))
+    }
+
+    /// [`Session::finish`] without waiting, when that is possible: `Some` when the request
+    /// has nothing to write to the store (the common read-only request) and no other clone of
+    /// the handle is using the session right now; `None` means "call `finish` instead". An
+    /// adapter whose response path is a hand-written future uses it to skip an allocation and
+    /// an await on most requests; the outcome is the same as `finish`'s.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use sesame::{Config, Sesame, RequestInfo, testing::TestBackend};
+    ///
+    /// let sesame = Sesame::builder(Config::builder(&[1u8; 64]).build()?, TestBackend::default()).build();
+    /// let (session, _auth) = sesame.begin(RequestInfo::new("GET", "/"), [].into_iter());
+    /// assert_eq!(session.get::<String>("theme").await?, None); // read only
+    /// let finish = session.try_finish(200).expect("nothing to write");
+    /// assert!(finish.set_cookies.is_empty());
+    ///
+    /// let (session, _auth) = sesame.begin(RequestInfo::new("GET", "/"), [].into_iter());
+    /// session.insert("theme", "dark").await?;
+    /// assert!(session.try_finish(200).is_none()); // a record to create: `finish` it
+    /// assert_eq!(session.finish(200).await?.set_cookies.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn try_finish(&self, status: u16) -> Option<Finish> {
+        let mut st = self.inner.state.try_lock().ok()?;
+        if st.finished {
+            return Some(Finish::default());
+        }
+        if st.loaded && status < 500 && self.needs_persist(&st) {
+            return None;
+        }
+        st.finished = true;
+        Some(self.outgoing(&mut st))
+    }
+
+    /// The cookies and cache headers of a finished request.
+    fn outgoing(&self, st: &mut State) -> Finish {
         let c = self.config();
         let mut f = Finish {
             vary_cookie: st.read,
@@ -700,12 +751,27 @@ impl Session {
             f.no_store = true;
             f.vary_cookie = true;
         }
-        Ok(f)
+        f
     }
 
+    /// Whether finishing must write to the store: a new record with something in it, or a
+    /// stored one that changed, emptied, or is due for its touch.
+    fn needs_persist(&self, st: &State) -> bool {
+        match (&st.id, &st.record) {
+            (None, Some(r)) => !r.is_empty(),
+            (Some(_), Some(r)) => {
+                !st.ops.is_empty()
+                    || r.is_empty()
+                    || self.config().now() - r.last_seen >= self.config().touch_interval
+            }
+            _ => false,
+        }
+    }
+
+    /// Writes what [`Session::needs_persist`] found to write.
     async fn persist(&self, st: &mut State) -> Result<(), SessionError> {
         match (&st.id, &st.record) {
-            (None, Some(r)) if !r.is_empty() => {
+            (None, Some(r)) => {
                 // A new session (anonymous data or flash): create it.
                 let mut record = Record::clone(r);
                 let now = self.config().now();
@@ -717,15 +783,7 @@ impl Session {
                 st.set_session_cookie = true;
                 st.clear_session_cookie = false;
             }
-            (Some(_), Some(r)) => {
-                let now = self.config().now();
-                if !st.ops.is_empty()
-                    || r.is_empty()
-                    || now - r.last_seen >= self.config().touch_interval
-                {
-                    self.save_now(st).await?;
-                }
-            }
+            (Some(_), Some(_)) => self.save_now(st).await?,
             _ => {}
         }
         Ok(())

@@ -91,6 +91,11 @@ where
                         Ok(response) => response.status().as_u16(),
                         Err(_) => 500,
                     };
+                    // A read-only request (the common case) finishes without a store write:
+                    // no box, no await.
+                    if let Some(finish) = session.try_finish(status) {
+                        return Poll::Ready(complete(outcome, Ok(finish)));
+                    }
                     let finish: FinishFuture =
                         Box::pin(async move { session.finish(status).await });
                     this.state.set(State::Finishing {
