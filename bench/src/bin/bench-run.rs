@@ -4,7 +4,7 @@
 //! storm and durable session writes, and writes `BENCHMARKS.md` and `BENCHMARKS.svg`.
 //!
 //! ```text
-//! bench-run [--duration 5] [--rounds 3] [--connections 32] [--storm-clients 16]
+//! bench-run [--duration 3] [--rounds 3] [--connections 32] [--storm-clients 16]
 //!           [--client auto|wrk|builtin] [--frameworks axum,rocket,poem,warp]
 //!           [--out-dir DIR] [--no-write] [--skip-storm] [--skip-writes]
 //!           [--hash-concurrency N]
@@ -48,7 +48,7 @@ struct Opts {
 
 fn parse() -> Result<Opts, String> {
     let mut o = Opts {
-        duration: Duration::from_secs(5),
+        duration: Duration::from_secs(3),
         warmup: Duration::from_secs(1),
         rounds: 3,
         connections: 32,
