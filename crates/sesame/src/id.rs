@@ -2,15 +2,14 @@
 //!
 //! A [`SessionId`] is 256 bits from the operating system's CSPRNG, encoded as 43 characters of
 //! url-safe base64 without padding. It only ever travels inside the (signed or encrypted) session
-//! cookie. Stores never see it: they are keyed by a [`StoreKey`], a BLAKE2b-256 hash of the id, so
+//! cookie. Stores never see it: they are keyed by a [`StoreKey`], a SHA-256 hash of the id, so
 //! that a dump of the store yields no usable cookie.
 
 use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use blake2::digest::consts::U32;
-use blake2::{Blake2b, Digest};
+use sha2::{Digest, Sha256};
 
 /// Number of random bytes in a session id.
 pub const ID_BYTES: usize = 32;
@@ -101,7 +100,7 @@ impl fmt::Debug for SessionId {
     }
 }
 
-/// The key a store files a session record under: BLAKE2b-256 of the session id.
+/// The key a store files a session record under: SHA-256 of the session id.
 ///
 /// Knowing a store key does not let anyone forge a cookie.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -109,7 +108,7 @@ pub struct StoreKey([u8; 32]);
 
 impl StoreKey {
     pub(crate) fn hash_of(bytes: &[u8]) -> Self {
-        let digest = Blake2b::<U32>::digest(bytes);
+        let digest = Sha256::digest(bytes);
         Self(digest.into())
     }
 

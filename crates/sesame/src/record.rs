@@ -109,7 +109,7 @@ pub struct RememberRecord {
     pub version: u64,
     /// The user the token logs in.
     pub user_id: String,
-    /// BLAKE2b-256 of the current validator, base64.
+    /// SHA-256 of the current validator, base64.
     pub validator_hash: String,
     /// The validator it replaced, accepted during the grace window only.
     pub previous_validator_hash: Option<String>,

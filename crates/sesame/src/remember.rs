@@ -6,8 +6,7 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use blake2::digest::consts::U32;
-use blake2::{Blake2b, Digest};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::id::{is_token, random_token};
@@ -79,7 +78,7 @@ impl RememberToken {
 
     /// The hash of the validator that the store keeps.
     pub(crate) fn validator_hash(&self) -> String {
-        URL_SAFE_NO_PAD.encode(Blake2b::<U32>::digest(self.validator.as_bytes()))
+        URL_SAFE_NO_PAD.encode(Sha256::digest(self.validator.as_bytes()))
     }
 
     /// Whether this token's validator hashes to `stored`; constant time.

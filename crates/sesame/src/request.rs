@@ -156,11 +156,11 @@ impl RequestInfo {
         !matches!(&*self.method, "GET" | "HEAD" | "OPTIONS" | "TRACE")
     }
 
-    /// The client fingerprint for session protection: BLAKE2b-128 of address and User-Agent.
+    /// The client fingerprint for session protection: SHA-256 of address and User-Agent,
+    /// truncated to 128 bits.
     pub(crate) fn fingerprint(&self) -> Fingerprint {
-        use blake2::digest::consts::U16;
-        use blake2::{Blake2b, Digest};
-        let mut h = Blake2b::<U16>::new();
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
         match self.client_addr {
             Some(IpAddr::V4(a)) => h.update(a.octets()),
             Some(IpAddr::V6(a)) => h.update(a.octets()),
@@ -170,7 +170,7 @@ impl RequestInfo {
         h.update(self.user_agent.as_deref().unwrap_or("").as_bytes());
         let mut hex = [0u8; 32];
         // 16 bytes always fit 32 hex digits.
-        let _ = hex::encode_to_slice(h.finalize(), &mut hex);
+        let _ = hex::encode_to_slice(&h.finalize()[..16], &mut hex);
         Fingerprint(hex)
     }
 }

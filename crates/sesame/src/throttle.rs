@@ -14,7 +14,7 @@
 //! of parallel requests at the moment a lock ends gets one guess, not hundreds.
 //!
 //! Account names are compared trimmed and lowercased. The throttle never stores them: it keeps
-//! a keyed BLAKE2b hash (with a random per-instance key), and logs only that hash. Memory is
+//! a keyed hash (HMAC-SHA256 with a random per-instance key), and logs only that hash. Memory is
 //! bounded: at most [`DEFAULT_MAX_ACCOUNTS`] accounts are tracked (configurable), the least
 //! recently active forgotten first.
 //!
@@ -45,10 +45,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use blake2::Blake2bMac;
-use blake2::digest::consts::U16;
-use blake2::digest::{Key, KeyInit, Mac};
+use hmac::digest::{Key, KeyInit};
+use hmac::{Hmac, Mac};
 use parking_lot::Mutex;
+use sha2::Sha256;
 
 /// The default bound on the number of accounts tracked at once.
 pub const DEFAULT_MAX_ACCOUNTS: usize = 100_000;
@@ -195,7 +195,7 @@ impl State {
 pub struct LoginThrottle {
     config: ThrottleConfig,
     max_accounts: usize,
-    mac: Blake2bMac<U16>,
+    mac: Hmac<Sha256>,
     state: Mutex<State>,
 }
 
@@ -219,18 +219,18 @@ impl LoginThrottle {
     /// A throttle with the given settings, tracking at most [`DEFAULT_MAX_ACCOUNTS`] accounts.
     #[must_use]
     pub fn new(config: ThrottleConfig) -> Self {
-        let mut key = Key::<Blake2bMac<U16>>::default();
+        let mut key = Key::<Hmac<Sha256>>::default();
         if getrandom::getrandom(&mut key).is_err() {
             // Still a hash, not the name; only less private across instances.
             tracing::warn!(
                 "OS random number generator failed; login throttle uses an unkeyed hash"
             );
-            key = Key::<Blake2bMac<U16>>::default();
+            key = Key::<Hmac<Sha256>>::default();
         }
         Self {
             config,
             max_accounts: DEFAULT_MAX_ACCOUNTS,
-            mac: <Blake2bMac<U16> as KeyInit>::new(&key),
+            mac: <Hmac<Sha256> as KeyInit>::new(&key),
             state: Mutex::new(State::default()),
         }
     }
@@ -398,18 +398,14 @@ impl LoginThrottle {
         let normalised = account.trim().to_lowercase();
         let mut mac = self.mac.clone();
         mac.update(normalised.as_bytes());
-        mac.finalize().into_bytes().into()
+        let mut key = AccountKey::default();
+        key.copy_from_slice(&mac.finalize().into_bytes()[..16]);
+        key
     }
 }
 
 fn hex(bytes: &[u8]) -> String {
-    use fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    hex::encode(bytes)
 }
 
 #[cfg(test)]
