@@ -308,7 +308,7 @@ impl Results {
              durable session creation through the core and the store: a new id, the record \
              written and the database flushed (group commit: concurrent writers share an \
              fsync) before the response, the per-user index updated, and the per-user session \
-             cap (64) checked, which lists the user's sessions. **new user each time**: every \
+             cap (64) checked by counting the user's index entries. **new user each time**: every \
              request logs in a user without sessions (the common case). **one user, at the \
              cap**: every request logs in the same user, who soon has 64 sessions, so each \
              login also decodes the user's 64 records and deletes the oldest (another flushed \
