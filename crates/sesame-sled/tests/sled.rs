@@ -18,6 +18,24 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
+/// `n` new sessions of `user`, expiring at `expires_at`, created through `store`.
+async fn create_sessions(
+    store: &SledStore,
+    user: &str,
+    n: usize,
+    expires_at: i64,
+    durability: Durability,
+) -> Vec<StoreKey> {
+    let keys: Vec<StoreKey> = (0..n).map(|_| key()).collect();
+    for k in &keys {
+        store
+            .create(k, &record(Some(user), expires_at), durability)
+            .await
+            .unwrap();
+    }
+    keys
+}
+
 fn user_entry(user_id: &str, key: &[u8]) -> Vec<u8> {
     let mut v = (user_id.len() as u32).to_be_bytes().to_vec();
     v.extend_from_slice(user_id.as_bytes());
@@ -84,13 +102,7 @@ async fn durable_writes_are_on_disk_when_acknowledged() {
             .unwrap();
         let store = SledStore::builder(db).flush_policy(policy).build().unwrap();
         let u = user();
-        let keys: Vec<StoreKey> = (0..8).map(|_| key()).collect();
-        for k in &keys {
-            store
-                .create(k, &record(Some(&u), now() + 3600), Durability::Flush)
-                .await
-                .unwrap();
-        }
+        let keys = create_sessions(&store, &u, 8, now() + 3600, Durability::Flush).await;
         let logged_out = keys[0];
         assert!(store.delete(&logged_out, Durability::Flush).await.unwrap());
         store.create_remember("sel", &remember(&u)).await.unwrap();
@@ -533,13 +545,7 @@ async fn purge_racing_touches_keeps_the_indexes_exact() {
     let store = Arc::new(SledStore::temporary().unwrap());
     let t = now();
     let u = user();
-    let keys: Vec<StoreKey> = (0..300).map(|_| key()).collect();
-    for k in &keys {
-        store
-            .create(k, &record(Some(&u), t - 1), Durability::Lazy)
-            .await
-            .unwrap();
-    }
+    let keys = create_sessions(&store, &u, 300, t - 1, Durability::Lazy).await;
     let purger = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -657,13 +663,7 @@ async fn stores_over_one_database_never_serve_a_stale_cached_record() {
 async fn cached_loads_racing_writes_end_on_the_last_write() {
     let store = Arc::new(SledStore::temporary().unwrap());
     let u = user();
-    let keys: Vec<StoreKey> = (0..8).map(|_| key()).collect();
-    for k in &keys {
-        store
-            .create(k, &record(Some(&u), now() + 3600), Durability::Lazy)
-            .await
-            .unwrap();
-    }
+    let keys = create_sessions(&store, &u, 8, now() + 3600, Durability::Lazy).await;
     let mut tasks = Vec::new();
     for k in keys.clone() {
         let writer = store.clone();

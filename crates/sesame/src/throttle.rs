@@ -262,7 +262,7 @@ impl LoginThrottle {
     /// logs without revealing its name.
     #[must_use]
     pub fn account_hash(&self, account: &str) -> String {
-        hex(&self.key(account))
+        hex::encode(self.key(account))
     }
 
     /// Whether a login attempt for `account` may proceed at `now`.
@@ -322,14 +322,14 @@ impl LoginThrottle {
         let threshold = self.config.threshold();
         if failures == threshold {
             tracing::warn!(
-                account_hash = %hex(&key),
+                account_hash = %hex::encode(key),
                 failures,
                 retry_after_secs = self.config.backoff(failures).as_secs(),
                 "login throttled: too many failed attempts for this account"
             );
         } else if failures > threshold {
             tracing::debug!(
-                account_hash = %hex(&key),
+                account_hash = %hex::encode(key),
                 failures,
                 retry_after_secs = self.config.backoff(failures).as_secs(),
                 "login throttle extended"
@@ -385,7 +385,7 @@ impl LoginThrottle {
                 .is_none_or(|entry| self.forgotten(entry, now));
             if !forgotten {
                 tracing::debug!(
-                    account_hash = %hex(&oldest),
+                    account_hash = %hex::encode(oldest),
                     "login throttle full: forgetting the least recently active account"
                 );
             }
@@ -402,10 +402,6 @@ impl LoginThrottle {
         key.copy_from_slice(&mac.finalize().into_bytes()[..16]);
         key
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    hex::encode(bytes)
 }
 
 #[cfg(test)]
@@ -717,7 +713,7 @@ mod tests {
         assert_ne!(hash, throttle.account_hash("secret-admin-nam"));
         let state = throttle.state.lock();
         let key = state.entries.keys().next().copied().expect("one entry");
-        assert_eq!(hex(&key), hash);
+        assert_eq!(hex::encode(key), hash);
         // Keyed per instance: another throttle hashes differently.
         assert_ne!(
             LoginThrottle::default().account_hash("secret-admin-name"),
