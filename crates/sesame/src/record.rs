@@ -142,6 +142,47 @@ impl RememberRecord {
     }
 }
 
+/// A login throttle's state for one account (or one device of an account), as stores keep it.
+///
+/// Stores treat it as an opaque value under compare-and-swap on [`version`](Self::version)
+/// ([`SessionStore::save_throttle`](crate::store::SessionStore::save_throttle)); the policy
+/// (what a failure costs, when an attempt may start) is the core's, in [`crate::throttle`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThrottleRecord {
+    /// Incremented by every save; `0` means "not stored yet".
+    pub version: u64,
+    /// Failures counted since the account was last cleared or its failures were forgotten.
+    pub failures: u32,
+    /// The last counted failure, seconds since the epoch.
+    pub last_failure: i64,
+    /// Attempts in flight (reserved, not yet recorded): the deadline of each reservation, after
+    /// which it no longer counts (a process that crashed mid-attempt releases its reservation).
+    pub in_flight: Vec<i64>,
+    /// When the store may forget the record.
+    pub expires_at: i64,
+}
+
+/// Hard cap on a throttle record's encoded size.
+pub const MAX_THROTTLE_RECORD: usize = 4096;
+
+impl ThrottleRecord {
+    /// Encodes the record for a store.
+    pub fn encode(&self) -> Result<Vec<u8>, DataError> {
+        serde_json::to_vec(self).map_err(|source| DataError::Encode {
+            key: "<throttle>".into(),
+            source,
+        })
+    }
+
+    /// Decodes a record read from a store, with a size cap.
+    pub fn decode(bytes: &[u8]) -> Result<Self, RecordDecodeError> {
+        if bytes.len() > MAX_THROTTLE_RECORD {
+            return Err(RecordDecodeError::TooLarge(bytes.len()));
+        }
+        serde_json::from_slice(bytes).map_err(RecordDecodeError::Invalid)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,7 @@ use crate::auth::{AuthUser, Backend, LoginOptions, Sesame};
 use crate::config::Clock;
 use crate::error::{AuthError, StoreError};
 use crate::id::StoreKey;
-use crate::record::{Record, RememberRecord};
+use crate::record::{Record, RememberRecord, ThrottleRecord};
 use crate::request::RequestInfo;
 use crate::store::{Durability, MemoryStore, SessionStore, Update};
 
@@ -388,5 +388,40 @@ impl<S: SessionStore> SessionStore for FlakyStore<S> {
     async fn delete_user_remember(&self, user_id: &str) -> Result<usize, StoreError> {
         self.attempt()?;
         self.inner.delete_user_remember(user_id).await
+    }
+    async fn delete_version(
+        &self,
+        key: &StoreKey,
+        expected_version: u64,
+        durability: Durability,
+    ) -> Result<Update<Record>, StoreError> {
+        self.attempt()?;
+        self.inner
+            .delete_version(key, expected_version, durability)
+            .await
+    }
+    async fn touch(
+        &self,
+        key: &StoreKey,
+        last_seen: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        self.attempt()?;
+        self.inner.touch(key, last_seen, expires_at).await
+    }
+    async fn load_throttle(&self, key: &str) -> Result<Option<ThrottleRecord>, StoreError> {
+        self.attempt()?;
+        self.inner.load_throttle(key).await
+    }
+    async fn save_throttle(
+        &self,
+        key: &str,
+        record: &ThrottleRecord,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        self.attempt()?;
+        self.inner
+            .save_throttle(key, record, expected_version)
+            .await
     }
 }
