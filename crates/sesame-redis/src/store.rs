@@ -935,9 +935,11 @@ impl SessionStore for RedisStore {
 
     /// Walks the expiry indexes (sessions, then remember-me tokens) up to `now`, in batches of
     /// one script each: deletes records whose stored `expires_at` is still at or before `now`
-    /// and drops index entries of records already gone. The cost is proportional to the number
-    /// of expired entries. Returns the number of session records deleted (remember-me tokens
-    /// are logged).
+    /// and drops index entries of records already gone. Then walks the users whose index holds
+    /// nothing after `now` (`uix`, `ruix`) the same way, and reclaims their indexes, which have
+    /// no TTL. The cost is proportional to the number of expired entries. Returns the number
+    /// of session records deleted (remember-me tokens are logged). Throttle records are left
+    /// to their TTLs.
     async fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
         let sessions = self.purge_in(&self.inner.sessions, now).await?;
         let remember = self.purge_in(&self.inner.remember, now).await?;
