@@ -933,10 +933,10 @@ impl Demo {
                     Some(u) => u,
                     None => return Err(Rejection::unauthorized_json()),
                 }
-            } else if auth.session().request().bearer_token().is_some()
+            } else if auth.session().request().authorization_header().is_some()
                 && !auth.is_authenticated().await?
             {
-                // A bearer token that names nobody, and no session.
+                // Credentials that name nobody, and no session.
                 return Err(Rejection::unauthorized_json());
             } else {
                 let form = match parse_form(body) {

@@ -190,6 +190,7 @@ mod tests {
                 set_cookies: vec!["a=1; Path=/".into(), "b=2".into()],
                 vary_cookie: true,
                 no_store: true,
+                ..Finish::default()
             },
         );
         let headers = response.headers();
