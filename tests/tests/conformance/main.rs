@@ -98,6 +98,8 @@ conformance!(
     concurrent_cart_posts_lose_nothing,
     // Protection.
     session_protection_basic_requires_reauth,
+    security_42_forwarded_headers_from_untrusted_peers_are_ignored,
+    security_42_forwarded_headers_from_trusted_proxies_name_the_client,
     // Hostile input.
     hostile_session_cookies_are_anonymous,
     cookie_headers_in_many_shapes_are_fine,
