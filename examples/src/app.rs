@@ -357,6 +357,10 @@ impl Demo {
         if let Some(d) = settings.remember_grace {
             config = config.remember_grace(d);
         }
+        if !settings.trusted_proxies.is_empty() {
+            config =
+                config.trusted_proxies(settings.trusted_proxies.iter().map(ToString::to_string));
+        }
         if let Some(clock) = settings.clock.clone() {
             config = config.clock(clock);
         }

@@ -138,7 +138,12 @@ impl<B: Backend> Fairing for SesameFairing<B> {
 fn begin<B: Backend>(sesame: &Sesame<B>, request: &Request<'_>) -> Begun<B> {
     let headers = request.headers();
     let info = RequestInfo::new(request.method().as_str(), &request.uri().to_string())
-        .client_addr(request.client_ip())
+        // The socket peer, never `client_ip()`/`real_ip()`: those follow Rocket's `ip_header`
+        // (`X-Real-IP` by default), which any client can send. Whether to believe the
+        // forwarding headers is the core's decision (trusted proxies in `sesame::Config`).
+        .client_addr(request.remote().map(|addr| addr.ip()))
+        .x_forwarded_for_values(headers.get("X-Forwarded-For").map(str::as_bytes))
+        .forwarded_values(headers.get("Forwarded").map(str::as_bytes))
         .user_agent(headers.get_one("User-Agent"))
         .accept_values(headers.get("Accept").map(str::as_bytes))
         .content_type(headers.get_one("Content-Type"))

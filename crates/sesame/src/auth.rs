@@ -226,9 +226,10 @@ impl<B: Backend> Sesame<B> {
     /// the session and auth handles. Does no I/O.
     pub fn begin<'a>(
         &self,
-        request: RequestInfo,
+        mut request: RequestInfo,
         cookie_headers: impl IntoIterator<Item = &'a [u8]>,
     ) -> (Session, AuthSession<B>) {
+        request.decide_client_addr(&self.inner.core.config.trusted_proxies);
         let incoming = read_cookies(&self.inner.core.config, cookie_headers);
         let session = Session::new(self.inner.core.clone(), request, incoming);
         let auth = AuthSession {

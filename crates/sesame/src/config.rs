@@ -13,6 +13,7 @@
 //! | session protection | [`Protection::Basic`] |
 //! | sessions per user | 64 (the oldest beyond that are ended) |
 //! | record size limit | 64 KiB |
+//! | trusted proxies | none: the client address is the socket peer; `X-Forwarded-For`, `Forwarded` and `X-Real-IP` are never read ([`ConfigBuilder::trusted_proxies`]) |
 //!
 //! ```
 //! use std::time::Duration;
@@ -34,6 +35,7 @@ use std::time::Duration;
 use crate::error::ConfigError;
 use crate::keys::Keys;
 use crate::password::PasswordParams;
+use crate::proxy::IpNet;
 
 /// The cookie `SameSite` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +150,7 @@ pub struct Config {
     pub(crate) max_sessions_per_user: usize,
     pub(crate) max_record_bytes: usize,
     pub(crate) password: PasswordParams,
+    pub(crate) trusted_proxies: Vec<IpNet>,
     pub(crate) clock: Arc<dyn Clock>,
 }
 
@@ -206,6 +209,10 @@ impl Config {
     pub fn max_record_bytes(&self) -> usize {
         self.max_record_bytes
     }
+    /// The proxies whose forwarding headers are read (none by default).
+    pub fn trusted_proxies(&self) -> &[IpNet] {
+        &self.trusted_proxies
+    }
     /// Now, on the configured clock (seconds since the epoch): the time session records use.
     pub fn now(&self) -> i64 {
         self.clock.now()
@@ -241,6 +248,7 @@ pub struct ConfigBuilder {
     max_sessions_per_user: usize,
     max_record_bytes: usize,
     password: PasswordParams,
+    trusted_proxies: Vec<String>,
     clock: Arc<dyn Clock>,
 }
 
@@ -272,6 +280,7 @@ impl ConfigBuilder {
             max_sessions_per_user: 64,
             max_record_bytes: 64 * 1024,
             password: PasswordParams::default(),
+            trusted_proxies: Vec::new(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -418,6 +427,40 @@ impl ConfigBuilder {
         self.password = p;
         self
     }
+    /// The reverse proxies (load balancers, CDNs) in front of the application, as IP addresses
+    /// (`"127.0.0.1"`, `"::1"`) and CIDR networks (`"10.0.0.0/8"`, `"2001:db8::/32"`); replaces
+    /// any list given before. Default: none.
+    ///
+    /// The client address that session protection fingerprints is the socket peer. Only when
+    /// the peer is one of these proxies are `X-Forwarded-For` and RFC 7239 `Forwarded` read,
+    /// from the right: the first address that is not a trusted proxy is the client. A malformed
+    /// chain, or the two headers naming different clients, leaves the peer. `X-Real-IP` is
+    /// never read. The rules, case by case, are in [`crate::proxy`].
+    ///
+    /// Name every proxy that may connect to the application, and nothing else: a network listed
+    /// here can make up any client address it likes.
+    ///
+    /// ```
+    /// use sesame::{Config, ConfigError};
+    ///
+    /// let config = Config::builder(&Config::generate_secret())
+    ///     .trusted_proxies(["127.0.0.1", "10.0.0.0/8", "fd00::/8"])
+    ///     .build()?;
+    /// assert_eq!(config.trusted_proxies().len(), 3);
+    ///
+    /// let bad = Config::builder(&Config::generate_secret()).trusted_proxies(["10.0.0.1/8"]).build();
+    /// assert!(matches!(bad, Err(ConfigError::TrustedProxy { .. })));
+    /// # Ok::<(), ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigBuilder::build`] fails with [`ConfigError::TrustedProxy`] on the first entry
+    /// that is not an address or a network.
+    pub fn trusted_proxies<S: AsRef<str>>(mut self, proxies: impl IntoIterator<Item = S>) -> Self {
+        self.trusted_proxies = proxies.into_iter().map(|p| p.as_ref().to_owned()).collect();
+        self
+    }
     /// Replaces the clock (for tests).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -495,6 +538,23 @@ impl ConfigBuilder {
             }
         }
         self.password.validate()?;
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<IpNet>()
+                    .map_err(|source| ConfigError::TrustedProxy {
+                        value: p.clone(),
+                        source,
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if !trusted_proxies.is_empty() {
+            tracing::info!(
+                proxies = ?trusted_proxies,
+                "sesame: forwarding headers are read from the trusted proxies"
+            );
+        }
         Ok(Config {
             keys,
             cookie: CookieConfig {
@@ -523,6 +583,7 @@ impl ConfigBuilder {
             max_sessions_per_user: self.max_sessions_per_user,
             max_record_bytes: self.max_record_bytes,
             password: self.password,
+            trusted_proxies,
             clock: self.clock,
         })
     }
@@ -575,6 +636,52 @@ mod tests {
         assert_eq!(c.absolute_timeout, 12 * 3600);
         assert_eq!(c.remember_duration, 30 * 86400);
         assert_eq!(c.protection, Protection::Basic);
+        assert!(c.trusted_proxies().is_empty());
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_at_build() {
+        let c = Config::builder(&KEY)
+            .trusted_proxies(["127.0.0.1", " 10.0.0.0/8 ", "::1", "2001:db8::/32"])
+            .build()
+            .unwrap();
+        let shown: Vec<String> = c
+            .trusted_proxies()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown,
+            ["127.0.0.1/32", "10.0.0.0/8", "::1/128", "2001:db8::/32"]
+        );
+        // The last list given wins.
+        let c = Config::builder(&KEY)
+            .trusted_proxies(["10.0.0.0/8"])
+            .trusted_proxies(Vec::<String>::new())
+            .build()
+            .unwrap();
+        assert!(c.trusted_proxies().is_empty());
+        for bad in [
+            "",
+            "localhost",
+            "10.0.0.0/33",
+            "10.0.0.1/8",
+            "10.0.0.0/8,127.0.0.1",
+        ] {
+            match Config::builder(&KEY).trusted_proxies(["::1", bad]).build() {
+                Err(ConfigError::TrustedProxy { value, .. }) => assert_eq!(value, bad),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        let e = Config::builder(&KEY)
+            .trusted_proxies(["10.0.0.1/8"])
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("\"10.0.0.1/8\""), "{e}");
+        let source = std::error::Error::source(&e)
+            .expect("the cause")
+            .to_string();
+        assert!(source.contains("10.0.0.0/8"), "{source}");
     }
 
     #[test]

@@ -89,6 +89,15 @@ pub enum ConfigError {
     /// The password hashing parameters are below the floor.
     #[error(transparent)]
     Password(#[from] crate::password::PasswordError),
+    /// A trusted proxy is not an IP address or a CIDR network.
+    #[error("invalid trusted proxy {value:?}")]
+    TrustedProxy {
+        /// The refused entry.
+        value: String,
+        /// What is wrong with it.
+        #[source]
+        source: crate::proxy::IpNetError,
+    },
 }
 
 /// A value in the session could not be encoded or decoded with serde.

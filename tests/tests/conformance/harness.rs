@@ -199,6 +199,8 @@ pub(crate) struct Browser {
     client: reqwest::Client,
     jar: Option<Arc<Jar>>,
     user_agent: Arc<Mutex<String>>,
+    /// Headers sent with every request from now on (see [`Browser::set_headers`]).
+    extra_headers: Arc<Mutex<Vec<(&'static str, String)>>>,
 }
 
 impl fmt::Debug for Browser {
@@ -227,6 +229,7 @@ impl Browser {
             client: builder.build().expect("a reqwest client"),
             jar,
             user_agent: Arc::new(Mutex::new(USER_AGENT.to_owned())),
+            extra_headers: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
@@ -239,12 +242,27 @@ impl Browser {
         *self.user_agent.lock().expect("not poisoned") = ua.to_owned();
     }
 
-    /// A request to `path`, with this browser's user agent; send it with [`Browser::send`].
+    /// Sends exactly these extra headers (name, value) with every request from now on, in
+    /// place of those set before (e.g. `X-Forwarded-For`, as a client or a proxy would).
+    pub(crate) fn set_headers(&self, headers: &[(&'static str, &str)]) {
+        *self.extra_headers.lock().expect("not poisoned") = headers
+            .iter()
+            .map(|(name, value)| (*name, (*value).to_owned()))
+            .collect();
+    }
+
+    /// A request to `path`, with this browser's user agent and extra headers; send it with
+    /// [`Browser::send`].
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let ua = self.user_agent.lock().expect("not poisoned").clone();
-        self.client
+        let mut rb = self
+            .client
             .request(method, self.url(path))
-            .header(header::USER_AGENT, ua)
+            .header(header::USER_AGENT, ua);
+        for (name, value) in self.extra_headers.lock().expect("not poisoned").iter() {
+            rb = rb.header(*name, value.as_str());
+        }
+        rb
     }
 
     /// Sends a request built by [`Browser::request`] and checks the invariants of every response.

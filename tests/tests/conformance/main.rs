@@ -100,6 +100,8 @@ conformance!(
     security_50_a_failed_save_still_sends_the_durable_login_cookie,
     // Protection.
     session_protection_basic_requires_reauth,
+    security_42_forwarded_headers_from_untrusted_peers_are_ignored,
+    security_42_forwarded_headers_from_trusted_proxies_name_the_client,
     // Hostile input.
     hostile_session_cookies_are_anonymous,
     cookie_headers_in_many_shapes_are_fine,
