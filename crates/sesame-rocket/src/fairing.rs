@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::{Build, Data, Request, Response, Rocket};
-use sesame::{AuthSession, Backend, Finish, Rejection, RequestInfo, Sesame, Session};
+use sesame::{AuthSession, Backend, Finish, RequestInfo, Sesame, Session};
 
 use crate::response::rejection_response;
 
@@ -125,18 +125,12 @@ impl<B: Backend> Fairing for SesameFairing<B> {
             return;
         };
         let status = response.status().code;
-        match begun.session.finish(status).await {
-            Ok(finish) => apply_finish(response, finish),
-            Err(error) => {
-                tracing::error!(
-                    %error,
-                    source = ?std::error::Error::source(&error),
-                    status,
-                    "sesame-rocket: finishing the session failed; the response is replaced by the core's rejection"
-                );
-                *response = rejection_response(Rejection::from(error));
-            }
+        let mut finish = begun.session.finish(status).await;
+        // The core logged the failure as it decided the replacement.
+        if let Some(rejection) = finish.replacement.take() {
+            *response = rejection_response(rejection);
         }
+        apply_finish(response, finish);
     }
 }
 

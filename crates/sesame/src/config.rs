@@ -9,7 +9,7 @@
 //! | device cookie (login throttling, [`crate::throttle`]) | `__Host-sesame-device`, same attributes, 365 days, kept across logout |
 //! | idle timeout | 30 minutes |
 //! | absolute timeout | 12 hours from login, never extended by activity |
-//! | touch interval | 60 seconds (last-seen is written at most this often) |
+//! | touch interval | a tenth of the idle timeout, between 1 and 60 seconds (last-seen is written at most this often) |
 //! | remember-me grace window | 15 seconds |
 //! | session protection | [`Protection::Basic`] |
 //! | sessions per user | 64 (the oldest beyond that are ended) |
@@ -186,6 +186,11 @@ impl Config {
     pub fn absolute_timeout(&self) -> Duration {
         Duration::from_secs(self.absolute_timeout as u64)
     }
+    /// The touch interval: how often last-seen is persisted, the idle timeout's precision
+    /// (see [`ConfigBuilder::touch_interval`]).
+    pub fn touch_interval(&self) -> Duration {
+        Duration::from_secs(self.touch_interval as u64)
+    }
     /// The remember-me lifetime.
     pub fn remember_duration(&self) -> Duration {
         Duration::from_secs(self.remember_duration as u64)
@@ -238,7 +243,7 @@ pub struct ConfigBuilder {
     mode: CookieMode,
     idle_timeout: Duration,
     absolute_timeout: Duration,
-    touch_interval: Duration,
+    touch_interval: Option<Duration>,
     remember_duration: Duration,
     remember_grace: Duration,
     device_max_age: Duration,
@@ -271,7 +276,7 @@ impl ConfigBuilder {
             mode: CookieMode::Signed,
             idle_timeout: Duration::from_secs(30 * 60),
             absolute_timeout: Duration::from_secs(12 * 3600),
-            touch_interval: Duration::from_secs(60),
+            touch_interval: None,
             remember_duration: Duration::from_secs(30 * 24 * 3600),
             remember_grace: Duration::from_secs(15),
             device_max_age: Duration::from_secs(365 * 86400),
@@ -362,9 +367,25 @@ impl ConfigBuilder {
         self.absolute_timeout = d;
         self
     }
-    /// Persist last-seen at most this often (default 60 s).
+    /// Persist last-seen at most this often (default and upper bound: a tenth of the idle
+    /// timeout, at least 1 s and at most 60 s).
+    ///
+    /// The touch interval is the precision of the idle timeout: a session used at least once
+    /// per idle timeout minus one touch interval never expires from inactivity, and one left
+    /// alone expires between that and the idle timeout after its last use. A touch is a
+    /// TTL-only store write (no new version, no conflict with concurrent saves).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sesame::Config;
+    ///
+    /// let idle = |secs| Config::builder(&[7u8; 64]).idle_timeout(Duration::from_secs(secs)).build().unwrap();
+    /// assert_eq!(idle(30 * 60).touch_interval(), Duration::from_secs(60));
+    /// assert_eq!(idle(300).touch_interval(), Duration::from_secs(30));
+    /// assert_eq!(idle(4).touch_interval(), Duration::from_secs(1));
+    /// ```
     pub fn touch_interval(mut self, d: Duration) -> Self {
-        self.touch_interval = d;
+        self.touch_interval = Some(d);
         self
     }
     /// Remember-me lifetime (default 30 days; at most 400 days).
@@ -475,9 +496,20 @@ impl ConfigBuilder {
         if idle == 0 {
             return Err(ConfigError::Duration("idle_timeout"));
         }
-        if absolute == 0 || absolute < idle || absolute > 400 * 86400 {
+        if absolute == 0 || absolute > 400 * 86400 {
             return Err(ConfigError::Duration("absolute_timeout"));
         }
+        if absolute < idle {
+            return Err(ConfigError::AbsoluteShorterThanIdle {
+                absolute: self.absolute_timeout.as_secs(),
+                idle: self.idle_timeout.as_secs(),
+            });
+        }
+        // A tenth of the idle timeout, between 1 s and 60 s; an explicit value only lowers it.
+        let derived = (idle / 10).clamp(1, 60);
+        let touch = self
+            .touch_interval
+            .map_or(derived, |d| secs(d).clamp(1, derived));
         let remember = secs(self.remember_duration);
         if remember == 0 || remember > 400 * 86400 {
             return Err(ConfigError::Duration("remember_duration"));
@@ -515,7 +547,7 @@ impl ConfigBuilder {
             },
             idle_timeout: idle,
             absolute_timeout: absolute,
-            touch_interval: secs(self.touch_interval).min(idle),
+            touch_interval: touch,
             remember_duration: remember,
             remember_grace: grace,
             device_max_age,

@@ -69,6 +69,17 @@ pub enum ConfigError {
     /// A duration is out of range (zero, or idle timeout above the absolute timeout).
     #[error("invalid duration for {0}")]
     Duration(&'static str),
+    /// The absolute timeout is shorter than the idle timeout: a session could never live as
+    /// long as its idle timeout says.
+    #[error(
+        "the absolute timeout ({absolute} s) is shorter than the idle timeout ({idle} s): raise the absolute timeout to at least {idle} s, or lower the idle timeout to at most {absolute} s"
+    )]
+    AbsoluteShorterThanIdle {
+        /// The absolute timeout, in seconds.
+        absolute: u64,
+        /// The idle timeout, in seconds.
+        idle: u64,
+    },
     /// A login or refresh view is not a local path.
     #[error("the {0} view must be a local path starting with '/'")]
     View(&'static str),

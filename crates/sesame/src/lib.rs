@@ -25,7 +25,7 @@ pub use error::{AuthError, BoxError, ConfigError, DataError, SessionError, Store
 pub use events::Event;
 pub use id::{SessionId, StoreKey};
 pub use password::{PasswordError, PasswordHasher, PasswordParams, Verification};
-pub use record::{AuthRecord, Flash, Record, RememberRecord, ThrottleRecord};
+pub use record::{AuthRecord, Flash, Record, RememberRecord, RetiredValidator, ThrottleRecord};
 pub use request::RequestInfo;
 pub use response::{Finish, Rejection};
 pub use session::Session;

@@ -111,14 +111,25 @@ pub struct RememberRecord {
     pub user_id: String,
     /// SHA-256 of the current validator, base64.
     pub validator_hash: String,
-    /// The validator it replaced, accepted during the grace window only.
-    pub previous_validator_hash: Option<String>,
+    /// Validators rotated away within the grace window, still accepted until it ends: the
+    /// cookie carrying a newer one may never have reached the client (SECURITY.md 33, 41).
+    #[serde(default)]
+    pub previous_validators: Vec<RetiredValidator>,
     /// When the validator was last rotated.
     pub rotated_at: i64,
     /// When the token expires.
     pub expires_at: i64,
     /// Keyed MAC of the user's auth hash when issued.
     pub auth_hash: String,
+}
+
+/// A remember-me validator that was rotated away, kept (hashed) for the grace window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiredValidator {
+    /// SHA-256 of the validator, base64.
+    pub hash: String,
+    /// When it was rotated away, seconds since the epoch.
+    pub retired_at: i64,
 }
 
 /// Hard cap on a remember-me record's encoded size.

@@ -388,7 +388,7 @@ pub fn remember(user: &str) -> RememberRecord {
         version: 1,
         user_id: user.to_owned(),
         validator_hash: random_token::<32>(),
-        previous_validator_hash: None,
+        previous_validators: Vec::new(),
         rotated_at: now(),
         expires_at: live(),
         auth_hash: "aGFzaA".into(),
@@ -409,7 +409,10 @@ pub async fn remember_tokens_lifecycle<S: SessionStore>(s: Arc<S>) {
 
     let mut rotated = t.clone();
     rotated.version = 2;
-    rotated.previous_validator_hash = Some(t.validator_hash.clone());
+    rotated.previous_validators = vec![crate::record::RetiredValidator {
+        hash: t.validator_hash.clone(),
+        retired_at: now(),
+    }];
     rotated.validator_hash = random_token::<32>();
     assert_eq!(
         s.update_remember(&sel, &rotated, 1).await.unwrap(),
