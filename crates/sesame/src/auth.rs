@@ -797,7 +797,11 @@ impl<B: Backend> AuthSession<B> {
         let _slot = self.user.user.lock().await;
         let mut st = self.session.lock().await?;
         let fp = self.session.request().fingerprint();
-        let Some(user_id) = st.record.as_ref().and_then(|r| r.user_id()).map(str::to_owned)
+        let Some(user_id) = st
+            .record
+            .as_ref()
+            .and_then(|r| r.user_id())
+            .map(str::to_owned)
         else {
             return Ok(());
         };

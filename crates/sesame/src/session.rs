@@ -644,11 +644,7 @@ impl Session {
 
     /// Deletes a record this request created but will not use (its cookie was never sent).
     async fn discard(&self, id: &SessionId) {
-        if let Err(e) = self
-            .store()
-            .delete(&id.store_key(), Durability::Lazy)
-            .await
-        {
+        if let Err(e) = self.store().delete(&id.store_key(), Durability::Lazy).await {
             tracing::warn!(error = %e, "sesame: could not delete an unused session record");
         }
     }

@@ -978,7 +978,10 @@ async fn security_11_a_session_used_every_quarter_idle_timeout_never_expires() {
         );
     }
     let r = h.record_of(&b).await.unwrap();
-    assert!(r.expires_at > h.clock_now() + 8 - 2, "the store's expiry slid too");
+    assert!(
+        r.expires_at > h.clock_now() + 8 - 2,
+        "the store's expiry slid too"
+    );
 }
 
 #[tokio::test]
@@ -1004,13 +1007,20 @@ async fn security_11_a_busy_session_ends_at_the_absolute_timeout_and_remember_me
     for _ in 0..19 {
         h.clock.advance(2);
         assert_eq!(h.whoami(&mut b).await.as_deref(), Some("1"));
-        assert_eq!(b.get("__Host-sesame").cloned(), first, "same session while busy");
+        assert_eq!(
+            b.get("__Host-sesame").cloned(),
+            first,
+            "same session while busy"
+        );
     }
     // 40 s after login, however busy: that session is over; the remember-me cookie restores
     // a new, non-fresh one.
     h.clock.advance(2);
     let (s, a) = h.begin(&b, "GET", "/");
-    assert_eq!(a.current_user().await.unwrap().map(|u| u.id).as_deref(), Some("1"));
+    assert_eq!(
+        a.current_user().await.unwrap().map(|u| u.id).as_deref(),
+        Some("1")
+    );
     assert!(a.is_remembered().await.unwrap());
     assert!(!a.is_fresh().await.unwrap());
     b.apply(&s.finish(200).await);
@@ -1057,7 +1067,11 @@ async fn security_48_a_touch_racing_a_write_loses_nothing_and_bumps_no_version()
     slow.insert("cart", &["apple"]).await.unwrap();
     let updates = h.store.calls();
     b.apply(&slow.finish(303).await);
-    assert_eq!(h.store.calls() - updates, 1, "one update, no conflict retry");
+    assert_eq!(
+        h.store.calls() - updates,
+        1,
+        "one update, no conflict retry"
+    );
     let r = h.record_of(&b).await.unwrap();
     assert_eq!(r.version, v + 1);
     assert_eq!(r.data["cart"], serde_json::json!(["apple"]));
@@ -1084,7 +1098,10 @@ async fn security_45_deleting_an_emptied_record_never_loses_a_concurrent_write()
     b.apply(&bs.finish(303).await);
     // A finishes: the record it emptied is gone, but B's write must not be.
     b.apply(&a.finish(200).await);
-    let r = h.record_of(&b).await.expect("B's write was deleted with A's emptied record");
+    let r = h
+        .record_of(&b)
+        .await
+        .expect("B's write was deleted with A's emptied record");
     assert_eq!(r.data["cart"], serde_json::json!(["apple"]));
     assert!(r.flashes.is_empty());
 }
@@ -1106,18 +1123,28 @@ async fn security_45_cycling_the_id_carries_the_latest_record() {
         match rotate {
             "cycle_id" => s.cycle_id().await.unwrap(),
             "confirm_login" => a.confirm_login().await.unwrap(),
-            _ => a.password_changed(&h.backend.user("1").unwrap()).await.unwrap(),
+            _ => a
+                .password_changed(&h.backend.user("1").unwrap())
+                .await
+                .unwrap(),
         }
         let before = b.clone();
         b.apply(&s.finish(303).await);
-        assert_ne!(before.get("__Host-sesame"), b.get("__Host-sesame"), "{rotate}");
+        assert_ne!(
+            before.get("__Host-sesame"),
+            b.get("__Host-sesame"),
+            "{rotate}"
+        );
         let r = h.record_of(&b).await.unwrap();
         assert_eq!(
             r.data.get("cart"),
             Some(&serde_json::json!(["apple"])),
             "{rotate} dropped a write saved meanwhile"
         );
-        assert!(h.record_of(&before).await.is_none(), "{rotate} kept the old id");
+        assert!(
+            h.record_of(&before).await.is_none(),
+            "{rotate} kept the old id"
+        );
     }
 }
 
@@ -1134,7 +1161,11 @@ async fn security_45_cycling_the_id_never_resurrects_a_concurrent_logout() {
     other.apply(&o.finish(303).await);
     s.cycle_id().await.unwrap();
     b.apply(&s.finish(303).await);
-    assert_eq!(h.live_sessions("1").await, 0, "a logged-out session came back");
+    assert_eq!(
+        h.live_sessions("1").await,
+        0,
+        "a logged-out session came back"
+    );
     assert_eq!(h.whoami(&mut b).await, None);
 }
 
@@ -1153,9 +1184,16 @@ async fn security_46_strong_protection_fails_closed_when_the_delete_fails() {
     // Even if the handler went on and answered 200, nothing logged-in may be created.
     assert!(a.current_user().await.unwrap().is_none());
     let f = s.finish(200).await;
-    assert_eq!(f.replacement.as_ref().map(sesame::Rejection::status), Some(503));
+    assert_eq!(
+        f.replacement.as_ref().map(sesame::Rejection::status),
+        Some(503)
+    );
     assert!(f.set_cookies.is_empty(), "{:?}", f.set_cookies);
-    assert_eq!(h.live_sessions("1").await, 1, "a logged-in record was re-created");
+    assert_eq!(
+        h.live_sessions("1").await,
+        1,
+        "a logged-in record was re-created"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1182,8 +1220,15 @@ async fn security_47_theft_revocation_wins_against_a_concurrent_restore() {
     h.sesame.revoke_user("1").await.unwrap();
     pause.release();
     let restored = restore.await.unwrap();
-    assert!(!matches!(restored, Ok(Some(_))), "restored after revocation: {restored:?}");
-    assert_eq!(h.live_sessions("1").await, 0, "a session survived the revocation");
+    assert!(
+        !matches!(restored, Ok(Some(_))),
+        "restored after revocation: {restored:?}"
+    );
+    assert_eq!(
+        h.live_sessions("1").await,
+        0,
+        "a session survived the revocation"
+    );
 }
 
 #[tokio::test]
@@ -1204,12 +1249,20 @@ async fn security_41_a_lost_remember_cookie_is_reissued_within_the_grace_window(
     let before = b.get("__Host-sesame-remember").cloned();
     assert_eq!(h.whoami(&mut b).await.as_deref(), Some("1"));
     let after = b.get("__Host-sesame-remember").cloned();
-    assert!(after.is_some() && after != before, "no new remember-me cookie was issued");
+    assert!(
+        after.is_some() && after != before,
+        "no new remember-me cookie was issued"
+    );
     // Long after the grace window, the browser's token still works: no theft alarm.
     h.clock.advance(60);
     b.cookies.remove("__Host-sesame");
     assert_eq!(h.whoami(&mut b).await.as_deref(), Some("1"));
-    assert!(!h.events.lock().iter().any(|e| matches!(e, Event::RememberTheft { .. })));
+    assert!(
+        !h.events
+            .lock()
+            .iter()
+            .any(|e| matches!(e, Event::RememberTheft { .. }))
+    );
     assert_eq!(h.whoami(&mut other).await.as_deref(), Some("1"));
 }
 
@@ -1226,10 +1279,20 @@ async fn security_50_a_failed_finish_still_sends_what_is_durable() {
     s.insert("cart", &["apple"]).await.unwrap();
     h.store.fail_next(StoreOp::Update);
     let f = s.finish(303).await;
-    assert_eq!(f.replacement.as_ref().map(sesame::Rejection::status), Some(503));
+    assert_eq!(
+        f.replacement.as_ref().map(sesame::Rejection::status),
+        Some(503)
+    );
     b.apply(&f);
-    assert!(b.get("__Host-sesame").is_some(), "the restored session's cookie was dropped");
-    assert_ne!(b.get("__Host-sesame-remember").cloned(), old_remember, "the rotated token's cookie was dropped");
+    assert!(
+        b.get("__Host-sesame").is_some(),
+        "the restored session's cookie was dropped"
+    );
+    assert_ne!(
+        b.get("__Host-sesame-remember").cloned(),
+        old_remember,
+        "the rotated token's cookie was dropped"
+    );
     // The browser goes on with what it got.
     assert_eq!(h.whoami(&mut b).await.as_deref(), Some("1"));
     h.clock.advance(3600);
