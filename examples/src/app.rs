@@ -216,9 +216,25 @@ pub enum DemoError {
     /// The user table could not be opened.
     #[error("cannot open the user table")]
     Users(#[source] UserStoreError),
+    /// The absolute timeout is shorter than the idle timeout.
+    #[error(
+        "SESAME_ABSOLUTE_TIMEOUT_SECS ({absolute} s) is shorter than the idle timeout ({idle} s{}): set SESAME_ABSOLUTE_TIMEOUT_SECS to at least {idle}, or SESAME_IDLE_TIMEOUT_SECS to at most {absolute}",
+        if *idle_is_default { ", the default of SESAME_IDLE_TIMEOUT_SECS" } else { ", SESAME_IDLE_TIMEOUT_SECS" }
+    )]
+    Timeouts {
+        /// The absolute timeout, in seconds.
+        absolute: u64,
+        /// The idle timeout, in seconds.
+        idle: u64,
+        /// Whether the idle timeout is the library's default (the variable is unset).
+        idle_is_default: bool,
+    },
     /// Sesame refused the configuration.
     #[error("invalid configuration")]
     Config(#[source] ConfigError),
+    /// Ending a disabled user's sessions failed.
+    #[error("cannot end the sessions of a disabled user")]
+    Revoke(#[source] sesame::StoreError),
     /// The password hasher refused its parameters.
     #[error("invalid password hashing parameters")]
     Password(#[source] PasswordError),
@@ -341,7 +357,14 @@ impl Demo {
         if let Some(clock) = settings.clock.clone() {
             config = config.clock(clock);
         }
-        let config = config.build().map_err(DemoError::Config)?;
+        let config = config.build().map_err(|e| match e {
+            ConfigError::AbsoluteShorterThanIdle { absolute, idle } => DemoError::Timeouts {
+                absolute,
+                idle,
+                idle_is_default: settings.idle_timeout.is_none(),
+            },
+            e => DemoError::Config(e),
+        })?;
         if !settings.secure_cookies {
             tracing::warn!(
                 "demo: cookies are sent without Secure (fine on plain-http loopback); set \
@@ -391,6 +414,33 @@ impl Demo {
     /// The user table.
     pub fn users(&self) -> &Users {
         self.sesame.backend().users()
+    }
+
+    /// Enables or disables a user. Disabling ends every session and remember-me token of the
+    /// user at once (not on their next request), so that enabling the user again brings none
+    /// of them back (SECURITY.md 44). The flag is flipped first: a remember-me restore racing
+    /// the revocation finds the user inactive, or its token gone.
+    ///
+    /// # Errors
+    ///
+    /// The user table or the session store failed; disabling is then not complete.
+    pub async fn set_user_active(
+        &self,
+        id: &str,
+        active: bool,
+    ) -> Result<Option<DemoUser>, DemoError> {
+        let user = self
+            .users()
+            .set_active(id, active)
+            .await
+            .map_err(DemoError::Users)?;
+        if !active && user.is_some() {
+            self.sesame
+                .revoke_user(id)
+                .await
+                .map_err(DemoError::Revoke)?;
+        }
+        Ok(user)
     }
 
     /// Routes a request by its method and path: the same table as the framework glue, for
@@ -866,16 +916,25 @@ impl Demo {
 
     /// `POST /api/tokens` (login required): a new API token, `{"token": ...}`.
     ///
-    /// A request that carries an `Authorization` header is authenticated by it alone and needs
-    /// no CSRF token (a cross-site form cannot set that header); a cookie-authenticated
-    /// request is a form post like any other and must carry `csrf_token`.
+    /// A request the request loader authenticated (a bearer token, no cookie session) needs no
+    /// CSRF token (a cross-site form cannot set that header); a cookie-authenticated request is
+    /// a form post like any other and must carry `csrf_token`, whatever `Authorization` header
+    /// comes with it.
     pub async fn create_token(&self, auth: &DemoAuth, body: &[u8]) -> Reply {
         self.run(async {
-            let user = if auth.session().request().authorization_header().is_some() {
+            // Decided by how the user was found, not by the presence of a header: a cookie
+            // session wins over any `Authorization` header (a browser's cached Basic
+            // credentials included), so it needs its CSRF token (SECURITY.md 49).
+            let user = if auth.is_from_request().await? {
                 match auth.current_user().await? {
                     Some(u) => u,
                     None => return Err(Rejection::unauthorized_json()),
                 }
+            } else if auth.session().request().bearer_token().is_some()
+                && !auth.is_authenticated().await?
+            {
+                // A bearer token that names nobody, and no session.
+                return Err(Rejection::unauthorized_json());
             } else {
                 let form = match parse_form(body) {
                     Ok(f) => f,

@@ -6,8 +6,8 @@
 //! | `SESAME_DATA_DIR` | `./sesame-data` | the sled database and the generated key file |
 //! | `SESAME_SECRET` | (a key file in the data directory) | hex of a 64-byte key, shared by several processes |
 //! | `SESAME_REDIS_URL` | (unset) | sessions and users in Redis instead of sled, shared by several processes (needs `SESAME_SECRET`) |
-//! | `SESAME_IDLE_TIMEOUT_SECS` | the library's (30 min) | inactivity timeout |
-//! | `SESAME_ABSOLUTE_TIMEOUT_SECS` | the library's (12 h) | absolute timeout from login |
+//! | `SESAME_IDLE_TIMEOUT_SECS` | the library's (30 min) | inactivity timeout: slides with activity, to a tenth of itself (at most 60 s) |
+//! | `SESAME_ABSOLUTE_TIMEOUT_SECS` | the library's (12 h) | absolute timeout from login, never extended by activity; at least the idle timeout (set both together when shortening it) |
 //! | `SESAME_REMEMBER_GRACE_SECS` | the library's (15 s) | grace window of a just-rotated remember-me validator |
 //! | `SESAME_SECURE_COOKIES` | `false` | `Secure` cookies (turn on behind HTTPS) |
 //!

@@ -86,6 +86,7 @@ conformance!(
     login_throttling_answers_429,
     // API.
     api_me_and_bearer_tokens,
+    security_49_authorization_headers_do_not_waive_csrf_for_cookie_sessions,
     // Logout.
     logout_ends_the_session,
     // Remember-me.
@@ -107,4 +108,7 @@ conformance!(
     // Expiry.
     idle_timeout_ends_the_session,
     absolute_timeout_ends_the_session,
+    short_idle_timeout_ends_an_idle_session,
+    short_idle_timeout_slides_with_activity,
+    short_absolute_timeout_ends_a_busy_session,
 );
