@@ -321,9 +321,12 @@ impl Demo {
             Secret::KeyFile => load_or_create_key(&settings.key_file())?,
         };
         let db = sesame_sled::open_db(settings.db_dir())?;
-        let store = SledStore::new(db.clone())?;
+        let store: Arc<dyn SessionStore> = match settings.session_store.clone() {
+            Some(store) => store,
+            None => Arc::new(SledStore::new(db.clone())?),
+        };
         let users = Users::open(&db).map_err(DemoError::Users)?;
-        Self::assemble(&settings, &secret, Arc::new(store), users)
+        Self::assemble(&settings, &secret, store, users)
     }
 
     /// Sesame on `store` and `users`, and the purge task.

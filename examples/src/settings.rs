@@ -90,6 +90,10 @@ pub struct Settings {
     pub purge_interval: Option<Duration>,
     /// The clock (`None`: the system clock). Tests inject [`sesame::testing::MockClock`].
     pub clock: Option<Arc<dyn Clock>>,
+    /// **Tests only**: keep sessions in this store instead of the sled database (the users
+    /// stay in sled), e.g. a [`sesame::testing::FlakyStore`] that fails on demand. No variable
+    /// sets it.
+    pub session_store: Option<Arc<dyn sesame::store::SessionStore>>,
 }
 
 impl fmt::Debug for Settings {
@@ -107,6 +111,7 @@ impl fmt::Debug for Settings {
             .field("insecure_password_hashing", &self.insecure_password_hashing)
             .field("purge_interval", &self.purge_interval)
             .field("clock", &self.clock)
+            .field("session_store", &self.session_store)
             .finish()
     }
 }
@@ -270,6 +275,7 @@ impl Settings {
             insecure_password_hashing: false,
             purge_interval: Some(Duration::from_secs(300)),
             clock: None,
+            session_store: None,
         })
     }
 
@@ -290,6 +296,7 @@ impl Settings {
             insecure_password_hashing: true,
             purge_interval: None,
             clock: None,
+            session_store: None,
         }
     }
 

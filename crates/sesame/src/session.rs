@@ -580,7 +580,8 @@ impl Session {
                         // Saved meanwhile: build again from that record.
                         self.discard(&id).await;
                         base_version = current.version;
-                        base = Some(self.reapply(st, current));
+                        base = (!self.expired(&current, self.config().now()))
+                            .then(|| self.reapply(st, current));
                         continue;
                     }
                 }
@@ -600,8 +601,9 @@ impl Session {
         .into())
     }
 
-    /// The latest stored record under `key` with this request's changes re-applied, and its
-    /// stored version; `None` when it is gone or expired.
+    /// The latest stored record under `key` with this request's changes re-applied (`None`
+    /// when it is gone or expired), and its stored version (`0` when gone), so that an expired
+    /// record is deleted too.
     async fn latest(
         &self,
         st: &State,
@@ -613,11 +615,12 @@ impl Session {
             Err(e) => return Err(e.into()),
         };
         Ok(match current {
-            Some(r) if !self.expired(&r, self.config().now()) => {
+            Some(r) if self.expired(&r, self.config().now()) => (None, r.version),
+            Some(r) => {
                 let version = r.version;
                 (Some(self.reapply(st, r)), version)
             }
-            _ => (None, 0),
+            None => (None, 0),
         })
     }
 

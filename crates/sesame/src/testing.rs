@@ -254,7 +254,7 @@ pub async fn login_cookie<B: Backend>(
 /// use sesame::store::{Durability, SessionStore};
 /// use sesame::testing::{FlakyStore, StoreOp};
 ///
-/// let store = Arc::new(FlakyStore::default());
+/// let store: Arc<FlakyStore> = Arc::new(FlakyStore::default());
 /// let pause = store.pause_next(StoreOp::Purge);
 /// let task = tokio::spawn({
 ///     let store = store.clone();

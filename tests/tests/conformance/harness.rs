@@ -257,6 +257,32 @@ impl Browser {
             .unwrap_or_else(|(what, e)| panic!("{what}: {e}"))
     }
 
+    /// Like [`Browser::send`], for a request whose store operation a scenario made fail: the
+    /// core's `503` is expected then (never another `5xx`), with the other invariants.
+    pub(crate) async fn send_expecting_503(&self, rb: RequestBuilder) -> Page {
+        let request = rb.build().expect("a valid request");
+        let what = format!(
+            "{}: {} {}",
+            self.framework.name,
+            request.method(),
+            request.url().path()
+        );
+        let response = self
+            .client
+            .execute(request)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: request failed: {}", chain(&e)));
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap_or_default();
+        assert_eq!(
+            status.as_u16(),
+            503,
+            "{what}: expected the core's 503:\n{body}"
+        );
+        Page::checked(what, status, headers, body)
+    }
+
     /// Like [`Browser::send`], but a failure to get a response at all (the connection closed) is
     /// an `Err` with what was asked and the error chain, instead of a panic.
     pub(crate) async fn try_send(&self, rb: RequestBuilder) -> Result<Page, (String, String)> {
@@ -563,16 +589,21 @@ impl fmt::Debug for Page {
 
 impl Page {
     fn new(what: String, status: StatusCode, headers: HeaderMap, body: String) -> Self {
+        assert!(
+            !status.is_server_error(),
+            "a server error (never expected):\n{what} -> {status}\n{body}"
+        );
+        Self::checked(what, status, headers, body)
+    }
+
+    /// The invariants of every response but the status.
+    fn checked(what: String, status: StatusCode, headers: HeaderMap, body: String) -> Self {
         let page = Self {
             what,
             status,
             headers,
             body,
         };
-        assert!(
-            !page.status.is_server_error(),
-            "a server error (never expected):\n{page:?}"
-        );
         if !page.set_cookies().is_empty() {
             assert!(
                 page.cache_control_no_store(),

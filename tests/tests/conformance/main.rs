@@ -98,6 +98,7 @@ conformance!(
     sessions_list_and_revoke_others,
     // Session data.
     concurrent_cart_posts_lose_nothing,
+    security_50_a_failed_save_still_sends_the_durable_login_cookie,
     // Protection.
     session_protection_basic_requires_reauth,
     // Hostile input.
