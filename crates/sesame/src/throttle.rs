@@ -558,7 +558,13 @@ impl LoginThrottle {
     ) -> Result<T, StoreError> {
         let store = &self.inner.store;
         for attempt in 0..MAX_SWAPS {
-            let current = store.load_throttle(key).await?;
+            let (current, corrupt) = match store.load_throttle(key).await {
+                Ok(r) => (r, None),
+                // An unreadable record counts nothing: replace it, if the store lets an insert
+                // overwrite it (else fail closed, below).
+                Err(StoreError::Corrupt(e)) => (None, Some(e)),
+                Err(e) => return Err(e),
+            };
             let expected = current.as_ref().map_or(0, |r| r.version);
             let mut next = current.unwrap_or_default();
             let now = self.now();
@@ -569,7 +575,13 @@ impl LoginThrottle {
                     next.version = expected.wrapping_add(1).max(1);
                     next.expires_at = self.expiry(&next, now);
                     if store.save_throttle(key, &next, expected).await? {
+                        if corrupt.is_some() {
+                            tracing::warn!("sesame: replaced an unreadable login-throttle record");
+                        }
                         return Ok(out);
+                    }
+                    if let Some(e) = corrupt {
+                        return Err(StoreError::Corrupt(e));
                     }
                 }
             }
@@ -1183,6 +1195,158 @@ mod tests {
         assert!(after.budget_for("alice", Some(&device)).is_device());
         device.key_set = 0;
         assert!(!after.budget_for("alice", Some(&device)).is_device());
+    }
+
+    /// A store holding an unreadable throttle record (as sled and Redis report it): `replace`
+    /// says whether an insert may overwrite it (sled) or not (Redis).
+    #[derive(Debug)]
+    struct Unreadable {
+        inner: MemoryStore,
+        replace: bool,
+        corrupt: std::sync::atomic::AtomicBool,
+    }
+
+    fn corrupt_error() -> StoreError {
+        StoreError::Corrupt(Box::new(std::io::Error::other("not a throttle record")))
+    }
+
+    #[async_trait::async_trait]
+    impl SessionStore for Unreadable {
+        async fn create(
+            &self,
+            k: &crate::StoreKey,
+            r: &crate::Record,
+            d: crate::store::Durability,
+        ) -> Result<bool, StoreError> {
+            self.inner.create(k, r, d).await
+        }
+        async fn load(&self, k: &crate::StoreKey) -> Result<Option<crate::Record>, StoreError> {
+            self.inner.load(k).await
+        }
+        async fn update(
+            &self,
+            k: &crate::StoreKey,
+            r: &crate::Record,
+            v: u64,
+            d: crate::store::Durability,
+        ) -> Result<crate::store::Update<crate::Record>, StoreError> {
+            self.inner.update(k, r, v, d).await
+        }
+        async fn delete(
+            &self,
+            k: &crate::StoreKey,
+            d: crate::store::Durability,
+        ) -> Result<bool, StoreError> {
+            self.inner.delete(k, d).await
+        }
+        async fn delete_version(
+            &self,
+            k: &crate::StoreKey,
+            v: u64,
+            d: crate::store::Durability,
+        ) -> Result<crate::store::Update<crate::Record>, StoreError> {
+            self.inner.delete_version(k, v, d).await
+        }
+        async fn touch(&self, k: &crate::StoreKey, l: i64, e: i64) -> Result<bool, StoreError> {
+            self.inner.touch(k, l, e).await
+        }
+        async fn user_sessions(
+            &self,
+            u: &str,
+            n: i64,
+        ) -> Result<Vec<(crate::StoreKey, crate::Record)>, StoreError> {
+            self.inner.user_sessions(u, n).await
+        }
+        async fn delete_user_sessions(
+            &self,
+            u: &str,
+            e: Option<&crate::StoreKey>,
+        ) -> Result<usize, StoreError> {
+            self.inner.delete_user_sessions(u, e).await
+        }
+        async fn purge_expired(&self, n: i64) -> Result<usize, StoreError> {
+            self.inner.purge_expired(n).await
+        }
+        async fn create_remember(
+            &self,
+            s: &str,
+            r: &crate::RememberRecord,
+        ) -> Result<bool, StoreError> {
+            self.inner.create_remember(s, r).await
+        }
+        async fn load_remember(
+            &self,
+            s: &str,
+        ) -> Result<Option<crate::RememberRecord>, StoreError> {
+            self.inner.load_remember(s).await
+        }
+        async fn update_remember(
+            &self,
+            s: &str,
+            r: &crate::RememberRecord,
+            v: u64,
+        ) -> Result<crate::store::Update<crate::RememberRecord>, StoreError> {
+            self.inner.update_remember(s, r, v).await
+        }
+        async fn delete_remember(&self, s: &str) -> Result<bool, StoreError> {
+            self.inner.delete_remember(s).await
+        }
+        async fn delete_user_remember(&self, u: &str) -> Result<usize, StoreError> {
+            self.inner.delete_user_remember(u).await
+        }
+        async fn load_throttle(&self, k: &str) -> Result<Option<ThrottleRecord>, StoreError> {
+            if self.corrupt.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(corrupt_error());
+            }
+            self.inner.load_throttle(k).await
+        }
+        async fn save_throttle(
+            &self,
+            k: &str,
+            r: &ThrottleRecord,
+            v: u64,
+        ) -> Result<bool, StoreError> {
+            if self.corrupt.load(std::sync::atomic::Ordering::SeqCst) {
+                if !self.replace {
+                    return Err(corrupt_error());
+                }
+                if v != 0 {
+                    return Ok(false);
+                }
+                self.corrupt
+                    .store(false, std::sync::atomic::Ordering::SeqCst);
+                return self.inner.save_throttle(k, r, 0).await.map(|_| true);
+            }
+            self.inner.save_throttle(k, r, v).await
+        }
+    }
+
+    #[tokio::test]
+    async fn unreadable_records_are_replaced_or_fail_closed() {
+        for replace in [true, false] {
+            let store = Arc::new(Unreadable {
+                inner: MemoryStore::new(),
+                replace,
+                corrupt: std::sync::atomic::AtomicBool::new(true),
+            });
+            let config = Config::builder(&[3; 64]).build().unwrap();
+            let throttle = LoginThrottle::new(&config, store.clone(), ThrottleConfig::default());
+            let bob = throttle.budget("bob");
+            match throttle.reserve(&bob).await {
+                Ok(r) => {
+                    assert!(replace, "replaced where the store allows it");
+                    r.failed().await.unwrap();
+                    assert_eq!(throttle.state(&bob).await.unwrap().failures, 1);
+                }
+                Err(ThrottleError::Store(StoreError::Corrupt(_))) => {
+                    assert!(
+                        !replace,
+                        "fails closed, at once, where it cannot be replaced"
+                    );
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+        }
     }
 
     #[test]
