@@ -467,7 +467,7 @@ async fn security_28_errors_are_503_and_never_counted() {
 
 /// Events and logs carry the account's keyed hash, never its name (SECURITY.md 30).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn security_28_events_name_accounts_by_hash_only() {
+async fn security_28_30_events_name_accounts_by_hash_only() {
     let h = harness();
     for _ in 0..11 {
         h.attempt(&mut Browser::default(), "Secret-Admin", "wrong")
