@@ -297,7 +297,9 @@ impl Demo {
 
     /// Opens the demo: the data directory, the key, the sled database (sessions and users), and
     /// Sesame configured as the design says (login view `/login`, basic session protection,
-    /// 10 failures per account in 15 minutes before `429`).
+    /// 10 failures per account in 15 minutes before `429`, counted in the session store so that
+    /// every process on one store shares the budget; clients that logged in as the user before
+    /// keep their own budget through their device cookie).
     ///
     /// Inside a Tokio runtime, also starts purging expired sessions every
     /// [`Settings::purge_interval`].
@@ -676,6 +678,9 @@ impl Demo {
                 match users.create(username, email, hash).await {
                     Ok(user) => {
                         auth.login(&user, LoginOptions::default()).await?;
+                        // The password was just set on this device: trust it like a password
+                        // login (a device cookie: its own login-throttle budget).
+                        auth.trust_device(&user.username).await?;
                         auth.session()
                             .flash(
                                 "success",

@@ -17,7 +17,7 @@ use crate::request::RequestInfo;
 use crate::response::Rejection;
 use crate::session::{Core, Session, State};
 use crate::store::{MemoryStore, SessionStore, Update};
-use crate::throttle::{LoginThrottle, ThrottleConfig};
+use crate::throttle::{Budget, LoginThrottle, ThrottleConfig, ThrottleError};
 
 /// A user, as Sesame needs to see it (axum-login's `AuthUser`, Flask-Login's `UserMixin`).
 ///
@@ -188,7 +188,9 @@ impl<B: Backend> SesameBuilder<B> {
         self.events.add(Arc::new(listener) as Listener);
         self
     }
-    /// Login throttling settings.
+    /// Login throttling settings (default [`ThrottleConfig::default`]: 10 failures per account
+    /// in 15 minutes, then 30 s doubling up to 15 min). The throttle keeps its state in the
+    /// store; see [`crate::throttle`].
     pub fn throttle(mut self, t: ThrottleConfig) -> Self {
         self.throttle = t;
         self
@@ -196,6 +198,7 @@ impl<B: Backend> SesameBuilder<B> {
     /// Builds the shared state.
     pub fn build(self) -> Sesame<B> {
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let throttle = LoginThrottle::new(&self.config, store.clone(), self.throttle);
         Sesame {
             inner: Arc::new(SesameInner {
                 core: Arc::new(Core {
@@ -204,7 +207,7 @@ impl<B: Backend> SesameBuilder<B> {
                     events: self.events,
                 }),
                 backend: self.backend,
-                throttle: LoginThrottle::new(self.throttle),
+                throttle,
             }),
         }
     }
@@ -254,6 +257,10 @@ impl<B: Backend> Sesame<B> {
     /// The user backend.
     pub fn backend(&self) -> &B {
         &self.inner.backend
+    }
+    /// The login throttle [`AuthSession::authenticate`] uses, on this Sesame's store.
+    pub fn throttle(&self) -> &LoginThrottle {
+        &self.inner.throttle
     }
 
     /// Deletes expired records now; run it periodically (stores also expire lazily).
@@ -584,36 +591,98 @@ impl<B: Backend> AuthSession<B> {
             .is_some_and(|a| a.remembered))
     }
 
-    /// Checks credentials with the backend, with per-account throttling: `Ok(None)` for wrong
-    /// credentials (answer with one generic message), `Err` with the `429` (or `503`) to send.
+    /// Checks credentials with the backend, with per-account throttling (SECURITY.md 28):
+    /// `Ok(Some(user))` for right credentials of an active user, `Ok(None)` for wrong ones
+    /// (answer with one generic message), `Err` with the response to send instead: `429` with
+    /// `Retry-After` when the account is throttled, `503` when the store or the backend fails.
     ///
-    /// `account` is the name the credentials claim (e.g. the username), used for throttling.
+    /// `account` is the name the credentials claim (e.g. the username), trimmed and lowercased
+    /// for throttling. In order: the attempt is [reserved](LoginThrottle::reserve) in the
+    /// store, against the account's budget or, when the client presents a device cookie for
+    /// that account, against the device's own; a refusal is the `429`, and the backend is not
+    /// called (no password hash is computed). Then the backend checks the credentials: a
+    /// failure is counted, a success clears the budget and sends this client a new device
+    /// cookie (kept across logout), a backend error gives the reservation back uncounted.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use sesame::testing::{TestBackend, TestUser};
+    /// use sesame::{Config, RequestInfo, Sesame};
+    ///
+    /// let backend = TestBackend::default().with_user(TestUser::new("1", "alice", "right"));
+    /// let sesame = Sesame::builder(Config::builder(&[2u8; 64]).build()?, backend).build();
+    /// let (_, auth) = sesame.begin(RequestInfo::new("POST", "/login"), []);
+    /// for _ in 0..10 {
+    ///     assert!(auth.authenticate(("alice".into(), "wrong".into()), "alice").await?.is_none());
+    /// }
+    /// // Locked for unknown clients, even with the right password: 429, nothing checked.
+    /// let refused = auth.authenticate(("alice".into(), "right".into()), "alice").await.unwrap_err();
+    /// assert_eq!(refused.status(), 429);
+    /// assert!(refused.headers().iter().any(|(n, v)| *n == "retry-after" && v == "30"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn authenticate(
         &self,
         credentials: B::Credentials,
         account: &str,
     ) -> Result<Option<B::User>, Rejection> {
         let throttle = &self.sesame.inner.throttle;
-        let now = std::time::UNIX_EPOCH
-            + std::time::Duration::from_secs(self.config().now().max(0) as u64);
-        let json = self.session.request().wants_json();
-        if let Err(t) = throttle.check(account, now) {
-            self.events().emit(Event::LoginThrottled);
-            return Err(Rejection::too_many_attempts(t.retry_after, json));
-        }
+        let budget = self.throttle_budget(account);
+        let reservation = match throttle.reserve(&budget).await {
+            Ok(r) => r,
+            Err(ThrottleError::Throttled(t)) => {
+                self.events().emit(Event::LoginThrottled {
+                    account_hash: budget.account_hash().to_owned(),
+                    device: budget.is_device(),
+                    retry_after_secs: t.retry_after_secs(),
+                });
+                let json = self.session.request().wants_json();
+                return Err(Rejection::too_many_attempts(t.retry_after, json));
+            }
+            Err(ThrottleError::Store(e)) => return Err(AuthError::from(e).into()),
+        };
         let backend = &self.sesame.inner.backend;
         match backend.authenticate(credentials).await {
             Ok(Some(u)) if u.is_active() => {
-                throttle.record_success(account);
+                reservation.succeeded().await.map_err(AuthError::from)?;
+                self.trust_device(account).await?;
                 Ok(Some(u))
             }
             Ok(_) => {
-                throttle.record_failure(account, now);
-                self.events().emit(Event::LoginFailed);
+                reservation.failed().await.map_err(AuthError::from)?;
+                self.events().emit(Event::LoginFailed {
+                    account_hash: budget.account_hash().to_owned(),
+                    device: budget.is_device(),
+                });
                 Ok(None)
             }
-            Err(e) => Err(backend_err(e).into()),
+            Err(e) => {
+                if let Err(e) = reservation.release().await {
+                    tracing::warn!(error = %e, "sesame: could not release a login attempt; its lease will run out");
+                }
+                Err(backend_err(e).into())
+            }
         }
+    }
+
+    /// The throttle budget a login attempt on `account` from this client counts against: the
+    /// device's own when the request carries a valid device cookie for that account, else the
+    /// account's, shared by every other client ([`crate::throttle`]). For credential checks
+    /// made without [`AuthSession::authenticate`], with [`Sesame::throttle`].
+    pub fn throttle_budget(&self, account: &str) -> Budget {
+        let device = self.session.inner.incoming.device.as_ref();
+        self.sesame.inner.throttle.budget_for(account, device)
+    }
+
+    /// Sends this client a new device cookie for `account`, as a successful
+    /// [`AuthSession::authenticate`] does: its later logins to that account spend a budget of
+    /// their own ([`crate::throttle`]). Call it after logins that do not go through
+    /// `authenticate` (a registration, a passkey), with the name the user logs in with.
+    pub async fn trust_device(&self, account: &str) -> Result<(), SessionError> {
+        let device = self.sesame.inner.throttle.issue_device(account);
+        self.session.lock().await?.set_device = Some(device);
+        Ok(())
     }
 
     /// Logs `user` in (Flask's `login_user`): cycles the session id, rotates the CSRF token,

@@ -6,6 +6,7 @@
 //! | remember-me cookie | `__Host-sesame-remember`, same attributes, 30 days |
 //! | CSRF cookie (anonymous forms) | `__Host-sesame-csrf`, same attributes, browser-session |
 //! | flash cookie (visitors without a session) | `__Host-sesame-flash`, same attributes, browser-session |
+//! | device cookie (login throttling, [`crate::throttle`]) | `__Host-sesame-device`, same attributes, 365 days, kept across logout |
 //! | idle timeout | 30 minutes |
 //! | absolute timeout | 12 hours from login, never extended by activity |
 //! | touch interval | a tenth of the idle timeout, between 1 and 60 seconds (last-seen is written at most this often) |
@@ -79,6 +80,7 @@ pub struct CookieConfig {
     pub(crate) remember_name: String,
     pub(crate) csrf_name: String,
     pub(crate) flash_name: String,
+    pub(crate) device_name: String,
     pub(crate) secure: bool,
     pub(crate) http_only: bool,
     pub(crate) same_site: SameSite,
@@ -103,6 +105,12 @@ impl CookieConfig {
     /// The name of the cookie that carries flashed messages of visitors without a session.
     pub fn flash_name(&self) -> &str {
         &self.flash_name
+    }
+    /// The device cookie's name: set at each successful password check and kept across logout,
+    /// it gives the devices a user already logs in from their own login-throttle budget
+    /// ([`crate::throttle`]).
+    pub fn device_name(&self) -> &str {
+        &self.device_name
     }
     /// Whether cookies carry `Secure`.
     pub fn secure(&self) -> bool {
@@ -141,6 +149,7 @@ pub struct Config {
     pub(crate) touch_interval: i64,
     pub(crate) remember_duration: i64,
     pub(crate) remember_grace: i64,
+    pub(crate) device_max_age: i64,
     pub(crate) protection: Protection,
     pub(crate) login_view: Option<String>,
     pub(crate) refresh_view: Option<String>,
@@ -189,6 +198,10 @@ impl Config {
     pub fn remember_duration(&self) -> Duration {
         Duration::from_secs(self.remember_duration as u64)
     }
+    /// The device cookie's lifetime (its `Max-Age`).
+    pub fn device_cookie_max_age(&self) -> Duration {
+        Duration::from_secs(self.device_max_age as u64)
+    }
     /// The session protection mode.
     pub fn protection(&self) -> Protection {
         self.protection
@@ -228,6 +241,7 @@ pub struct ConfigBuilder {
     name: Option<String>,
     remember_name: Option<String>,
     csrf_name: Option<String>,
+    device_name: Option<String>,
     secure: bool,
     http_only: bool,
     same_site: SameSite,
@@ -239,6 +253,7 @@ pub struct ConfigBuilder {
     touch_interval: Option<Duration>,
     remember_duration: Duration,
     remember_grace: Duration,
+    device_max_age: Duration,
     protection: Protection,
     login_view: Option<String>,
     refresh_view: Option<String>,
@@ -260,6 +275,7 @@ impl ConfigBuilder {
             name: None,
             remember_name: None,
             csrf_name: None,
+            device_name: None,
             secure: true,
             http_only: true,
             same_site: SameSite::Lax,
@@ -271,6 +287,7 @@ impl ConfigBuilder {
             touch_interval: None,
             remember_duration: Duration::from_secs(30 * 24 * 3600),
             remember_grace: Duration::from_secs(15),
+            device_max_age: Duration::from_secs(365 * 86400),
             protection: Protection::Basic,
             login_view: None,
             refresh_view: None,
@@ -306,10 +323,20 @@ impl ConfigBuilder {
         self.csrf_name = Some(name.into());
         self
     }
+    /// The device cookie's name (default `__Host-sesame-device`; see [`crate::throttle`]).
+    pub fn device_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.device_name = Some(name.into());
+        self
+    }
+    /// The device cookie's lifetime (default 365 days; at most 400 days).
+    pub fn device_cookie_max_age(mut self, d: Duration) -> Self {
+        self.device_max_age = d;
+        self
+    }
     /// Whether cookies carry `Secure` (default `true`). Turning it off is for plain-http
     /// development only, and is logged as a warning. Browsers refuse `__Host-` cookies without
     /// `Secure`, so the default names then lose the prefix: `sesame`, `sesame-remember`,
-    /// `sesame-csrf`, `sesame-flash`.
+    /// `sesame-csrf`, `sesame-flash`, `sesame-device`.
     pub fn secure(mut self, secure: bool) -> Self {
         self.secure = secure;
         self
@@ -487,10 +514,14 @@ impl ConfigBuilder {
             .clone()
             .unwrap_or_else(|| default_name("-csrf"));
         let flash_name = default_name("-flash");
-        for n in [&name, &remember_name, &csrf_name] {
+        let device_name = self
+            .device_name
+            .clone()
+            .unwrap_or_else(|| default_name("-device"));
+        for n in [&name, &remember_name, &csrf_name, &device_name] {
             check_name(n, self.secure, self.domain.as_deref(), &self.path)?;
         }
-        let names = [&name, &remember_name, &csrf_name, &flash_name];
+        let names = [&name, &remember_name, &csrf_name, &flash_name, &device_name];
         if (1..names.len()).any(|i| names[..i].contains(&names[i])) {
             return Err(ConfigError::DuplicateCookieName);
         }
@@ -530,6 +561,10 @@ impl ConfigBuilder {
         if grace > 30 {
             return Err(ConfigError::Duration("remember_grace"));
         }
+        let device_max_age = secs(self.device_max_age);
+        if device_max_age == 0 || device_max_age > 400 * 86400 {
+            return Err(ConfigError::Duration("device_cookie_max_age"));
+        }
         for (what, view) in [("login", &self.login_view), ("refresh", &self.refresh_view)] {
             if let Some(v) = view
                 && crate::redirect::safe_next(v).is_none()
@@ -562,6 +597,7 @@ impl ConfigBuilder {
                 remember_name,
                 csrf_name,
                 flash_name,
+                device_name,
                 secure: self.secure,
                 http_only: self.http_only,
                 same_site: self.same_site,
@@ -574,6 +610,7 @@ impl ConfigBuilder {
             touch_interval: touch,
             remember_duration: remember,
             remember_grace: grace,
+            device_max_age,
             protection: self.protection,
             login_view: self.login_view,
             refresh_view: self.refresh_view,
@@ -682,6 +719,31 @@ mod tests {
             .expect("the cause")
             .to_string();
         assert!(source.contains("10.0.0.0/8"), "{source}");
+    }
+
+    #[test]
+    fn device_cookie_defaults_and_limits() {
+        let c = Config::builder(&KEY).build().unwrap();
+        assert_eq!(c.cookie.device_name(), "__Host-sesame-device");
+        assert_eq!(c.device_cookie_max_age(), Duration::from_secs(365 * 86400));
+        let insecure = Config::builder(&KEY).secure(false).build().unwrap();
+        assert_eq!(insecure.cookie.device_name(), "sesame-device");
+        for bad in [Duration::ZERO, Duration::from_secs(401 * 86400)] {
+            assert!(matches!(
+                Config::builder(&KEY).device_cookie_max_age(bad).build(),
+                Err(ConfigError::Duration("device_cookie_max_age"))
+            ));
+        }
+        assert!(matches!(
+            Config::builder(&KEY)
+                .device_cookie_name("__Host-sesame")
+                .build(),
+            Err(ConfigError::DuplicateCookieName)
+        ));
+        assert!(matches!(
+            Config::builder(&KEY).device_cookie_name("bad name").build(),
+            Err(ConfigError::CookieName(_))
+        ));
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub enum ConfigError {
     #[error("invalid cookie name {0:?}")]
     CookieName(String),
     /// Two of Sesame's cookies were given the same name.
-    #[error("the session, remember-me and CSRF cookies need distinct names")]
+    #[error("the session, remember-me, CSRF, flash and device cookies need distinct names")]
     DuplicateCookieName,
     /// A duration is out of range (zero, or idle timeout above the absolute timeout).
     #[error("invalid duration for {0}")]

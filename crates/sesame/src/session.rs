@@ -92,6 +92,8 @@ pub(crate) struct State {
     pub(crate) set_remember: Option<(RememberToken, i64)>,
     pub(crate) clear_remember: bool,
     set_csrf: Option<String>,
+    /// A device cookie to send (a successful password check: [`crate::throttle`]).
+    pub(crate) set_device: Option<cookies::DeviceCookie>,
     /// Flashes of a visitor without a session, kept in the flash cookie instead of the store.
     cookie_flashes: Vec<Flash>,
     /// The incoming flash cookie was read (its messages were taken or moved into the session).
@@ -867,6 +869,9 @@ impl Session {
         }
         if let Some(t) = &st.set_csrf {
             f.set_cookies.push(cookies::csrf_cookie(c, t));
+        }
+        if let Some(d) = &st.set_device {
+            f.set_cookies.push(cookies::device_cookie(c, d));
         }
         if !f.set_cookies.is_empty() {
             f.no_store = true;

@@ -32,6 +32,9 @@ pub(crate) const CSRF: &str = "sesame-csrf";
 /// The cookie that carries an anonymous visitor's flashed messages (so that flashing creates no
 /// session).
 pub(crate) const FLASH: &str = "sesame-flash";
+/// The device cookie's name: set at each successful password check and kept across logout, it
+/// gives a client that logged in as a user before its own login-throttle budget.
+pub(crate) const DEVICE: &str = "sesame-device";
 
 /// The password the scenarios give their users.
 pub(crate) const PASSWORD: &str = "correct horse battery";

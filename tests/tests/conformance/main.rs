@@ -84,6 +84,7 @@ conformance!(
     session_id_changes_at_login,
     login_required_redirects_or_401,
     login_throttling_answers_429,
+    security_28_parallel_guesses_are_limited_and_known_devices_log_in,
     // API.
     api_me_and_bearer_tokens,
     security_49_authorization_headers_do_not_waive_csrf_for_cookie_sessions,
