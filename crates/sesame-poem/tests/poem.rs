@@ -203,17 +203,20 @@ async fn login_sets_a_secure_cookie_and_no_store() {
     response.assert_header("location", "/dashboard");
     response.assert_header("cache-control", "no-store");
     response.assert_header("vary", "Cookie");
+    // The session cookie, and the device cookie of a successful password check.
     let cookies = set_cookies(&response);
-    assert_eq!(cookies.len(), 1, "{cookies:?}");
-    let cookie = &cookies[0];
-    assert!(cookie.starts_with("__Host-"), "{cookie}");
-    for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
-        assert!(
-            cookie.split("; ").any(|a| a == attribute),
-            "{attribute} missing from {cookie}"
-        );
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert!(cookies[0].starts_with("__Host-sesame="), "{cookies:?}");
+    assert!(cookies[1].starts_with("__Host-sesame-device="), "{cookies:?}");
+    for cookie in &cookies {
+        for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+            assert!(
+                cookie.split("; ").any(|a| a == attribute),
+                "{attribute} missing from {cookie}"
+            );
+        }
+        assert!(!cookie.contains("Domain="), "{cookie}");
     }
-    assert!(!cookie.contains("Domain="), "{cookie}");
 
     // The cookie logs the next request in.
     let pair = cookie_pair(&response);
