@@ -302,9 +302,8 @@ impl Demo {
             Secret::Key(k) => k.clone(),
             Secret::KeyFile => load_or_create_key(&settings.key_file())?,
         };
-        let db = sesame_sled::open_db(settings.db_dir())?;
-        let store = SledStore::new(db.clone())?;
-        let users = Users::open(&db).map_err(DemoError::Users)?;
+        let store = SledStore::open(settings.db_dir())?;
+        let users = Users::open(&store).map_err(DemoError::Users)?;
         Self::assemble(&settings, &secret, Arc::new(store), users)
     }
 
