@@ -216,9 +216,25 @@ pub enum DemoError {
     /// The user table could not be opened.
     #[error("cannot open the user table")]
     Users(#[source] UserStoreError),
+    /// The absolute timeout is shorter than the idle timeout.
+    #[error(
+        "SESAME_ABSOLUTE_TIMEOUT_SECS ({absolute} s) is shorter than the idle timeout ({idle} s{}): set SESAME_ABSOLUTE_TIMEOUT_SECS to at least {idle}, or SESAME_IDLE_TIMEOUT_SECS to at most {absolute}",
+        if *idle_is_default { ", the default of SESAME_IDLE_TIMEOUT_SECS" } else { ", SESAME_IDLE_TIMEOUT_SECS" }
+    )]
+    Timeouts {
+        /// The absolute timeout, in seconds.
+        absolute: u64,
+        /// The idle timeout, in seconds.
+        idle: u64,
+        /// Whether the idle timeout is the library's default (the variable is unset).
+        idle_is_default: bool,
+    },
     /// Sesame refused the configuration.
     #[error("invalid configuration")]
     Config(#[source] ConfigError),
+    /// Ending a disabled user's sessions failed.
+    #[error("cannot end the sessions of a disabled user")]
+    Revoke(#[source] sesame::StoreError),
     /// The password hasher refused its parameters.
     #[error("invalid password hashing parameters")]
     Password(#[source] PasswordError),
@@ -281,7 +297,9 @@ impl Demo {
 
     /// Opens the demo: the data directory, the key, the sled database (sessions and users), and
     /// Sesame configured as the design says (login view `/login`, basic session protection,
-    /// 10 failures per account in 15 minutes before `429`).
+    /// 10 failures per account in 15 minutes before `429`, counted in the session store so that
+    /// every process on one store shares the budget; clients that logged in as the user before
+    /// keep their own budget through their device cookie).
     ///
     /// Inside a Tokio runtime, also starts purging expired sessions every
     /// [`Settings::purge_interval`].
@@ -302,9 +320,15 @@ impl Demo {
             Secret::Key(k) => k.clone(),
             Secret::KeyFile => load_or_create_key(&settings.key_file())?,
         };
-        let store = SledStore::open(settings.db_dir())?;
-        let users = Users::open(&store).map_err(DemoError::Users)?;
-        Self::assemble(&settings, &secret, Arc::new(store), users)
+        let sled_store = SledStore::open(settings.db_dir())?;
+        // The user table lives in the same database, made durable by the sled store's flush,
+        // whichever store holds the sessions.
+        let users = Users::open(&sled_store).map_err(DemoError::Users)?;
+        let store: Arc<dyn SessionStore> = match settings.session_store.clone() {
+            Some(store) => store,
+            None => Arc::new(sled_store),
+        };
+        Self::assemble(&settings, &secret, store, users)
     }
 
     /// Sesame on `store` and `users`, and the purge task.
@@ -337,10 +361,21 @@ impl Demo {
         if let Some(d) = settings.remember_grace {
             config = config.remember_grace(d);
         }
+        if !settings.trusted_proxies.is_empty() {
+            config =
+                config.trusted_proxies(settings.trusted_proxies.iter().map(ToString::to_string));
+        }
         if let Some(clock) = settings.clock.clone() {
             config = config.clock(clock);
         }
-        let config = config.build().map_err(DemoError::Config)?;
+        let config = config.build().map_err(|e| match e {
+            ConfigError::AbsoluteShorterThanIdle { absolute, idle } => DemoError::Timeouts {
+                absolute,
+                idle,
+                idle_is_default: settings.idle_timeout.is_none(),
+            },
+            e => DemoError::Config(e),
+        })?;
         if !settings.secure_cookies {
             tracing::warn!(
                 "demo: cookies are sent without Secure (fine on plain-http loopback); set \
@@ -390,6 +425,33 @@ impl Demo {
     /// The user table.
     pub fn users(&self) -> &Users {
         self.sesame.backend().users()
+    }
+
+    /// Enables or disables a user. Disabling ends every session and remember-me token of the
+    /// user at once (not on their next request), so that enabling the user again brings none
+    /// of them back (SECURITY.md 44). The flag is flipped first: a remember-me restore racing
+    /// the revocation finds the user inactive, or its token gone.
+    ///
+    /// # Errors
+    ///
+    /// The user table or the session store failed; disabling is then not complete.
+    pub async fn set_user_active(
+        &self,
+        id: &str,
+        active: bool,
+    ) -> Result<Option<DemoUser>, DemoError> {
+        let user = self
+            .users()
+            .set_active(id, active)
+            .await
+            .map_err(DemoError::Users)?;
+        if !active && user.is_some() {
+            self.sesame
+                .revoke_user(id)
+                .await
+                .map_err(DemoError::Revoke)?;
+        }
+        Ok(user)
     }
 
     /// Routes a request by its method and path: the same table as the framework glue, for
@@ -618,6 +680,9 @@ impl Demo {
                 match users.create(username, email, hash).await {
                     Ok(user) => {
                         auth.login(&user, LoginOptions::default()).await?;
+                        // The password was just set on this device: trust it like a password
+                        // login (a device cookie: its own login-throttle budget).
+                        auth.trust_device(&user.username).await?;
                         auth.session()
                             .flash(
                                 "success",
@@ -865,16 +930,25 @@ impl Demo {
 
     /// `POST /api/tokens` (login required): a new API token, `{"token": ...}`.
     ///
-    /// A request that carries an `Authorization` header is authenticated by it alone and needs
-    /// no CSRF token (a cross-site form cannot set that header); a cookie-authenticated
-    /// request is a form post like any other and must carry `csrf_token`.
+    /// A request the request loader authenticated (a bearer token, no cookie session) needs no
+    /// CSRF token (a cross-site form cannot set that header); a cookie-authenticated request is
+    /// a form post like any other and must carry `csrf_token`, whatever `Authorization` header
+    /// comes with it.
     pub async fn create_token(&self, auth: &DemoAuth, body: &[u8]) -> Reply {
         self.run(async {
-            let user = if auth.session().request().authorization_header().is_some() {
+            // Decided by how the user was found, not by the presence of a header: a cookie
+            // session wins over any `Authorization` header (a browser's cached Basic
+            // credentials included), so it needs its CSRF token (SECURITY.md 49).
+            let user = if auth.is_from_request().await? {
                 match auth.current_user().await? {
                     Some(u) => u,
                     None => return Err(Rejection::unauthorized_json()),
                 }
+            } else if auth.session().request().authorization_header().is_some()
+                && !auth.is_authenticated().await?
+            {
+                // Credentials that name nobody, and no session.
+                return Err(Rejection::unauthorized_json());
             } else {
                 let form = match parse_form(body) {
                     Ok(f) => f,

@@ -13,7 +13,9 @@
 //! Rocket is configured in code only (no `Rocket.toml`, no `ROCKET_*` variables): quiet (its
 //! log is off; the demo logs with `tracing`), no `Server` header, no Shield headers (the demo's
 //! replies carry their own security headers, the same in every framework), no signal handling
-//! of its own, and the client address taken from the connection, never from `X-Real-IP`.
+//! of its own. Rocket's `ip_header` is left at its default (`X-Real-IP`): the fairing never
+//! reads it, since the client address is Sesame's decision (the socket peer, unless it is one of
+//! `SESAME_TRUSTED_PROXIES`), the same in every framework.
 
 use std::future::Future;
 use std::io::{self, Cursor};
@@ -107,7 +109,6 @@ fn config(addr: SocketAddr) -> rocket::Config {
         log_level: LogLevel::Off,
         cli_colors: false,
         ident: Ident::none(),
-        ip_header: None,
         shutdown,
         ..rocket::Config::default()
     }

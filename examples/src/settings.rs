@@ -6,10 +6,11 @@
 //! | `SESAME_DATA_DIR` | `./sesame-data` | the sled database and the generated key file |
 //! | `SESAME_SECRET` | (a key file in the data directory) | hex of a 64-byte key, shared by several processes |
 //! | `SESAME_REDIS_URL` | (unset) | sessions and users in Redis instead of sled, shared by several processes (needs `SESAME_SECRET`) |
-//! | `SESAME_IDLE_TIMEOUT_SECS` | the library's (30 min) | inactivity timeout |
-//! | `SESAME_ABSOLUTE_TIMEOUT_SECS` | the library's (12 h) | absolute timeout from login |
+//! | `SESAME_IDLE_TIMEOUT_SECS` | the library's (30 min) | inactivity timeout: slides with activity, to a tenth of itself (at most 60 s) |
+//! | `SESAME_ABSOLUTE_TIMEOUT_SECS` | the library's (12 h) | absolute timeout from login, never extended by activity; at least the idle timeout (set both together when shortening it) |
 //! | `SESAME_REMEMBER_GRACE_SECS` | the library's (15 s) | grace window of a just-rotated remember-me validator |
 //! | `SESAME_SECURE_COOKIES` | `false` | `Secure` cookies (turn on behind HTTPS) |
+//! | `SESAME_TRUSTED_PROXIES` | (none) | comma-separated addresses and CIDR networks of the reverse proxies in front of the demo (`127.0.0.1,10.0.0.0/8`): only their `X-Forwarded-For` / `Forwarded` headers are read |
 //!
 //! A bad value is a [`SettingsError`] naming the variable, never a panic.
 //!
@@ -25,6 +26,12 @@
 //!
 //! let env = HashMap::from([("SESAME_SECURE_COOKIES", "perhaps")]);
 //! assert!(Settings::from_lookup(|name| env.get(name).map(|v| v.to_string())).is_err());
+//!
+//! let env = HashMap::from([("SESAME_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8")]);
+//! let settings = Settings::from_lookup(|name| env.get(name).map(|v| v.to_string()))?;
+//! assert_eq!(settings.trusted_proxies.len(), 2);
+//! let env = HashMap::from([("SESAME_TRUSTED_PROXIES", "proxy.internal")]);
+//! assert!(Settings::from_lookup(|name| env.get(name).map(|v| v.to_string())).is_err());
 //! # Ok::<(), sesame_demo::SettingsError>(())
 //! ```
 
@@ -34,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sesame::{Clock, Config, PasswordParams};
+use sesame::{Clock, Config, IpNet, PasswordParams};
 
 /// The default listening address.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
@@ -81,6 +88,9 @@ pub struct Settings {
     pub remember_grace: Option<Duration>,
     /// `SESAME_SECURE_COOKIES` (default `false`: the demo runs on plain-http loopback).
     pub secure_cookies: bool,
+    /// `SESAME_TRUSTED_PROXIES` (default none): the reverse proxies whose `X-Forwarded-For` /
+    /// `Forwarded` headers name the client (see [`sesame::ConfigBuilder::trusted_proxies`]).
+    pub trusted_proxies: Vec<IpNet>,
     /// argon2id parameters for new password hashes (default: OWASP's).
     pub password_params: PasswordParams,
     /// Accept `password_params` below the OWASP floor. **Tests only** (see
@@ -90,6 +100,10 @@ pub struct Settings {
     pub purge_interval: Option<Duration>,
     /// The clock (`None`: the system clock). Tests inject [`sesame::testing::MockClock`].
     pub clock: Option<Arc<dyn Clock>>,
+    /// **Tests only**: keep sessions in this store instead of the sled database (the users
+    /// stay in sled), e.g. a [`sesame::testing::FlakyStore`] that fails on demand. No variable
+    /// sets it.
+    pub session_store: Option<Arc<dyn sesame::store::SessionStore>>,
 }
 
 impl fmt::Debug for Settings {
@@ -103,10 +117,12 @@ impl fmt::Debug for Settings {
             .field("absolute_timeout", &self.absolute_timeout)
             .field("remember_grace", &self.remember_grace)
             .field("secure_cookies", &self.secure_cookies)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("password_params", &self.password_params)
             .field("insecure_password_hashing", &self.insecure_password_hashing)
             .field("purge_interval", &self.purge_interval)
             .field("clock", &self.clock)
+            .field("session_store", &self.session_store)
             .finish()
     }
 }
@@ -147,6 +163,17 @@ pub enum SettingsError {
         /// The refused value.
         value: String,
     },
+    /// An entry of `SESAME_TRUSTED_PROXIES` is not an IP address or a CIDR network.
+    #[error("{name}: {value:?} is not an IP address or a CIDR network such as 10.0.0.0/8")]
+    TrustedProxy {
+        /// The variable.
+        name: &'static str,
+        /// The refused entry.
+        value: String,
+        /// What is wrong with it.
+        #[source]
+        source: sesame::IpNetError,
+    },
     /// `SESAME_SECRET` is not the hex of a key of at least 64 bytes.
     #[error("SESAME_SECRET must be the hex encoding of a random key of at least 64 bytes")]
     Secret(#[source] sesame::ConfigError),
@@ -171,7 +198,7 @@ impl Settings {
     fn from_env_os(
         get: impl Fn(&str) -> Option<std::ffi::OsString>,
     ) -> Result<Self, SettingsError> {
-        const NAMES: [&str; 8] = [
+        const NAMES: [&str; 9] = [
             "SESAME_ADDR",
             "SESAME_DATA_DIR",
             "SESAME_SECRET",
@@ -180,6 +207,7 @@ impl Settings {
             "SESAME_ABSOLUTE_TIMEOUT_SECS",
             "SESAME_REMEMBER_GRACE_SECS",
             "SESAME_SECURE_COOKIES",
+            "SESAME_TRUSTED_PROXIES",
         ];
         // SESAME_DATA_DIR may be any path; every other variable must be UTF-8.
         let mut data_dir = None;
@@ -257,6 +285,10 @@ impl Settings {
                 value: v,
             })?,
         };
+        let trusted_proxies = match var("SESAME_TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(v) => parse_proxies(&v)?,
+        };
         Ok(Self {
             addr,
             data_dir,
@@ -266,10 +298,12 @@ impl Settings {
             absolute_timeout: secs("SESAME_ABSOLUTE_TIMEOUT_SECS", false)?,
             remember_grace: secs("SESAME_REMEMBER_GRACE_SECS", true)?,
             secure_cookies,
+            trusted_proxies,
             password_params: PasswordParams::default(),
             insecure_password_hashing: false,
             purge_interval: Some(Duration::from_secs(300)),
             clock: None,
+            session_store: None,
         })
     }
 
@@ -286,10 +320,12 @@ impl Settings {
             absolute_timeout: None,
             remember_grace: None,
             secure_cookies: false,
+            trusted_proxies: Vec::new(),
             password_params: PasswordParams::insecure_for_tests(),
             insecure_password_hashing: true,
             purge_interval: None,
             clock: None,
+            session_store: None,
         }
     }
 
@@ -328,6 +364,21 @@ pub(crate) fn decode_key(hex: &str) -> Result<Vec<u8>, sesame::ConfigError> {
     Ok(key)
 }
 
+/// `SESAME_TRUSTED_PROXIES`: comma-separated addresses and networks; blank entries are skipped.
+fn parse_proxies(v: &str) -> Result<Vec<IpNet>, SettingsError> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse().map_err(|source| SettingsError::TrustedProxy {
+                name: "SESAME_TRUSTED_PROXIES",
+                value: p.to_owned(),
+                source,
+            })
+        })
+        .collect()
+}
+
 fn parse_bool(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),
@@ -362,6 +413,7 @@ mod tests {
         assert!(!s.secure_cookies);
         assert_eq!(s.password_params, PasswordParams::default());
         assert!(!s.insecure_password_hashing);
+        assert!(s.trusted_proxies.is_empty());
     }
 
     #[test]
@@ -376,6 +428,7 @@ mod tests {
             ("SESAME_ABSOLUTE_TIMEOUT_SECS", "3600"),
             ("SESAME_REMEMBER_GRACE_SECS", "0"),
             ("SESAME_SECURE_COOKIES", "On"),
+            ("SESAME_TRUSTED_PROXIES", " 127.0.0.1, ::1,,10.0.0.0/8 "),
         ])
         .unwrap();
         assert_eq!(s.addr.port(), 8080);
@@ -386,6 +439,8 @@ mod tests {
         assert_eq!(s.absolute_timeout, Some(Duration::from_secs(3600)));
         assert_eq!(s.remember_grace, Some(Duration::ZERO));
         assert!(s.secure_cookies);
+        let proxies: Vec<String> = s.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(proxies, ["127.0.0.1/32", "::1/128", "10.0.0.0/8"]);
         assert!(
             !format!("{s:?}").contains("abab"),
             "the key is never printed"
@@ -406,6 +461,10 @@ mod tests {
             ("SESAME_ABSOLUTE_TIMEOUT_SECS", "1h"),
             ("SESAME_REMEMBER_GRACE_SECS", "x"),
             ("SESAME_SECURE_COOKIES", "maybe"),
+            ("SESAME_TRUSTED_PROXIES", "localhost"),
+            ("SESAME_TRUSTED_PROXIES", "127.0.0.1;10.0.0.0/8"),
+            ("SESAME_TRUSTED_PROXIES", "10.0.0.1/8"),
+            ("SESAME_TRUSTED_PROXIES", "10.0.0.0/40"),
         ] {
             let e = read(&[(k, v)]).expect_err(v);
             assert!(e.to_string().contains(k), "{e} names {k}");

@@ -8,6 +8,9 @@
 //! * a user registered and logged in on the first process is logged in on the second;
 //! * a logout on the second is a logout on the first, at its next request;
 //! * 40 concurrent `POST /cart` on one session, spread over both processes, lose no item;
+//! * login failures split across both processes share one throttle budget (SECURITY.md 28): ten
+//!   wrong passwords, five on each, lock the account on both, while a browser that logged in
+//!   as the user before (it holds a device cookie) still logs in;
 //! * with the Redis server killed, requests get `503` (no panic, and no response deletes the
 //!   session cookie); once it is back (restarted on the same port, reloading its data), service
 //!   resumes on its own and the user is still logged in.
@@ -292,6 +295,22 @@ impl Browser {
         Ok(())
     }
 
+    /// Posts the login form (with a fresh CSRF token) and returns the status.
+    async fn login(&self, base: &str, username: &str, password: &str) -> Result<StatusCode, Error> {
+        let token = self.csrf(base, "/login").await?;
+        let r = self
+            .http
+            .post(format!("{base}/login"))
+            .form(&[
+                ("username", username),
+                ("password", password),
+                ("csrf_token", &token),
+            ])
+            .send()
+            .await?;
+        Ok(r.status())
+    }
+
     /// Who the browser is on `base`, per `GET /api/me`.
     async fn whoami(&self, base: &str) -> Result<Option<String>, Error> {
         let r = self.get(base, "/api/me").await?;
@@ -472,6 +491,33 @@ async fn two_frameworks_share_users_and_sessions_through_redis() -> Result<(), E
     let expected: Vec<String> = (0..CART_POSTS).map(|i| format!("item-{i:02}")).collect();
     assert_eq!(items, expected, "no concurrent cart post is lost");
     assert_eq!(browser.cart(&ua).await?.len(), CART_POSTS);
+
+    // Login throttling is shared: five failures on each process lock the account on both.
+    let laptop = Browser::new()?;
+    assert_eq!(
+        laptop.login(&ub, "alice", PASSWORD).await?,
+        StatusCode::SEE_OTHER,
+        "a device that logged in before the attack"
+    );
+    let attacker = Browser::new()?;
+    for i in 0..10 {
+        let base = if i % 2 == 0 { &ua } else { &ub };
+        let status = attacker.login(base, "alice", "not the password").await?;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "failure {i} on {base}");
+    }
+    for base in [&ua, &ub] {
+        let status = Browser::new()?.login(base, "alice", PASSWORD).await?;
+        assert_eq!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "ten failures split across two processes lock the account on {base}"
+        );
+    }
+    assert_eq!(
+        laptop.login(&ua, "alice", PASSWORD).await?,
+        StatusCode::SEE_OTHER,
+        "the device that logged in before keeps logging in"
+    );
 
     // Redis goes away: 503, never a panic or a logout.
     let cookie_before = browser.session_cookie(&ua)?.ok_or("no session cookie")?;

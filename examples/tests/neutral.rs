@@ -93,7 +93,11 @@ impl Client {
             .dispatch(&auth, body.as_bytes())
             .await
             .into_parts();
-        let finish = session.finish(parts.status).await.expect("finish");
+        let mut finish = session.finish(parts.status).await;
+        let parts = match finish.replacement.take() {
+            Some(r) => sesame_demo::Reply::from(r).into_parts(),
+            None => parts,
+        };
         for c in &finish.set_cookies {
             let pair = c.split(';').next().unwrap();
             let (name, value) = pair.split_once('=').unwrap();
@@ -534,4 +538,49 @@ async fn unknown_routes_and_methods() {
     assert_eq!(c.send("HEAD", "/", "").await.status(), 200);
     let big = "x".repeat(sesame_demo::MAX_FORM_BYTES + 1);
     assert_eq!(c.send("POST", "/login", &big).await.status(), 413);
+}
+
+/// SECURITY.md 44: disabling a user ends every session and remember-me token of that user at
+/// once; enabling the user again brings none of them back.
+#[tokio::test]
+async fn security_44_disabling_a_user_ends_everything_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = open(&dir);
+    let mut c = Client::new(&demo);
+    c.register("frank", "password123").await;
+    let mut remembered = Client::new(&demo);
+    remembered.login("frank", "password123", true).await;
+    let frank = demo
+        .users()
+        .find_by_username("frank")
+        .await
+        .unwrap()
+        .unwrap();
+    let now = demo.sesame().config().now();
+    assert_eq!(
+        demo.sesame()
+            .store()
+            .user_sessions(&frank.id, now)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    demo.set_user_active(&frank.id, false).await.unwrap();
+    // At once: nothing of the user is left in the store, before any request comes.
+    assert!(
+        demo.sesame()
+            .store()
+            .user_sessions(&frank.id, now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Enabled again: the old cookies bring nothing back.
+    demo.set_user_active(&frank.id, true).await.unwrap();
+    assert_eq!(c.get("/dashboard").await.status(), 303);
+    remembered.jar.retain(|name, _| name.contains("remember"));
+    assert_eq!(remembered.get("/dashboard").await.status(), 303);
+    assert_eq!(remembered.get("/dashboard").await.status(), 303);
 }

@@ -17,8 +17,8 @@
 //!    `Cache-Control: no-store` when the core says so.
 //!
 //! When finishing fails (the store is down), the response is replaced with the core's
-//! rejection, a `503` for a store failure, with no `Set-Cookie`: nothing the request did is
-//! acknowledged.
+//! rejection, a `503`, carrying only the cookies of what is already durable (a rotated session
+//! or remember-me token, a logout): the core decides which (SECURITY.md 50).
 //!
 //! Because errors become responses here, put error handlers that must see the error itself
 //! (`catch_error`, `catch_all_error`) inside the middleware, i.e. on the endpoint before
@@ -99,7 +99,7 @@
 use std::fmt;
 
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
-use sesame::{AuthSession, Backend, Rejection, Sesame};
+use sesame::{AuthSession, Backend, Sesame};
 
 use crate::response::{apply_finish, rejection_response};
 
@@ -208,11 +208,12 @@ impl<E: Endpoint, B: Backend> Endpoint for SesameEndpoint<E, B> {
             Ok(output) => output.into_response(),
             Err(error) => error.into_response(),
         };
-        match session.finish(response.status().as_u16()).await {
-            Ok(finish) => apply_finish(response.headers_mut(), finish),
-            // The core logs the error as it converts it.
-            Err(error) => response = rejection_response(&Rejection::from(error)),
+        let mut finish = session.finish(response.status().as_u16()).await;
+        // The core logged the failure as it decided the replacement.
+        if let Some(rejection) = finish.replacement.take() {
+            response = rejection_response(&rejection);
         }
+        apply_finish(response.headers_mut(), finish);
         Ok(response)
     }
 }

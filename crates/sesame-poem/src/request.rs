@@ -1,7 +1,7 @@
 //! Step 1 of the lifecycle: read what the core needs off a [`poem::Request`].
 
 use poem::Request;
-use poem::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, USER_AGENT};
+use poem::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, FORWARDED, USER_AGENT};
 use poem::http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use sesame::{AuthSession, Backend, RequestInfo, Sesame, Session};
 
@@ -24,13 +24,21 @@ pub(crate) fn begin<B: Backend>(sesame: &Sesame<B>, request: &mut Request) -> Se
     session
 }
 
-/// What the core reads off a request: method, path and query, client address and the headers
-/// it looks at. Headers that are not valid UTF-8 count as absent.
+/// What the core reads off a request: method, path and query, the socket peer, the forwarding
+/// headers (the core decides whether to read them) and the other headers it looks at. Headers
+/// that are not valid UTF-8 count as absent.
 pub(crate) fn request_info(request: &Request) -> RequestInfo {
     let headers = request.headers();
-    let client_addr = request.remote_addr().as_socket_addr().map(|a| a.ip());
+    let peer = request.remote_addr().as_socket_addr().map(|a| a.ip());
     RequestInfo::new(request.method().as_str(), path_and_query(request))
-        .client_addr(client_addr)
+        .client_addr(peer)
+        .x_forwarded_for_values(
+            headers
+                .get_all(&X_FORWARDED_FOR)
+                .iter()
+                .map(HeaderValue::as_bytes),
+        )
+        .forwarded_values(headers.get_all(FORWARDED).iter().map(HeaderValue::as_bytes))
         .user_agent(first(headers, &USER_AGENT))
         .accept_values(headers.get_all(ACCEPT).iter().map(HeaderValue::as_bytes))
         .content_type(first(headers, &CONTENT_TYPE))
@@ -50,6 +58,9 @@ fn path_and_query(request: &Request) -> &str {
     };
     uri.path_and_query().map_or("/", |p| p.as_str())
 }
+
+/// `X-Forwarded-For` (not among `http`'s standard header names).
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 fn utf8(value: &HeaderValue) -> Option<&str> {
     std::str::from_utf8(value.as_bytes()).ok()

@@ -89,6 +89,7 @@ mod tests {
                 set_cookies: vec!["a=1; Path=/".into(), "bad\nvalue".into(), "b=2".into()],
                 vary_cookie: true,
                 no_store: true,
+                ..Finish::default()
             },
         );
         let cookies: Vec<_> = headers.get_all(SET_COOKIE).iter().collect();

@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError, RedisResult, Value};
-use sesame::record::{MAX_REMEMBER_RECORD, RecordDecodeError};
+use sesame::record::{MAX_REMEMBER_RECORD, MAX_THROTTLE_RECORD, RecordDecodeError};
 use sesame::store::{Durability, SessionStore, Update};
-use sesame::{Record, RememberRecord, StoreError, StoreKey};
+use sesame::{Record, RememberRecord, StoreError, StoreKey, ThrottleRecord};
 
 use crate::error::{RedisStoreError, TimedOut, Unexpected, store_error};
 use crate::scripts;
@@ -56,6 +56,8 @@ struct Inner {
     max_record_bytes: usize,
     sessions: Family,
     remember: Family,
+    /// Prefix of the login-throttle records (`{prefix}t:`).
+    throttle: String,
 }
 
 impl fmt::Debug for RedisStore {
@@ -74,20 +76,27 @@ impl fmt::Debug for RedisStore {
 struct Family {
     /// Prefix of the record keys (`{prefix}s:` or `{prefix}r:`).
     records: String,
-    /// Prefix of the per-user index sets (`{prefix}u:` or `{prefix}ru:`).
+    /// Prefix of the per-user indexes, sorted sets without a TTL (`{prefix}ui:` or
+    /// `{prefix}rui:`).
     users: String,
     /// The expiry index (`{prefix}x` or `{prefix}rx`).
     expiry: String,
+    /// The users that have an index, scored by the latest expiry in it, without a TTL
+    /// (`{prefix}uix` or `{prefix}ruix`): what purging walks to reclaim the indexes of users
+    /// whose records all expired.
+    users_expiry: String,
     /// Size cap on decoding.
     limit: usize,
 }
 
 impl Family {
-    fn new(prefix: &str, records: &str, users: &str, expiry: &str, limit: usize) -> Self {
+    fn new(prefix: &str, names: [&str; 4], limit: usize) -> Self {
+        let [records, users, expiry, users_expiry] = names;
         Self {
             records: format!("{prefix}{records}"),
             users: format!("{prefix}{users}"),
             expiry: format!("{prefix}{expiry}"),
+            users_expiry: format!("{prefix}{users_expiry}"),
             limit,
         }
     }
@@ -106,6 +115,11 @@ trait Stored: Sized {
     fn version(&self) -> u64;
     fn user_id(&self) -> Option<&str>;
     fn expires_at(&self) -> i64;
+    /// The `last_seen` kept in the `l` field, for records that have one.
+    fn last_seen(&self) -> Option<i64>;
+    /// Applies the `l` and `e` fields (raised by touches) to a decoded record: the later value
+    /// wins, so a touch never moves either back.
+    fn overlay(&mut self, last_seen: Option<i64>, expires_at: Option<i64>);
     fn decode(bytes: &[u8], limit: usize) -> Result<Self, RecordDecodeError>;
 }
 
@@ -118,6 +132,17 @@ impl Stored for Record {
     }
     fn expires_at(&self) -> i64 {
         self.expires_at
+    }
+    fn last_seen(&self) -> Option<i64> {
+        Some(self.last_seen)
+    }
+    fn overlay(&mut self, last_seen: Option<i64>, expires_at: Option<i64>) {
+        if let Some(seen) = last_seen {
+            self.last_seen = self.last_seen.max(seen);
+        }
+        if let Some(exp) = expires_at {
+            self.expires_at = self.expires_at.max(exp);
+        }
     }
     fn decode(bytes: &[u8], limit: usize) -> Result<Self, RecordDecodeError> {
         Record::decode(bytes, limit)
@@ -134,6 +159,11 @@ impl Stored for RememberRecord {
     fn expires_at(&self) -> i64 {
         self.expires_at
     }
+    fn last_seen(&self) -> Option<i64> {
+        None
+    }
+    /// Remember-me tokens are never touched: their `e` field is their `expires_at`.
+    fn overlay(&mut self, _last_seen: Option<i64>, _expires_at: Option<i64>) {}
     fn decode(bytes: &[u8], _limit: usize) -> Result<Self, RecordDecodeError> {
         RememberRecord::decode(bytes)
     }
@@ -150,6 +180,41 @@ fn unexpected(what: &'static str) -> StoreError {
 /// Decodes a stored record's bytes; anything undecodable or over the cap is corrupt.
 fn decode<R: Stored>(bytes: &[u8], limit: usize) -> Result<R, StoreError> {
     R::decode(bytes, limit).map_err(corrupt)
+}
+
+/// Parses a decimal time field (`e`, `l`); absent or empty is `None`, anything else that is not
+/// an integer is corrupt.
+fn time_field(field: Option<&[u8]>) -> Result<Option<i64>, StoreError> {
+    match field {
+        None | Some(b"") => Ok(None),
+        Some(bytes) => std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+            .map(Some)
+            .ok_or_else(|| corrupt(Unexpected("a record's time field is not an integer"))),
+    }
+}
+
+/// Decodes a stored record and applies its `l` and `e` fields.
+fn decode_fields<R: Stored>(
+    bytes: &[u8],
+    expires_at: Option<&[u8]>,
+    last_seen: Option<&[u8]>,
+    limit: usize,
+) -> Result<R, StoreError> {
+    let mut record: R = decode(bytes, limit)?;
+    let expires_at = time_field(expires_at)?;
+    let last_seen = time_field(last_seen)?;
+    record.overlay(last_seen, expires_at);
+    Ok(record)
+}
+
+/// The bytes of a script reply item, if it is a string.
+fn bulk(value: Option<&Value>) -> Option<&[u8]> {
+    match value {
+        Some(Value::BulkString(bytes)) => Some(bytes),
+        _ => None,
+    }
 }
 
 /// Builds a [`RedisStore`] with non-default settings; from [`RedisStore::builder`].
@@ -252,8 +317,9 @@ impl RedisStoreBuilder {
                 client,
                 manager_config,
                 conn: Mutex::new((0, manager)),
-                sessions: Family::new(&prefix, "s:", "u:", "x", self.max_record_bytes),
-                remember: Family::new(&prefix, "r:", "ru:", "rx", MAX_REMEMBER_RECORD),
+                sessions: Family::new(&prefix, ["s:", "ui:", "x", "uix"], self.max_record_bytes),
+                remember: Family::new(&prefix, ["r:", "rui:", "rx", "ruix"], MAX_REMEMBER_RECORD),
+                throttle: format!("{prefix}t:"),
                 prefix,
                 timeout: self.timeout,
                 max_record_bytes: self.max_record_bytes,
@@ -429,38 +495,53 @@ impl RedisStore {
     ) -> Result<bool, StoreError> {
         let key = family.record_key(&id);
         let expiry = family.expiry.clone();
+        let users_expiry = family.users_expiry.clone();
         let users = family.users.clone();
+        let records = family.records.clone();
         let (has_user, user) = user_args(record);
         let (version, expires_at) = (record.version(), record.expires_at());
+        let seen = seen_arg(record);
         let created: i64 = self
             .run("create", move |mut c| async move {
                 let mut call = scripts::CREATE.key(key);
                 call.key(expiry)
+                    .key(users_expiry)
                     .arg(users)
+                    .arg(records)
                     .arg(id)
                     .arg(version)
                     .arg(bytes)
                     .arg(has_user)
                     .arg(user)
-                    .arg(expires_at);
+                    .arg(expires_at)
+                    .arg(seen);
                 call.invoke_async(&mut c).await
             })
             .await?;
         Ok(created == 1)
     }
 
+    /// One `HMGET` of the version, data, expiry and last-seen fields.
     async fn load_from<R: Stored>(
         &self,
         family: &Family,
         id: &str,
     ) -> Result<Option<R>, StoreError> {
         let key = family.record_key(id);
-        let (version, bytes): (Option<String>, Option<Vec<u8>>) = self
+        type Fields = (
+            Option<String>,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+        );
+        let (version, bytes, expires_at, last_seen): Fields = self
             .run("load", move |mut c| async move {
                 redis::cmd("HMGET")
                     .arg(key)
                     .arg("v")
                     .arg("d")
+                    .arg("e")
+                    .arg("l")
                     .query_async(&mut c)
                     .await
             })
@@ -468,7 +549,12 @@ impl RedisStore {
         match (version, bytes) {
             (None, None) => Ok(None),
             (Some(version), Some(bytes)) => {
-                let record: R = decode(&bytes, family.limit)?;
+                let record: R = decode_fields(
+                    &bytes,
+                    expires_at.as_deref(),
+                    last_seen.as_deref(),
+                    family.limit,
+                )?;
                 if version.parse::<u64>().ok() != Some(record.version()) {
                     return Err(corrupt(Unexpected(
                         "the record's version field disagrees with its data",
@@ -490,51 +576,42 @@ impl RedisStore {
     ) -> Result<Update<R>, StoreError> {
         let key = family.record_key(&id);
         let expiry = family.expiry.clone();
+        let users_expiry = family.users_expiry.clone();
         let users = family.users.clone();
+        let records = family.records.clone();
         let (has_user, user) = user_args(record);
         let (version, expires_at) = (record.version(), record.expires_at());
+        let seen = seen_arg(record);
         let reply: Value = self
             .run("update", move |mut c| async move {
                 let mut call = scripts::UPDATE.key(key);
                 call.key(expiry)
+                    .key(users_expiry)
                     .arg(users)
+                    .arg(records)
                     .arg(id)
                     .arg(expected_version)
                     .arg(version)
                     .arg(bytes)
                     .arg(has_user)
                     .arg(user)
-                    .arg(expires_at);
+                    .arg(expires_at)
+                    .arg(seen);
                 call.invoke_async(&mut c).await
             })
             .await?;
-        let Value::Array(items) = reply else {
-            return Err(unexpected("update did not answer an array"));
-        };
-        match items.first() {
-            Some(Value::Int(scripts::SAVED)) => Ok(Update::Saved),
-            Some(Value::Int(scripts::MISSING)) => Ok(Update::Missing),
-            Some(Value::Int(scripts::CONFLICT)) => match items.get(1) {
-                Some(Value::BulkString(bytes)) => {
-                    Ok(Update::Conflict(decode(bytes, family.limit)?))
-                }
-                _ => Err(corrupt(Unexpected("a record without data"))),
-            },
-            Some(Value::Int(scripts::CORRUPT)) => Err(corrupt(Unexpected(
-                "the key holds something that is not a record",
-            ))),
-            _ => Err(unexpected("unknown update outcome")),
-        }
+        cas_outcome(reply, family.limit)
     }
 
     async fn delete_in(&self, family: &Family, id: String) -> Result<bool, StoreError> {
         let key = family.record_key(&id);
         let expiry = family.expiry.clone();
+        let users_expiry = family.users_expiry.clone();
         let users = family.users.clone();
         let deleted: i64 = self
             .run("delete", move |mut c| async move {
                 let mut call = scripts::DELETE.key(key);
-                call.key(expiry).arg(users).arg(id);
+                call.key(expiry).key(users_expiry).arg(users).arg(id);
                 call.invoke_async(&mut c).await
             })
             .await?;
@@ -547,8 +624,9 @@ impl RedisStore {
         user_id: &str,
         except: Option<String>,
     ) -> Result<usize, StoreError> {
-        let set = family.user_key(user_id);
+        let index = family.user_key(user_id);
         let expiry = family.expiry.clone();
+        let users_expiry = family.users_expiry.clone();
         let records = family.records.clone();
         let user = user_id.to_owned();
         let (has_except, except) = match except {
@@ -557,8 +635,9 @@ impl RedisStore {
         };
         let deleted: u64 = self
             .run("delete_user", move |mut c| async move {
-                let mut call = scripts::DELETE_USER.key(set);
+                let mut call = scripts::DELETE_USER.key(index);
                 call.key(expiry)
+                    .key(users_expiry)
                     .arg(records)
                     .arg(user)
                     .arg(has_except)
@@ -569,25 +648,62 @@ impl RedisStore {
         Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
     }
 
-    /// Purges one family in batches; each batch is one script, bounded by the timeout.
+    /// Purges one family in batches, each one script bounded by the timeout: first the expiry
+    /// index, then the users whose indexes hold nothing live after `now`.
     async fn purge_in(&self, family: &Family, now: i64) -> Result<usize, StoreError> {
         let mut total = 0usize;
-        loop {
-            let expiry = family.expiry.clone();
-            let records = family.records.clone();
-            let users = family.users.clone();
-            let (deleted, scanned): (u64, u64) = self
-                .run("purge", move |mut c| async move {
-                    let mut call = scripts::PURGE.key(expiry);
-                    call.arg(records).arg(users).arg(now).arg(PURGE_BATCH);
-                    call.invoke_async(&mut c).await
-                })
-                .await?;
-            total = total.saturating_add(usize::try_from(deleted).unwrap_or(usize::MAX));
-            if scanned < PURGE_BATCH as u64 {
-                return Ok(total);
+        for (script, first, second) in [
+            (&*scripts::PURGE, &family.expiry, &family.users_expiry),
+            (&*scripts::PURGE_USERS, &family.users_expiry, &family.expiry),
+        ] {
+            loop {
+                let (first, second) = (first.clone(), second.clone());
+                let records = family.records.clone();
+                let users = family.users.clone();
+                let (deleted, scanned): (u64, u64) = self
+                    .run("purge", move |mut c| async move {
+                        let mut call = script.key(first);
+                        call.key(second)
+                            .arg(records)
+                            .arg(users)
+                            .arg(now)
+                            .arg(PURGE_BATCH);
+                        call.invoke_async(&mut c).await
+                    })
+                    .await?;
+                total = total.saturating_add(usize::try_from(deleted).unwrap_or(usize::MAX));
+                if scanned < PURGE_BATCH as u64 {
+                    break;
+                }
             }
         }
+        Ok(total)
+    }
+}
+
+/// Reads the reply of [`scripts::UPDATE`] or [`scripts::DELETE_VERSION`].
+fn cas_outcome<R: Stored>(reply: Value, limit: usize) -> Result<Update<R>, StoreError> {
+    let Value::Array(items) = reply else {
+        return Err(unexpected(
+            "a compare-and-swap script did not answer an array",
+        ));
+    };
+    match items.first() {
+        Some(Value::Int(scripts::SAVED)) => Ok(Update::Saved),
+        Some(Value::Int(scripts::MISSING)) => Ok(Update::Missing),
+        Some(Value::Int(scripts::CONFLICT)) => match bulk(items.get(1)) {
+            Some(bytes) if !bytes.is_empty() => Ok(Update::Conflict(decode_fields(
+                bytes,
+                bulk(items.get(2)),
+                bulk(items.get(3)),
+                limit,
+            )?)),
+            _ => Err(corrupt(Unexpected("a record without data"))),
+        },
+        Some(Value::Int(scripts::CORRUPT)) => Err(corrupt(Unexpected(
+            "the key holds something that is not a record",
+        ))),
+        _ => Err(unexpected("unknown compare-and-swap outcome")),
     }
 }
 
@@ -618,6 +734,13 @@ fn user_args<R: Stored>(record: &R) -> (&'static str, String) {
         Some(user) => ("1", user.to_owned()),
         None => ("0", String::new()),
     }
+}
+
+/// The `l` field for a record: its `last_seen`, or empty for a family without one.
+fn seen_arg<R: Stored>(record: &R) -> String {
+    record
+        .last_seen()
+        .map_or_else(String::new, |seen| seen.to_string())
 }
 
 fn unix_now() -> i64 {
@@ -677,43 +800,115 @@ impl SessionStore for RedisStore {
         self.delete_in(&self.inner.sessions, key.to_hex()).await
     }
 
-    /// The user's live sessions. Index entries whose record is gone (expired, evicted, deleted
-    /// behind the store's back) are removed from the index on the way; a record that does not
-    /// decode is skipped with a warning (`load` reports it when its cookie comes back).
+    /// Compare-and-delete on the version, with the index updates, in one script.
+    async fn delete_version(
+        &self,
+        key: &StoreKey,
+        expected_version: u64,
+        _durability: Durability,
+    ) -> Result<Update<Record>, StoreError> {
+        let family = &self.inner.sessions;
+        let id = key.to_hex();
+        let record = family.record_key(&id);
+        let expiry = family.expiry.clone();
+        let users_expiry = family.users_expiry.clone();
+        let users = family.users.clone();
+        let reply: Value = self
+            .run("delete_version", move |mut c| async move {
+                let mut call = scripts::DELETE_VERSION.key(record);
+                call.key(expiry)
+                    .key(users_expiry)
+                    .arg(users)
+                    .arg(id)
+                    .arg(expected_version);
+                call.invoke_async(&mut c).await
+            })
+            .await?;
+        cas_outcome(reply, family.limit)
+    }
+
+    /// TTL-only, in one script: raises the record's `l` (last seen) and `e` (expiry) hash
+    /// fields, its TTL, and its scores in the expiry index and the user's index; never lowers
+    /// any of them. The record's data (`d`) and version (`v`) stay as they are, so a concurrent
+    /// `update` never sees a conflict; `load` and `user_sessions` overlay the two fields on the
+    /// decoded record. An `update` writes its record's own `last_seen` and `expires_at`.
+    async fn touch(
+        &self,
+        key: &StoreKey,
+        last_seen: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let family = &self.inner.sessions;
+        let id = key.to_hex();
+        let record = family.record_key(&id);
+        let expiry = family.expiry.clone();
+        let users_expiry = family.users_expiry.clone();
+        let users = family.users.clone();
+        let records = family.records.clone();
+        let touched: i64 = self
+            .run("touch", move |mut c| async move {
+                let mut call = scripts::TOUCH.key(record);
+                call.key(expiry)
+                    .key(users_expiry)
+                    .arg(users)
+                    .arg(records)
+                    .arg(id)
+                    .arg(last_seen)
+                    .arg(expires_at);
+                call.invoke_async(&mut c).await
+            })
+            .await?;
+        match touched {
+            scripts::MISSING => Ok(false),
+            scripts::SAVED => Ok(true),
+            scripts::CORRUPT => Err(corrupt(Unexpected(
+                "the key holds something that is not a record",
+            ))),
+            _ => Err(unexpected("unknown touch outcome")),
+        }
+    }
+
+    /// The size of the user's index (`ZCARD`): members whose record Redis already expired or
+    /// evicted count until the next write to the index, listing or purge drops them.
     async fn count_user_sessions(&self, user_id: &str) -> Result<usize, StoreError> {
-        let set = self.inner.sessions.user_key(user_id);
+        let index = self.inner.sessions.user_key(user_id);
         self.run("count_user_sessions", move |mut c| async move {
-            redis::cmd("SCARD").arg(set).query_async(&mut c).await
+            redis::cmd("ZCARD").arg(index).query_async(&mut c).await
         })
         .await
     }
 
+    /// The user's live sessions. Index entries whose record is gone (expired, evicted, deleted
+    /// behind the store's back) are removed from the index on the way; a record that does not
+    /// decode is skipped with a warning (`load` reports it when its cookie comes back).
     async fn user_sessions(
         &self,
         user_id: &str,
         now: i64,
     ) -> Result<Vec<(StoreKey, Record)>, StoreError> {
         let family = &self.inner.sessions;
-        let set = family.user_key(user_id);
+        let index = family.user_key(user_id);
+        let users_expiry = family.users_expiry.clone();
         let records = family.records.clone();
         let user = user_id.to_owned();
         let flat: Vec<Vec<u8>> = self
             .run("user_sessions", move |mut c| async move {
-                let mut call = scripts::LIST.key(set);
-                call.arg(records).arg(user);
+                let mut call = scripts::LIST.key(index);
+                call.key(users_expiry).arg(records).arg(user);
                 call.invoke_async(&mut c).await
             })
             .await?;
-        let mut out = Vec::with_capacity(flat.len() / 2);
-        for pair in flat.chunks_exact(2) {
-            let Some(key) = std::str::from_utf8(&pair[0])
+        let mut out = Vec::with_capacity(flat.len() / 4);
+        for entry in flat.chunks_exact(4) {
+            let Some(key) = std::str::from_utf8(&entry[0])
                 .ok()
                 .and_then(StoreKey::from_hex)
             else {
                 tracing::warn!("skipping a malformed entry in a user's session index");
                 continue;
             };
-            match decode::<Record>(&pair[1], family.limit) {
+            match decode_fields::<Record>(&entry[1], Some(&entry[2]), Some(&entry[3]), family.limit)
+            {
                 Ok(record) if record.user_id() == Some(user_id) => {
                     if record.expires_at > now {
                         out.push((key, record));
@@ -740,9 +935,11 @@ impl SessionStore for RedisStore {
 
     /// Walks the expiry indexes (sessions, then remember-me tokens) up to `now`, in batches of
     /// one script each: deletes records whose stored `expires_at` is still at or before `now`
-    /// and drops index entries of records already gone. The cost is proportional to the number
-    /// of expired entries. Returns the number of session records deleted (remember-me tokens
-    /// are logged).
+    /// and drops index entries of records already gone. Then walks the users whose index holds
+    /// nothing after `now` (`uix`, `ruix`) the same way, and reclaims their indexes, which have
+    /// no TTL. The cost is proportional to the number of expired entries. Returns the number
+    /// of session records deleted (remember-me tokens are logged). Throttle records are left
+    /// to their TTLs.
     async fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
         let sessions = self.purge_in(&self.inner.sessions, now).await?;
         let remember = self.purge_in(&self.inner.remember, now).await?;
@@ -796,5 +993,73 @@ impl SessionStore for RedisStore {
     async fn delete_user_remember(&self, user_id: &str) -> Result<usize, StoreError> {
         self.delete_user_in(&self.inner.remember, user_id, None)
             .await
+    }
+
+    /// One `HMGET`; the record is decoded with the core's cap
+    /// ([`MAX_THROTTLE_RECORD`]), and a version field that disagrees with it is corrupt.
+    async fn load_throttle(&self, key: &str) -> Result<Option<ThrottleRecord>, StoreError> {
+        let name = format!("{}{key}", self.inner.throttle);
+        let (version, bytes): (Option<String>, Option<Vec<u8>>) = self
+            .run("load_throttle", move |mut c| async move {
+                redis::cmd("HMGET")
+                    .arg(name)
+                    .arg("v")
+                    .arg("d")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        match (version, bytes) {
+            (None, None) => Ok(None),
+            (Some(version), Some(bytes)) => {
+                let record = ThrottleRecord::decode(&bytes).map_err(corrupt)?;
+                if version.parse::<u64>().ok() != Some(record.version) {
+                    return Err(corrupt(Unexpected(
+                        "the throttle record's version field disagrees with its data",
+                    )));
+                }
+                Ok(Some(record))
+            }
+            _ => Err(corrupt(Unexpected(
+                "a throttle record without its version or data",
+            ))),
+        }
+    }
+
+    /// Compare-and-swap on the version field, in one script. The key's TTL runs to the record's
+    /// `expires_at` on the server's clock (at most 100 years); one already past deletes the key
+    /// at once.
+    async fn save_throttle(
+        &self,
+        key: &str,
+        record: &ThrottleRecord,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        let bytes = record.encode().map_err(StoreError::backend)?;
+        if bytes.len() > MAX_THROTTLE_RECORD {
+            return Err(StoreError::backend(RecordDecodeError::TooLarge(
+                bytes.len(),
+            )));
+        }
+        let name = format!("{}{key}", self.inner.throttle);
+        let (version, expires_at) = (record.version, record.expires_at);
+        let saved: i64 = self
+            .run("save_throttle", move |mut c| async move {
+                let mut call = scripts::SAVE_THROTTLE.key(name);
+                call.arg(expected_version)
+                    .arg(version)
+                    .arg(bytes)
+                    .arg(expires_at);
+                call.invoke_async(&mut c).await
+            })
+            .await?;
+        match saved {
+            0 => Ok(false),
+            1 => Ok(true),
+            scripts::CORRUPT => Err(corrupt(Unexpected(
+                "the key holds something that is not a throttle record",
+            ))),
+            _ => Err(unexpected("unknown save_throttle outcome")),
+        }
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use redis::AsyncCommands;
 use sesame::store::suite::{key, record, remember, user};
 use sesame::store::{Durability, SessionStore, Update};
-use sesame::{StoreError, StoreKey};
+use sesame::{StoreError, StoreKey, ThrottleRecord};
 use sesame_redis::{RedisStore, RedisStoreError};
 
 mod common;
@@ -37,6 +37,12 @@ async fn pttls(conn: &mut redis::aio::MultiplexedConnection, keys: &[String]) ->
     pipe.query_async(conn).await.unwrap()
 }
 
+/// Whether `member` is in the sorted set `set`.
+async fn in_set(conn: &mut redis::aio::MultiplexedConnection, set: String, member: &str) -> bool {
+    let score: Option<f64> = conn.zscore(set, member).await.unwrap();
+    score.is_some()
+}
+
 #[tokio::test]
 async fn ttls_follow_expiry() {
     let Some(t) = test_store("ttls_follow_expiry").await else {
@@ -50,7 +56,7 @@ async fn ttls_follow_expiry() {
         let rk = session_key(&t, &k);
         (k, rk)
     };
-    let user_key = format!("{}u:{u}", t.prefix);
+    let user_key = format!("{}ui:{u}", t.prefix);
     let expiry_key = format!("{}x", t.prefix);
 
     let mut r = record(Some(&u), now() + 100);
@@ -61,11 +67,9 @@ async fn ttls_follow_expiry() {
     )
     .await;
     assert!(ttl[0] > 0 && ttl[0] <= 100_000, "record PTTL {}", ttl[0]);
-    assert!(
-        ttl[1] >= ttl[0],
-        "user index PTTL {} < record's {}",
-        ttl[1],
-        ttl[0]
+    assert_eq!(
+        ttl[1], -1,
+        "the user index must have no TTL (SECURITY.md 43)"
     );
     assert!(
         ttl[2] >= ttl[0],
@@ -91,9 +95,9 @@ async fn ttls_follow_expiry() {
         "record PTTL {}",
         ttl[0]
     );
-    assert!(ttl[1] >= ttl[0] && ttl[2] >= ttl[0], "{ttl:?}");
+    assert!(ttl[1] == -1 && ttl[2] >= ttl[0], "{ttl:?}");
 
-    // A shorter-lived session of the same user never shortens the index's TTL.
+    // A shorter-lived session of the same user gives the index no TTL either.
     let k2 = key();
     s.create(&k2, &record(Some(&u), now() + 10), Durability::Lazy)
         .await
@@ -103,7 +107,7 @@ async fn ttls_follow_expiry() {
         &[rec_key.clone(), user_key.clone(), session_key(&t, &k2)],
     )
     .await;
-    assert!(ttl[1] >= ttl[0], "{ttl:?}");
+    assert_eq!(ttl[1], -1, "{ttl:?}");
     assert!(ttl[2] > 0 && ttl[2] <= 10_000, "{ttl:?}");
 
     // A record that has already expired is written with a one-second TTL.
@@ -129,20 +133,29 @@ async fn ttls_follow_expiry() {
         &mut raw,
         &[
             format!("{}r:{sel}", t.prefix),
-            format!("{}ru:{u}", t.prefix),
+            format!("{}rui:{u}", t.prefix),
             format!("{}rx", t.prefix),
         ],
     )
     .await;
     assert!(ttl[0] > 0 && ttl[0] <= 200_000, "{ttl:?}");
-    assert!(ttl[1] >= ttl[0] && ttl[2] >= ttl[0], "{ttl:?}");
+    assert!(ttl[1] == -1 && ttl[2] >= ttl[0], "{ttl:?}");
 
-    // Nothing the store wrote lives forever.
+    // Everything else the store wrote has a TTL: only the users' indexes and the sets of users
+    // with an index (`uix`, `ruix`) have none, and those go with their records
+    // (`user_indexes_go_with_their_records`).
     let keys = t.keys().await;
-    assert!(keys.len() >= 7, "{keys:?}");
+    assert!(keys.len() >= 9, "{keys:?}");
     let ttl = pttls(&mut raw, &keys).await;
     for (key, ttl) in keys.iter().zip(ttl) {
-        assert!(ttl > 0, "{key} has PTTL {ttl}");
+        let rest = &key[t.prefix.len()..];
+        let index =
+            rest.starts_with("ui:") || rest.starts_with("rui:") || rest == "uix" || rest == "ruix";
+        if index {
+            assert_eq!(ttl, -1, "{key} has PTTL {ttl}");
+        } else {
+            assert!(ttl > 0, "{key} has PTTL {ttl}");
+        }
     }
     t.cleanup().await;
 }
@@ -177,11 +190,14 @@ async fn evicted_records_are_simply_gone() {
     let listed = s.user_sessions(&u, now()).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].0, other);
-    let member: bool = raw
-        .sismember(format!("{}u:{u}", t.prefix), k.to_hex())
+    let member: Option<f64> = raw
+        .zscore(format!("{}ui:{u}", t.prefix), k.to_hex())
         .await
         .unwrap();
-    assert!(!member, "the user index still lists the evicted session");
+    assert_eq!(
+        member, None,
+        "the user index still lists the evicted session"
+    );
     assert!(!s.delete(&k, Durability::Flush).await.unwrap());
     s.purge_expired(now()).await.unwrap();
     let score: Option<f64> = raw
@@ -205,8 +221,13 @@ async fn evicted_records_are_simply_gone() {
         Update::Missing
     );
     assert_eq!(s.delete_user_remember(&u).await.unwrap(), 0);
-    let exists: bool = raw.exists(format!("{}ru:{u}", t.prefix)).await.unwrap();
+    let exists: bool = raw.exists(format!("{}rui:{u}", t.prefix)).await.unwrap();
     assert!(!exists, "the user's remember index kept a dangling entry");
+    let listed: Option<f64> = raw.zscore(format!("{}ruix", t.prefix), &u).await.unwrap();
+    assert_eq!(
+        listed, None,
+        "a user without remember-me tokens is still listed"
+    );
     t.cleanup().await;
 }
 
@@ -236,10 +257,28 @@ async fn corrupt_records_are_errors_not_panics() {
         .await
         .unwrap();
     assert!(corrupt(s.load(&k).await));
+    // Touched fields that are not times.
+    for field in ["e", "l"] {
+        let k = key();
+        let _: () = raw
+            .hset_multiple(
+                session_key(&t, &k),
+                &[
+                    ("v", b"1".to_vec()),
+                    ("d", bytes.clone()),
+                    (field, b"soon".to_vec()),
+                ],
+            )
+            .await
+            .unwrap();
+        assert!(corrupt(s.load(&k).await), "{field}");
+    }
     // Data without a version.
     let k = key();
     let _: () = raw.hset(session_key(&t, &k), "d", bytes).await.unwrap();
     assert!(corrupt(s.load(&k).await));
+    assert!(corrupt(s.delete_version(&k, 1, Durability::Lazy).await));
+    assert!(corrupt(s.touch(&k, now(), now() + 60).await));
     let mut r = record(None, now() + 60);
     r.version = 2;
     assert!(corrupt(s.update(&k, &r, 1, Durability::Lazy).await));
@@ -248,6 +287,8 @@ async fn corrupt_records_are_errors_not_panics() {
     let _: () = raw.set(session_key(&t, &k), "a string").await.unwrap();
     assert!(corrupt(s.load(&k).await));
     assert!(corrupt(s.update(&k, &r, 1, Durability::Lazy).await));
+    assert!(corrupt(s.delete_version(&k, 1, Durability::Lazy).await));
+    assert!(corrupt(s.touch(&k, now(), now() + 60).await));
     assert!(
         s.delete(&k, Durability::Flush).await.unwrap(),
         "a corrupt record can still be deleted"
@@ -388,9 +429,315 @@ async fn purge_walks_only_the_expired_entries() {
     let score: f64 = raw.zscore(&expiry_key, moved.to_hex()).await.unwrap();
     assert_eq!(score as i64, base + 3600);
     assert!(s.load(&moved).await.unwrap().is_some());
-    let members: usize = raw.scard(format!("{}u:{u}", t.prefix)).await.unwrap();
+    let members: usize = raw.zcard(format!("{}ui:{u}", t.prefix)).await.unwrap();
     assert_eq!(members, 3, "purge left expired sessions in the user index");
     assert_eq!(s.purge_expired(base).await.unwrap(), 0);
+    t.cleanup().await;
+}
+
+/// SECURITY.md 43: a user's index lives as long as any of that user's records. Under a
+/// `volatile-*` eviction policy Redis may evict any key that has a TTL, and an index with a TTL
+/// also expires on its own. The test evicts, as Redis could, every key with a TTL that is not
+/// a record (the indexes the store finds a user's records by, whatever their layout), and
+/// checks that revoke-others, log-out-everywhere and the revocation of the user's remember-me
+/// tokens still find every live record.
+#[tokio::test]
+async fn security_43_user_index_outlives_its_sessions() {
+    let Some(t) = test_store("security_43_user_index_outlives_its_sessions").await else {
+        return;
+    };
+    let s = &t.store;
+    let mut raw = t.raw().await;
+    let u = user();
+    let keys: Vec<StoreKey> = (0..4).map(|_| key()).collect();
+    for (i, k) in (0_i64..).zip(&keys) {
+        let r = record(Some(&u), now() + 60 * (i + 1));
+        assert!(s.create(k, &r, Durability::Flush).await.unwrap());
+    }
+    // One session saved again to live longer than the others.
+    let mut r = s.load(&keys[1]).await.unwrap().unwrap();
+    r.version = 2;
+    r.expires_at = now() + 3600;
+    assert_eq!(
+        s.update(&keys[1], &r, 1, Durability::Flush).await.unwrap(),
+        Update::Saved
+    );
+    let selectors: Vec<String> = (0..2)
+        .map(|_| format!("sel-{}", &key().to_hex()[..16]))
+        .collect();
+    for sel in &selectors {
+        assert!(s.create_remember(sel, &remember(&u)).await.unwrap());
+    }
+
+    // Evict what a volatile-* policy may evict, short of the records themselves.
+    let records = [format!("{}s:", t.prefix), format!("{}r:", t.prefix)];
+    let mut evicted = Vec::new();
+    for name in t.keys().await {
+        if records.iter().any(|p| name.starts_with(p.as_str())) {
+            continue;
+        }
+        let ttl: i64 = raw.pttl(&name).await.unwrap();
+        if ttl >= 0 {
+            let _: () = raw.del(&name).await.unwrap();
+            evicted.push(name);
+        }
+    }
+
+    assert_eq!(
+        s.user_sessions(&u, now()).await.unwrap().len(),
+        4,
+        "the user's sessions cannot be listed after evicting {evicted:?}"
+    );
+    assert!(s.count_user_sessions(&u).await.unwrap() >= 4);
+    // Revoke-others.
+    assert_eq!(
+        s.delete_user_sessions(&u, Some(&keys[0])).await.unwrap(),
+        3,
+        "revoke-others missed sessions after evicting {evicted:?}"
+    );
+    for k in &keys[1..] {
+        assert!(
+            s.load(k).await.unwrap().is_none(),
+            "a revoked session lives on"
+        );
+    }
+    // Log out everywhere.
+    assert_eq!(s.delete_user_sessions(&u, None).await.unwrap(), 1);
+    assert!(s.load(&keys[0]).await.unwrap().is_none());
+    assert_eq!(
+        s.delete_user_remember(&u).await.unwrap(),
+        2,
+        "remember-me revocation missed tokens after evicting {evicted:?}"
+    );
+    for sel in &selectors {
+        assert!(s.load_remember(sel).await.unwrap().is_none());
+    }
+    t.cleanup().await;
+}
+
+/// The indexes without a TTL go with their records: deleted with the last one, dropped by the
+/// next write when Redis expired their records, and reclaimed by purging for users who never
+/// come back.
+#[tokio::test]
+async fn user_indexes_go_with_their_records() {
+    let Some(t) = test_store("user_indexes_go_with_their_records").await else {
+        return;
+    };
+    let s = &t.store;
+    let mut raw = t.raw().await;
+    let p = &t.prefix;
+
+    // Deleted with the last record.
+    let u = user();
+    let (a, b) = (key(), key());
+    for k in [&a, &b] {
+        s.create(k, &record(Some(&u), now() + 600), Durability::Flush)
+            .await
+            .unwrap();
+    }
+    let sel = format!("sel-{}", &key().to_hex()[..16]);
+    s.create_remember(&sel, &remember(&u)).await.unwrap();
+    assert!(in_set(&mut raw, format!("{p}uix"), &u).await);
+    assert!(in_set(&mut raw, format!("{p}ruix"), &u).await);
+    assert!(s.delete(&a, Durability::Flush).await.unwrap());
+    assert!(in_set(&mut raw, format!("{p}uix"), &u).await);
+    assert_eq!(
+        s.delete_version(&b, 1, Durability::Flush).await.unwrap(),
+        Update::Saved
+    );
+    assert!(s.delete_remember(&sel).await.unwrap());
+    let left: usize = raw
+        .exists(&[format!("{p}ui:{u}"), format!("{p}rui:{u}")])
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "an emptied index is left behind");
+    assert!(!in_set(&mut raw, format!("{p}uix"), &u).await);
+    assert!(!in_set(&mut raw, format!("{p}ruix"), &u).await);
+
+    // Redis expires a record: the next write to the user's index drops it.
+    let u = user();
+    let gone = key();
+    s.create(&gone, &record(Some(&u), now() - 5), Durability::Lazy)
+        .await
+        .unwrap();
+    let _: () = raw.del(session_key(&t, &gone)).await.unwrap();
+    let live = key();
+    s.create(&live, &record(Some(&u), now() + 600), Durability::Lazy)
+        .await
+        .unwrap();
+    let members: Vec<String> = raw.zrange(format!("{p}ui:{u}"), 0, -1).await.unwrap();
+    assert_eq!(members, vec![live.to_hex()]);
+
+    // A user who never comes back: purging reclaims the indexes.
+    let u = user();
+    let k = key();
+    s.create(&k, &record(Some(&u), now() - 5), Durability::Lazy)
+        .await
+        .unwrap();
+    let sel = format!("sel-{}", &key().to_hex()[..16]);
+    let mut tok = remember(&u);
+    tok.expires_at = now() - 5;
+    s.create_remember(&sel, &tok).await.unwrap();
+    // As Redis would by their TTLs, and without the expiry indexes (evictable).
+    let _: () = raw
+        .del(&[
+            session_key(&t, &k),
+            format!("{p}r:{sel}"),
+            format!("{p}x"),
+            format!("{p}rx"),
+        ])
+        .await
+        .unwrap();
+    assert!(in_set(&mut raw, format!("{p}uix"), &u).await);
+    s.purge_expired(now()).await.unwrap();
+    let left: usize = raw
+        .exists(&[format!("{p}ui:{u}"), format!("{p}rui:{u}")])
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "purging left the indexes of expired records");
+    assert!(!in_set(&mut raw, format!("{p}uix"), &u).await);
+    assert!(!in_set(&mut raw, format!("{p}ruix"), &u).await);
+
+    // Purging through the users' set also deletes records past their stored expiry that the
+    // expiry index lost.
+    let u = user();
+    let k = key();
+    s.create(&k, &record(Some(&u), now() + 2), Durability::Lazy)
+        .await
+        .unwrap();
+    let _: () = raw.del(format!("{p}x")).await.unwrap();
+    assert_eq!(s.purge_expired(now() + 10).await.unwrap(), 1);
+    assert!(s.load(&k).await.unwrap().is_none());
+    assert!(!in_set(&mut raw, format!("{p}uix"), &u).await);
+    t.cleanup().await;
+}
+
+/// A touch changes the record's TTL and its `l`/`e` fields only: the stored version and data
+/// are the same bytes, the TTL and the index scores move forward and never back.
+#[tokio::test]
+async fn touch_is_ttl_only() {
+    let Some(t) = test_store("touch_is_ttl_only").await else {
+        return;
+    };
+    let s = &t.store;
+    let mut raw = t.raw().await;
+    let p = &t.prefix;
+    let u = user();
+    let k = key();
+    let name = session_key(&t, &k);
+    let base = now();
+    let r = record(Some(&u), base + 60);
+    s.create(&k, &r, Durability::Lazy).await.unwrap();
+    let before: (Vec<u8>, Vec<u8>) = raw.hmget(&name, &["v", "d"]).await.unwrap();
+
+    assert!(s.touch(&k, base + 5, base + 3600).await.unwrap());
+    let after: (Vec<u8>, Vec<u8>) = raw.hmget(&name, &["v", "d"]).await.unwrap();
+    assert_eq!(before, after, "a touch rewrote the record");
+    let ttl: i64 = raw.pttl(&name).await.unwrap();
+    assert!(ttl > 60_000 && ttl <= 3_600_000, "PTTL {ttl}");
+    for index in [format!("{p}x"), format!("{p}ui:{u}")] {
+        let score: f64 = raw.zscore(&index, k.to_hex()).await.unwrap();
+        assert_eq!(score as i64, base + 3600, "{index}");
+    }
+    let score: f64 = raw.zscore(format!("{p}uix"), &u).await.unwrap();
+    assert!(score as i64 >= base + 3600);
+    let loaded = s.load(&k).await.unwrap().unwrap();
+    assert_eq!(
+        (loaded.version, loaded.last_seen, loaded.expires_at),
+        (1, base + 5, base + 3600)
+    );
+    let listed = s.user_sessions(&u, base + 100).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].1, loaded);
+
+    // An earlier touch moves nothing back.
+    assert!(s.touch(&k, base + 1, base + 120).await.unwrap());
+    let ttl: i64 = raw.pttl(&name).await.unwrap();
+    assert!(ttl > 120_000, "PTTL {ttl}");
+    let score: f64 = raw.zscore(format!("{p}x"), k.to_hex()).await.unwrap();
+    assert_eq!(score as i64, base + 3600);
+    assert_eq!(s.load(&k).await.unwrap().unwrap(), loaded);
+
+    // A conflict hands out the touched record.
+    let mut stale = r.clone();
+    stale.version = 2;
+    assert_eq!(
+        s.update(&k, &stale, 7, Durability::Lazy).await.unwrap(),
+        Update::Conflict(loaded.clone())
+    );
+    assert_eq!(
+        s.delete_version(&k, 7, Durability::Lazy).await.unwrap(),
+        Update::Conflict(loaded)
+    );
+    t.cleanup().await;
+}
+
+fn throttle(version: u64, expires_at: i64) -> ThrottleRecord {
+    ThrottleRecord {
+        version,
+        failures: 3,
+        last_failure: now(),
+        in_flight: vec![],
+        expires_at,
+    }
+}
+
+/// Throttle records live under `t:` with a TTL to their `expires_at`; a record already expired
+/// is gone at once; a corrupt one is an error, not a panic.
+#[tokio::test]
+async fn throttle_records_follow_their_expiry() {
+    let Some(t) = test_store("throttle_records_follow_their_expiry").await else {
+        return;
+    };
+    let s = &t.store;
+    let mut raw = t.raw().await;
+    let k = "ab".repeat(16);
+    let name = format!("{}t:{k}", t.prefix);
+    assert!(
+        s.save_throttle(&k, &throttle(1, now() + 100), 0)
+            .await
+            .unwrap()
+    );
+    let ttl: i64 = raw.pttl(&name).await.unwrap();
+    assert!(ttl > 0 && ttl <= 100_000, "PTTL {ttl}");
+    assert!(
+        s.save_throttle(&k, &throttle(2, now() + 500), 1)
+            .await
+            .unwrap()
+    );
+    let ttl: i64 = raw.pttl(&name).await.unwrap();
+    assert!(ttl > 100_000 && ttl <= 500_000, "PTTL {ttl}");
+    assert!(
+        s.save_throttle(&k, &throttle(3, now() - 1), 2)
+            .await
+            .unwrap()
+    );
+    let exists: bool = raw.exists(&name).await.unwrap();
+    assert!(!exists, "an expired throttle record was kept");
+    assert_eq!(s.load_throttle(&k).await.unwrap(), None);
+
+    let _: () = raw.set(&name, "a string").await.unwrap();
+    assert!(corrupt(s.load_throttle(&k).await));
+    assert!(corrupt(
+        s.save_throttle(&k, &throttle(1, now() + 60), 0).await
+    ));
+    let _: () = raw.del(&name).await.unwrap();
+    let _: () = raw
+        .hset_multiple(&name, &[("v", "1"), ("d", "not json")])
+        .await
+        .unwrap();
+    assert!(corrupt(s.load_throttle(&k).await));
+    let bytes = throttle(1, now() + 60).encode().unwrap();
+    let _: () = raw
+        .hset_multiple(&name, &[("v", b"9".to_vec()), ("d", bytes)])
+        .await
+        .unwrap();
+    assert!(corrupt(s.load_throttle(&k).await));
+    let _: () = raw.hdel(&name, "v").await.unwrap();
+    assert!(corrupt(s.load_throttle(&k).await));
+    assert!(corrupt(
+        s.save_throttle(&k, &throttle(1, now() + 60), 0).await
+    ));
     t.cleanup().await;
 }
 

@@ -41,6 +41,13 @@ redis_suite!(
     remember_tokens_per_user_revocation,
     concurrent_writers_lose_nothing,
     concurrent_creates_one_winner,
+    delete_version_is_compare_and_delete,
+    touch_extends_life_without_a_new_version,
+    touch_never_creates_or_shortens,
+    touch_racing_writes_loses_nothing,
+    throttle_records_compare_and_swap,
+    throttle_records_expire,
+    concurrent_throttle_swaps_count_every_attempt,
 );
 
 /// The list above must name every scenario of the core's `store_suite!` macro.

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::{Build, Data, Request, Response, Rocket};
-use sesame::{AuthSession, Backend, Finish, Rejection, RequestInfo, Sesame, Session};
+use sesame::{AuthSession, Backend, Finish, RequestInfo, Sesame, Session};
 
 use crate::response::rejection_response;
 
@@ -125,18 +125,12 @@ impl<B: Backend> Fairing for SesameFairing<B> {
             return;
         };
         let status = response.status().code;
-        match begun.session.finish(status).await {
-            Ok(finish) => apply_finish(response, finish),
-            Err(error) => {
-                tracing::error!(
-                    %error,
-                    source = ?std::error::Error::source(&error),
-                    status,
-                    "sesame-rocket: finishing the session failed; the response is replaced by the core's rejection"
-                );
-                *response = rejection_response(Rejection::from(error));
-            }
+        let mut finish = begun.session.finish(status).await;
+        // The core logged the failure as it decided the replacement.
+        if let Some(rejection) = finish.replacement.take() {
+            *response = rejection_response(rejection);
         }
+        apply_finish(response, finish);
     }
 }
 
@@ -144,7 +138,12 @@ impl<B: Backend> Fairing for SesameFairing<B> {
 fn begin<B: Backend>(sesame: &Sesame<B>, request: &Request<'_>) -> Begun<B> {
     let headers = request.headers();
     let info = RequestInfo::new(request.method().as_str(), &request.uri().to_string())
-        .client_addr(request.client_ip())
+        // The socket peer, never `client_ip()`/`real_ip()`: those follow Rocket's `ip_header`
+        // (`X-Real-IP` by default), which any client can send. Whether to believe the
+        // forwarding headers is the core's decision (trusted proxies in `sesame::Config`).
+        .client_addr(request.remote().map(|addr| addr.ip()))
+        .x_forwarded_for_values(headers.get("X-Forwarded-For").map(str::as_bytes))
+        .forwarded_values(headers.get("Forwarded").map(str::as_bytes))
         .user_agent(headers.get_one("User-Agent"))
         .accept_values(headers.get("Accept").map(str::as_bytes))
         .content_type(headers.get_one("Content-Type"))
@@ -196,6 +195,7 @@ mod tests {
                 set_cookies: vec!["a=1; Path=/".into(), "b=2".into()],
                 vary_cookie: true,
                 no_store: true,
+                ..Finish::default()
             },
         );
         let headers = response.headers();

@@ -507,6 +507,52 @@ async fn the_core_sees_the_request_as_sent() {
     );
 }
 
+/// SECURITY.md 42: Rocket's `ip_header` (`X-Real-IP` by default, as here) is not the client
+/// address; the core decides from the socket peer, and reads the forwarding headers only from a
+/// trusted proxy.
+#[tokio::test]
+async fn the_client_address_is_the_peer_unless_it_is_a_trusted_proxy() {
+    async fn addr_seen(sesame: &Sesame<B>, peer: &str) -> Option<String> {
+        let rocket = App::bare()
+            .attach(sesame_rocket::fairing(sesame.clone()))
+            .register("/", sesame_rocket::catchers());
+        let client = Client::untracked(rocket).await.expect("a valid rocket");
+        let peer: SocketAddr = peer.parse().expect("an address");
+        let response = client
+            .get("/echo")
+            .remote(peer)
+            .header(Header::new("X-Real-IP", "203.0.113.9"))
+            .header(Header::new("X-Forwarded-For", "198.51.100.1, 203.0.113.7"))
+            .header(Header::new("Forwarded", "for=203.0.113.7"))
+            .dispatch()
+            .await;
+        assert_eq!(response.status(), Status::Ok);
+        let body = response.into_string().await?;
+        body.split(' ').nth(2).map(str::to_owned)
+    }
+    let sesame = |trusted: &[&str]| {
+        let config = Config::builder(&Config::generate_secret())
+            .trusted_proxies(trusted)
+            .build()
+            .expect("a valid configuration");
+        Sesame::builder(config, B::default()).build()
+    };
+    let untrusted = sesame(&[]);
+    assert_eq!(
+        addr_seen(&untrusted, "192.0.2.7:5000").await.as_deref(),
+        Some("Some(192.0.2.7)")
+    );
+    let trusted = sesame(&["192.0.2.0/24"]);
+    assert_eq!(
+        addr_seen(&trusted, "192.0.2.7:5000").await.as_deref(),
+        Some("Some(203.0.113.7)")
+    );
+    assert_eq!(
+        addr_seen(&trusted, "198.51.100.200:5000").await.as_deref(),
+        Some("Some(198.51.100.200)")
+    );
+}
+
 #[tokio::test]
 async fn the_sentinel_aborts_a_launch_without_the_fairing() {
     let rocket = App::bare().register("/", sesame_rocket::catchers());

@@ -263,6 +263,36 @@ impl Family {
         }
     }
 
+    /// Deletes the record under `key` only at `expected_version` (compare-and-delete).
+    pub(crate) fn delete_version<R: Stored>(
+        &self,
+        key: &[u8],
+        expected_version: u64,
+    ) -> Result<Update<R>, StoreError> {
+        let _guard = lock(self.tag, key);
+        loop {
+            let Some(current_bytes) = self.records.get(key).map_err(backend)? else {
+                return Ok(Update::Missing);
+            };
+            let current = R::decode(&current_bytes, self.limit).map_err(corrupt)?;
+            if current.version() != expected_version {
+                return Ok(Update::Conflict(current));
+            }
+            match self
+                .records
+                .compare_and_swap(key, Some(&current_bytes), None::<&[u8]>)
+                .map_err(backend)?
+            {
+                Ok(()) => {
+                    self.remove_entries(key, &current, None);
+                    return Ok(Update::Saved);
+                }
+                // Changed behind our lock's back: look again.
+                Err(_) => continue,
+            }
+        }
+    }
+
     /// Deletes the record under `key`; returns whether there was one.
     pub(crate) fn delete<R: Stored>(&self, key: &[u8]) -> Result<bool, StoreError> {
         let _guard = lock(self.tag, key);

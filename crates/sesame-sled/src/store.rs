@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sesame::record::RecordDecodeError;
 use sesame::store::{Durability, SessionStore, Update};
-use sesame::{Clock, Record, RememberRecord, StoreError, StoreKey, SystemClock};
+use sesame::{Clock, Record, RememberRecord, StoreError, StoreKey, SystemClock, ThrottleRecord};
 
 use crate::cache::{DEFAULT_CACHE_CAPACITY, RecordCache};
 use crate::error::SledError;
@@ -59,6 +59,8 @@ struct Inner {
     prefix: String,
     sessions: Family,
     remember: Family,
+    /// Login-throttle records by key (lazy: a crash may forget recent failures).
+    throttle: sled::Tree,
     max_record_bytes: usize,
     durability: flush::Durability,
     /// Decoded session records, shared by every store over the same sessions tree.
@@ -104,7 +106,7 @@ impl fmt::Debug for SledStoreBuilder {
 impl SledStoreBuilder {
     /// The prefix of the store's tree names (default [`DEFAULT_PREFIX`]): the trees are
     /// `{prefix}/sessions`, `{prefix}/users`, `{prefix}/expiry`, `{prefix}/remember`,
-    /// `{prefix}/user-remember` and `{prefix}/remember-expiry`. Stores with different prefixes
+    /// `{prefix}/user-remember`, `{prefix}/remember-expiry` and `{prefix}/throttle`. Stores with different prefixes
     /// on one database are independent.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
@@ -190,6 +192,7 @@ impl SledStoreBuilder {
             tree("remember-expiry")?,
             sesame::record::MAX_REMEMBER_RECORD,
         );
+        let throttle = tree("throttle")?;
         let durability =
             flush::Durability::new(self.db.clone(), self.flush_policy, self.commit_delay)?;
         let cache = RecordCache::for_tree(sessions.records(), self.cache_capacity);
@@ -199,6 +202,7 @@ impl SledStoreBuilder {
                 prefix: self.prefix,
                 sessions,
                 remember,
+                throttle,
                 max_record_bytes: self.max_record_bytes,
                 durability,
                 cache,
@@ -350,6 +354,7 @@ impl SledStore {
         self.inner.cache.clear();
         let sessions = sessions?;
         let remember = self.inner.remember.purge::<RememberRecord>(now)?;
+        self.purge_throttle(now)?;
         if sessions + remember > 0 {
             tracing::info!(
                 sessions,
@@ -359,6 +364,23 @@ impl SledStore {
             );
         }
         Ok(sessions)
+    }
+
+    /// Deletes the expired throttle records (a walk of the throttle tree: it holds one small
+    /// record per account or device that failed a login recently).
+    fn purge_throttle(&self, now: i64) -> Result<(), StoreError> {
+        let tree = &self.inner.throttle;
+        for item in tree.iter() {
+            let (key, bytes) = item.map_err(crate::family::backend)?;
+            let expired = ThrottleRecord::decode(&bytes).map_or(true, |r| r.expires_at <= now);
+            if expired {
+                // Only if unchanged since read: a concurrent save wins.
+                let _ = tree
+                    .compare_and_swap(&key, Some(&bytes), None::<&[u8]>)
+                    .map_err(crate::family::backend)?;
+            }
+        }
+        Ok(())
     }
 
     /// Forgets a session record's cached copy: after every write to it, whatever the outcome.
@@ -490,6 +512,94 @@ impl SessionStore for SledStore {
         let deleted = deleted?;
         self.durable(durability).await?;
         Ok(deleted)
+    }
+
+    async fn delete_version(
+        &self,
+        key: &StoreKey,
+        expected_version: u64,
+        durability: Durability,
+    ) -> Result<Update<Record>, StoreError> {
+        let outcome = self
+            .inner
+            .sessions
+            .delete_version::<Record>(key.as_bytes(), expected_version);
+        self.invalidate(key.as_bytes());
+        let outcome = outcome?;
+        if !matches!(outcome, Update::Conflict(_)) {
+            self.durable(durability).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Rewrites the record's `last_seen` and `expires_at` only, keeping its version (a
+    /// compare-and-swap on that version, retried if a save lands in between), and moves its
+    /// expiry index entry, so that the purge sees the new expiry. Lazy.
+    async fn touch(
+        &self,
+        key: &StoreKey,
+        last_seen: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let family = &self.inner.sessions;
+        loop {
+            let Some(mut record) = family.get::<Record>(key.as_bytes())? else {
+                return Ok(false);
+            };
+            if last_seen <= record.last_seen && expires_at <= record.expires_at {
+                return Ok(true);
+            }
+            let version = record.version;
+            record.last_seen = record.last_seen.max(last_seen);
+            record.expires_at = record.expires_at.max(expires_at);
+            let bytes = self.encode_record(&record)?;
+            let outcome = family.update(key.as_bytes(), &record, &bytes, version);
+            self.invalidate(key.as_bytes());
+            match outcome? {
+                Update::Saved => return Ok(true),
+                Update::Missing => return Ok(false),
+                // A save landed in between: touch what it wrote.
+                Update::Conflict(_) => tokio::task::yield_now().await,
+            }
+        }
+    }
+
+    async fn load_throttle(&self, key: &str) -> Result<Option<ThrottleRecord>, StoreError> {
+        match self
+            .inner
+            .throttle
+            .get(key.as_bytes())
+            .map_err(crate::family::backend)?
+        {
+            None => Ok(None),
+            Some(bytes) => ThrottleRecord::decode(&bytes)
+                .map(Some)
+                .map_err(crate::family::corrupt),
+        }
+    }
+
+    async fn save_throttle(
+        &self,
+        key: &str,
+        record: &ThrottleRecord,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        let tree = &self.inner.throttle;
+        let bytes = record.encode().map_err(StoreError::backend)?;
+        let current = tree.get(key.as_bytes()).map_err(crate::family::backend)?;
+        let version = match &current {
+            None => 0,
+            // An unreadable record is replaced by whoever expected "absent".
+            Some(b) => ThrottleRecord::decode(b).map_or(0, |r| r.version),
+        };
+        if version != expected_version {
+            return Ok(false);
+        }
+        // Compare-and-swap on the bytes read: a concurrent save in between wins.
+        Ok(tree
+            .compare_and_swap(key.as_bytes(), current, Some(bytes))
+            .map_err(crate::family::backend)?
+            .is_ok())
     }
 
     async fn user_sessions(

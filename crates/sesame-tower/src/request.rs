@@ -2,11 +2,11 @@
 
 use std::net::IpAddr;
 
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, USER_AGENT};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, FORWARDED, USER_AGENT};
 use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Request};
 use sesame::{AuthSession, Backend, RequestInfo, Sesame, Session};
 
-/// The client's address, for session protection, inserted into the request extensions by
+/// The socket peer's address, for session protection, inserted into the request extensions by
 /// whoever accepts the connection.
 ///
 /// With plain hyper, insert it yourself before the request reaches [`crate::SesameLayer`]
@@ -14,8 +14,9 @@ use sesame::{AuthSession, Backend, RequestInfo, Sesame, Session};
 /// axum and the `axum` feature, [`axum::extract::ConnectInfo<SocketAddr>`] is read when this
 /// extension is absent, so `into_make_service_with_connect_info::<SocketAddr>()` is enough.
 ///
-/// `ClientAddr` takes precedence over `ConnectInfo`: behind a trusted reverse proxy, insert the
-/// address the proxy reports here.
+/// It is the address of the connection, never one a header names: behind a reverse proxy,
+/// name the proxy in [`sesame::ConfigBuilder::trusted_proxies`] and the core reads
+/// `X-Forwarded-For` / `Forwarded` from it (the layer hands those headers over as they are).
 ///
 /// ```
 /// use std::net::{IpAddr, Ipv4Addr};
@@ -54,6 +55,13 @@ pub(crate) fn request_info<Body>(request: &Request<Body>) -> RequestInfo {
     let headers = request.headers();
     RequestInfo::new(request.method().as_str(), path_and_query(request))
         .client_addr(client_addr(request.extensions()))
+        .x_forwarded_for_values(
+            headers
+                .get_all(&X_FORWARDED_FOR)
+                .iter()
+                .map(HeaderValue::as_bytes),
+        )
+        .forwarded_values(headers.get_all(FORWARDED).iter().map(HeaderValue::as_bytes))
         .user_agent(first(headers, &USER_AGENT))
         .accept_values(headers.get_all(ACCEPT).iter().map(HeaderValue::as_bytes))
         .content_type(first(headers, &CONTENT_TYPE))
@@ -83,6 +91,9 @@ fn client_addr(extensions: &Extensions) -> Option<IpAddr> {
     }
     None
 }
+
+/// `X-Forwarded-For` (not among `http`'s standard header names).
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 fn utf8(value: &HeaderValue) -> Option<&str> {
     std::str::from_utf8(value.as_bytes()).ok()
@@ -161,5 +172,40 @@ mod tests {
         let info = request_info(&request);
         assert_eq!(info.path_and_query(), "/app/dashboard?x=1");
         assert_eq!(info.addr(), Some([127, 0, 0, 1].into()));
+    }
+
+    #[test]
+    fn hands_over_the_peer_and_the_forwarding_headers_undecided() {
+        // The core decides (SECURITY.md 42): without trusted proxies the peer is the client,
+        // whatever X-Forwarded-For, Forwarded and X-Real-IP say.
+        let mut request = Request::builder()
+            .header("x-forwarded-for", "203.0.113.7")
+            .header("forwarded", "for=203.0.113.8")
+            .header("x-real-ip", "203.0.113.9")
+            .body(())
+            .unwrap();
+        let peer: IpAddr = [10, 0, 0, 7].into();
+        request.extensions_mut().insert(ClientAddr(peer));
+        let info = request_info(&request);
+        assert_eq!(info.addr(), Some(peer));
+        assert_eq!(info.peer_addr(), Some(peer));
+        // With the peer trusted, the core reads the headers the layer handed over; both
+        // name the same client here, or the peer would be kept.
+        let config = sesame::Config::builder(&[3u8; 64])
+            .trusted_proxies(["10.0.0.0/8"])
+            .build()
+            .unwrap();
+        let sesame =
+            sesame::Sesame::builder(config, sesame::testing::TestBackend::default()).build();
+        let mut request = Request::builder()
+            .header("x-forwarded-for", "198.51.100.1, 203.0.113.7")
+            .header("x-forwarded-for", "10.1.1.1")
+            .header("forwarded", "for=203.0.113.7")
+            .header("x-real-ip", "203.0.113.9")
+            .body(())
+            .unwrap();
+        request.extensions_mut().insert(ClientAddr(peer));
+        let session = begin(&sesame, &mut request);
+        assert_eq!(session.request().addr(), Some([203, 0, 113, 7].into()));
     }
 }

@@ -52,21 +52,13 @@ pub fn reply<'a>(
 
 /// Finishes `session` with the response's status and applies the core's decision to it.
 pub(crate) async fn commit(session: &Session, mut response: Response) -> Response {
-    match session.finish(response.status().as_u16()).await {
-        Ok(finish) => {
-            apply_finish(response.headers_mut(), finish);
-            response
-        }
-        Err(error) => {
-            tracing::error!(
-                %error,
-                source = ?std::error::Error::source(&error),
-                status = response.status().as_u16(),
-                "sesame-warp: finishing the session failed; the reply is replaced by the core's rejection"
-            );
-            rejection_response(&Rejection::from(error))
-        }
+    let mut finish = session.finish(response.status().as_u16()).await;
+    // The core logged the failure as it decided the replacement.
+    if let Some(rejection) = finish.replacement.take() {
+        response = rejection_response(&rejection);
     }
+    apply_finish(response.headers_mut(), finish);
+    response
 }
 
 /// A response the core decided (a login redirect, a `401`, a `403`, a `429`, a `503`...) as a
@@ -165,6 +157,7 @@ mod tests {
                 set_cookies: vec!["a=1; Path=/".into(), "bad\nvalue".into(), "b=2".into()],
                 vary_cookie: true,
                 no_store: true,
+                ..Finish::default()
             },
         );
         let cookies: Vec<_> = headers.get_all(SET_COOKIE).iter().collect();

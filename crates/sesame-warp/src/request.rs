@@ -4,11 +4,12 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use sesame::RequestInfo;
-use warp::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, USER_AGENT};
+use warp::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, FORWARDED, USER_AGENT};
 use warp::http::{HeaderMap, HeaderName, HeaderValue, Method};
 
-/// What the core reads off a request: method, path and query, client address and the headers
-/// it looks at. Headers that are not valid UTF-8 count as absent (never a rejection).
+/// What the core reads off a request: method, path and query, the socket peer (`remote`), the
+/// forwarding headers (the core decides whether to read them) and the other headers it looks at.
+/// Headers that are not valid UTF-8 count as absent (never a rejection).
 pub(crate) fn request_info(
     method: &Method,
     path: &str,
@@ -22,6 +23,13 @@ pub(crate) fn request_info(
     };
     RequestInfo::new(method.as_str(), &path_and_query)
         .client_addr(remote.map(|addr| addr.ip()))
+        .x_forwarded_for_values(
+            headers
+                .get_all(&X_FORWARDED_FOR)
+                .iter()
+                .map(HeaderValue::as_bytes),
+        )
+        .forwarded_values(headers.get_all(FORWARDED).iter().map(HeaderValue::as_bytes))
         .user_agent(first(headers, &USER_AGENT))
         .accept_values(headers.get_all(ACCEPT).iter().map(HeaderValue::as_bytes))
         .content_type(first(headers, &CONTENT_TYPE))
@@ -33,6 +41,9 @@ pub(crate) fn request_info(
 pub(crate) fn cookie_headers(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
     headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes)
 }
+
+/// `X-Forwarded-For` (not among `http`'s standard header names).
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 fn utf8(value: &HeaderValue) -> Option<&str> {
     std::str::from_utf8(value.as_bytes()).ok()
@@ -82,6 +93,19 @@ mod tests {
         assert_eq!(info.agent(), Some("Navigateur é"));
         assert_eq!(info.path_and_query(), "/?");
         assert_eq!(info.addr(), None);
+    }
+
+    #[test]
+    fn the_peer_is_the_client_whatever_the_forwarding_headers_say() {
+        // Without trusted proxies (the core decides; see SECURITY.md 42).
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
+        headers.insert("forwarded", HeaderValue::from_static("for=203.0.113.8"));
+        headers.insert("x-real-ip", HeaderValue::from_static("203.0.113.9"));
+        let remote = SocketAddr::from(([10, 0, 0, 7], 4000));
+        let info = request_info(&Method::GET, "/", None, Some(remote), &headers);
+        assert_eq!(info.addr(), Some(remote.ip()));
+        assert_eq!(info.peer_addr(), Some(remote.ip()));
     }
 
     #[test]

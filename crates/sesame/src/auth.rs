@@ -10,14 +10,14 @@ use crate::config::Config;
 use crate::cookies::read_cookies;
 use crate::error::{AuthError, BoxError, SessionError, StoreError};
 use crate::events::{Event, Events, Listener};
-use crate::record::{AuthRecord, RememberRecord};
+use crate::record::{AuthRecord, Record, RememberRecord, RetiredValidator};
 use crate::redirect::login_url;
 use crate::remember::RememberToken;
 use crate::request::RequestInfo;
 use crate::response::Rejection;
 use crate::session::{Core, Session, State};
 use crate::store::{MemoryStore, SessionStore, Update};
-use crate::throttle::{LoginThrottle, ThrottleConfig};
+use crate::throttle::{Budget, LoginThrottle, ThrottleConfig, ThrottleError};
 
 /// A user, as Sesame needs to see it (axum-login's `AuthUser`, Flask-Login's `UserMixin`).
 ///
@@ -188,7 +188,9 @@ impl<B: Backend> SesameBuilder<B> {
         self.events.add(Arc::new(listener) as Listener);
         self
     }
-    /// Login throttling settings.
+    /// Login throttling settings (default [`ThrottleConfig::default`]: 10 failures per account
+    /// in 15 minutes, then 30 s doubling up to 15 min). The throttle keeps its state in the
+    /// store; see [`crate::throttle`].
     pub fn throttle(mut self, t: ThrottleConfig) -> Self {
         self.throttle = t;
         self
@@ -196,6 +198,7 @@ impl<B: Backend> SesameBuilder<B> {
     /// Builds the shared state.
     pub fn build(self) -> Sesame<B> {
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let throttle = LoginThrottle::new(&self.config, store.clone(), self.throttle);
         Sesame {
             inner: Arc::new(SesameInner {
                 core: Arc::new(Core {
@@ -204,7 +207,7 @@ impl<B: Backend> SesameBuilder<B> {
                     events: self.events,
                 }),
                 backend: self.backend,
-                throttle: LoginThrottle::new(self.throttle),
+                throttle,
             }),
         }
     }
@@ -226,9 +229,10 @@ impl<B: Backend> Sesame<B> {
     /// the session and auth handles. Does no I/O.
     pub fn begin<'a>(
         &self,
-        request: RequestInfo,
+        mut request: RequestInfo,
         cookie_headers: impl IntoIterator<Item = &'a [u8]>,
     ) -> (Session, AuthSession<B>) {
+        request.decide_client_addr(&self.inner.core.config.trusted_proxies);
         let incoming = read_cookies(&self.inner.core.config, cookie_headers);
         let session = Session::new(self.inner.core.clone(), request, incoming);
         let auth = AuthSession {
@@ -253,6 +257,10 @@ impl<B: Backend> Sesame<B> {
     /// The user backend.
     pub fn backend(&self) -> &B {
         &self.inner.backend
+    }
+    /// The login throttle [`AuthSession::authenticate`] uses, on this Sesame's store.
+    pub fn throttle(&self) -> &LoginThrottle {
+        &self.inner.throttle
     }
 
     /// Deletes expired records now; run it periodically (stores also expire lazily).
@@ -403,7 +411,6 @@ impl<B: Backend> AuthSession<B> {
             return Ok(None);
         };
         let store = &self.core().store;
-        let now = self.config().now();
         let clear = |this: &Self| {
             let this = this.clone();
             async move {
@@ -411,42 +418,10 @@ impl<B: Backend> AuthSession<B> {
                 Ok::<_, AuthError>(None)
             }
         };
-        let Some(rec) = store.load_remember(token.selector()).await? else {
+        let Some(rec) = self.rotate_remember(&token).await? else {
             return clear(self).await;
         };
-        if rec.expires_at <= now {
-            store.delete_remember(token.selector()).await?;
-            return clear(self).await;
-        }
-        let grace = self.config().remember_grace;
-        let mut rotated = None;
-        if token.matches(&rec.validator_hash) {
-            let next = token.with_new_validator();
-            let new_rec = RememberRecord {
-                version: rec.version + 1,
-                validator_hash: next.validator_hash(),
-                previous_validator_hash: Some(rec.validator_hash.clone()),
-                rotated_at: now,
-                ..rec.clone()
-            };
-            match store
-                .update_remember(token.selector(), &new_rec, rec.version)
-                .await?
-            {
-                Update::Saved => rotated = Some(next),
-                Update::Conflict(cur) if in_grace(&token, &cur, now, grace) => {}
-                Update::Conflict(_) | Update::Missing => return clear(self).await,
-            }
-        } else if !in_grace(&token, &rec, now, grace) {
-            // A live selector with a wrong validator: the token was stolen and used.
-            tracing::warn!(user_id = %rec.user_id, "sesame: remember-me token replayed; revoking all of the user's sessions");
-            store.delete_user_remember(&rec.user_id).await?;
-            store.delete_user_sessions(&rec.user_id, None).await?;
-            self.events().emit(Event::RememberTheft {
-                user_id: rec.user_id.clone(),
-            });
-            return clear(self).await;
-        }
+        let now = self.config().now();
         let backend = &self.sesame.inner.backend;
         let user = backend.get_user(&rec.user_id).await.map_err(backend_err)?;
         let Some(user) = user.filter(|u| {
@@ -457,7 +432,10 @@ impl<B: Backend> AuthSession<B> {
                     .auth_hash_matches(&rec.auth_hash, u.auth_hash())
         }) else {
             store.delete_remember(token.selector()).await?;
-            return clear(self).await;
+            let mut st = self.session.lock().await?;
+            st.set_remember = None;
+            st.clear_remember = true;
+            return Ok(None);
         };
         let mut st = self.session.lock().await?;
         let record = self.session.new_record(Some(AuthRecord {
@@ -467,14 +445,102 @@ impl<B: Backend> AuthSession<B> {
             remembered: true,
             login_at: now,
         }));
-        self.session.replace_locked(&mut st, record).await?;
-        if let Some(next) = rotated {
-            st.set_remember = Some((next, rec.expires_at - now));
+        self.session
+            .rotate_locked(&mut st, |latest| Some(keep_data(&record, latest)))
+            .await?;
+        // A revocation (theft, log-out-everywhere, a password change, a disabled user) that
+        // raced this restore deleted the token before or after the session above was
+        // created: after, its sweep of the user's sessions found it; before, the token is
+        // gone now, and the session goes too (SECURITY.md 47).
+        if store.load_remember(token.selector()).await?.is_none() {
+            tracing::warn!(user_id = %rec.user_id, "sesame: remember-me token revoked during its restore; the restored session is ended");
+            self.session.destroy_locked(&mut st).await?;
+            st.clear_remember = true;
+            return Ok(None);
         }
         drop(st);
         self.events()
             .emit(Event::LoadedFromRemember { user_id: user.id() });
         Ok(Some(user))
+    }
+
+    /// Checks the presented remember-me token and rotates its validator (single use): the
+    /// token's record after the rotation, or `None` when the token is not (or no longer)
+    /// valid. The new cookie is recorded in the session state at once, so that it reaches
+    /// the client whatever happens later in the request (SECURITY.md 41, 50).
+    ///
+    /// A validator rotated away within the grace window is accepted too, and rotated again:
+    /// the cookie that carried its successor may never have reached the client (a store
+    /// failure later in that request, a client that disconnected). Anything else with a live
+    /// selector is theft: every token and session of the user is revoked.
+    async fn rotate_remember(
+        &self,
+        token: &RememberToken,
+    ) -> Result<Option<RememberRecord>, AuthError> {
+        let store = &self.core().store;
+        let grace = self.config().remember_grace;
+        for _ in 0..MAX_REMEMBER_ROTATIONS {
+            let now = self.config().now();
+            let Some(rec) = store.load_remember(token.selector()).await? else {
+                return Ok(None);
+            };
+            if rec.expires_at <= now {
+                store.delete_remember(token.selector()).await?;
+                return Ok(None);
+            }
+            let current = token.matches(&rec.validator_hash);
+            let retired = || {
+                rec.previous_validators
+                    .iter()
+                    .any(|p| now - p.retired_at <= grace && token.matches(&p.hash))
+            };
+            if !current && !retired() {
+                // A live selector with a wrong validator: the token was stolen and used.
+                tracing::warn!(user_id = %rec.user_id, "sesame: remember-me token replayed; revoking all of the user's sessions");
+                store.delete_user_remember(&rec.user_id).await?;
+                store.delete_user_sessions(&rec.user_id, None).await?;
+                self.events().emit(Event::RememberTheft {
+                    user_id: rec.user_id.clone(),
+                });
+                return Ok(None);
+            }
+            let next = token.with_new_validator();
+            let mut previous: Vec<RetiredValidator> = rec
+                .previous_validators
+                .iter()
+                .filter(|p| now - p.retired_at <= grace)
+                .cloned()
+                .collect();
+            previous.push(RetiredValidator {
+                hash: rec.validator_hash.clone(),
+                retired_at: now,
+            });
+            let keep_from = previous.len().saturating_sub(MAX_RETIRED_VALIDATORS);
+            previous.drain(..keep_from);
+            let rotated = RememberRecord {
+                version: rec.version + 1,
+                validator_hash: next.validator_hash(),
+                previous_validators: previous,
+                rotated_at: now,
+                ..rec.clone()
+            };
+            match store
+                .update_remember(token.selector(), &rotated, rec.version)
+                .await?
+            {
+                Update::Saved => {
+                    self.session.lock().await?.set_remember = Some((next, rec.expires_at - now));
+                    return Ok(Some(rotated));
+                }
+                // Rotated by a concurrent request: look again.
+                Update::Conflict(_) => tokio::task::yield_now().await,
+                Update::Missing => return Ok(None),
+            }
+        }
+        Err(StoreError::backend(std::io::Error::other(
+            "too many concurrent rotations of one remember-me token",
+        ))
+        .into())
     }
 
     /// Whether the current user was loaded by the request loader (e.g. a bearer token) rather
@@ -525,36 +591,98 @@ impl<B: Backend> AuthSession<B> {
             .is_some_and(|a| a.remembered))
     }
 
-    /// Checks credentials with the backend, with per-account throttling: `Ok(None)` for wrong
-    /// credentials (answer with one generic message), `Err` with the `429` (or `503`) to send.
+    /// Checks credentials with the backend, with per-account throttling (SECURITY.md 28):
+    /// `Ok(Some(user))` for right credentials of an active user, `Ok(None)` for wrong ones
+    /// (answer with one generic message), `Err` with the response to send instead: `429` with
+    /// `Retry-After` when the account is throttled, `503` when the store or the backend fails.
     ///
-    /// `account` is the name the credentials claim (e.g. the username), used for throttling.
+    /// `account` is the name the credentials claim (e.g. the username), trimmed and lowercased
+    /// for throttling. In order: the attempt is [reserved](LoginThrottle::reserve) in the
+    /// store, against the account's budget or, when the client presents a device cookie for
+    /// that account, against the device's own; a refusal is the `429`, and the backend is not
+    /// called (no password hash is computed). Then the backend checks the credentials: a
+    /// failure is counted, a success clears the budget and sends this client a new device
+    /// cookie (kept across logout), a backend error gives the reservation back uncounted.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use sesame::testing::{TestBackend, TestUser};
+    /// use sesame::{Config, RequestInfo, Sesame};
+    ///
+    /// let backend = TestBackend::default().with_user(TestUser::new("1", "alice", "right"));
+    /// let sesame = Sesame::builder(Config::builder(&[2u8; 64]).build()?, backend).build();
+    /// let (_, auth) = sesame.begin(RequestInfo::new("POST", "/login"), []);
+    /// for _ in 0..10 {
+    ///     assert!(auth.authenticate(("alice".into(), "wrong".into()), "alice").await?.is_none());
+    /// }
+    /// // Locked for unknown clients, even with the right password: 429, nothing checked.
+    /// let refused = auth.authenticate(("alice".into(), "right".into()), "alice").await.unwrap_err();
+    /// assert_eq!(refused.status(), 429);
+    /// assert!(refused.headers().iter().any(|(n, v)| *n == "retry-after" && v == "30"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn authenticate(
         &self,
         credentials: B::Credentials,
         account: &str,
     ) -> Result<Option<B::User>, Rejection> {
         let throttle = &self.sesame.inner.throttle;
-        let now = std::time::UNIX_EPOCH
-            + std::time::Duration::from_secs(self.config().now().max(0) as u64);
-        let json = self.session.request().wants_json();
-        if let Err(t) = throttle.check(account, now) {
-            self.events().emit(Event::LoginThrottled);
-            return Err(Rejection::too_many_attempts(t.retry_after, json));
-        }
+        let budget = self.throttle_budget(account);
+        let reservation = match throttle.reserve(&budget).await {
+            Ok(r) => r,
+            Err(ThrottleError::Throttled(t)) => {
+                self.events().emit(Event::LoginThrottled {
+                    account_hash: budget.account_hash().to_owned(),
+                    device: budget.is_device(),
+                    retry_after_secs: t.retry_after_secs(),
+                });
+                let json = self.session.request().wants_json();
+                return Err(Rejection::too_many_attempts(t.retry_after, json));
+            }
+            Err(ThrottleError::Store(e)) => return Err(AuthError::from(e).into()),
+        };
         let backend = &self.sesame.inner.backend;
         match backend.authenticate(credentials).await {
             Ok(Some(u)) if u.is_active() => {
-                throttle.record_success(account);
+                reservation.succeeded().await.map_err(AuthError::from)?;
+                self.trust_device(account).await?;
                 Ok(Some(u))
             }
             Ok(_) => {
-                throttle.record_failure(account, now);
-                self.events().emit(Event::LoginFailed);
+                reservation.failed().await.map_err(AuthError::from)?;
+                self.events().emit(Event::LoginFailed {
+                    account_hash: budget.account_hash().to_owned(),
+                    device: budget.is_device(),
+                });
                 Ok(None)
             }
-            Err(e) => Err(backend_err(e).into()),
+            Err(e) => {
+                if let Err(e) = reservation.release().await {
+                    tracing::warn!(error = %e, "sesame: could not release a login attempt; its lease will run out");
+                }
+                Err(backend_err(e).into())
+            }
         }
+    }
+
+    /// The throttle budget a login attempt on `account` from this client counts against: the
+    /// device's own when the request carries a valid device cookie for that account, else the
+    /// account's, shared by every other client ([`crate::throttle`]). For credential checks
+    /// made without [`AuthSession::authenticate`], with [`Sesame::throttle`].
+    pub fn throttle_budget(&self, account: &str) -> Budget {
+        let device = self.session.inner.incoming.device.as_ref();
+        self.sesame.inner.throttle.budget_for(account, device)
+    }
+
+    /// Sends this client a new device cookie for `account`, as a successful
+    /// [`AuthSession::authenticate`] does: its later logins to that account spend a budget of
+    /// their own ([`crate::throttle`]). Call it after logins that do not go through
+    /// `authenticate` (a registration, a passkey), with the name the user logs in with.
+    pub async fn trust_device(&self, account: &str) -> Result<(), SessionError> {
+        let device = self.sesame.inner.throttle.issue_device(account);
+        self.session.lock().await?.set_device = Some(device);
+        Ok(())
     }
 
     /// Logs `user` in (Flask's `login_user`): cycles the session id, rotates the CSRF token,
@@ -568,21 +696,16 @@ impl<B: Backend> AuthSession<B> {
         let mut st = self.session.lock().await?;
         let now = self.config().now();
         let user_id = user.id();
-        let mut record = self.session.new_record(Some(AuthRecord {
+        let record = self.session.new_record(Some(AuthRecord {
             user_id: user_id.clone(),
             auth_hash: self.config().keys.auth_hash(user.auth_hash()),
             fresh: opts.fresh,
             remembered: false,
             login_at: now,
         }));
-        // Same user (or anonymous): keep the session's data. Another user: start clean.
-        if let Some(old) = st.record.as_ref()
-            && old.user_id().is_none_or(|u| u == user_id)
-        {
-            record.data = old.data.clone();
-            record.flashes = old.flashes.clone();
-        }
-        self.session.replace_locked(&mut st, record).await?;
+        self.session
+            .rotate_locked(&mut st, |latest| Some(keep_data(&record, latest)))
+            .await?;
         let store = &self.core().store;
         if opts.remember {
             if let Some(old) = self.session.inner.incoming.remember.as_ref() {
@@ -593,7 +716,7 @@ impl<B: Backend> AuthSession<B> {
                 version: 1,
                 user_id: user_id.clone(),
                 validator_hash: token.validator_hash(),
-                previous_validator_hash: None,
+                previous_validators: Vec::new(),
                 rotated_at: now,
                 expires_at: now + self.config().remember_duration,
                 auth_hash: self.config().keys.auth_hash(user.auth_hash()),
@@ -675,15 +798,22 @@ impl<B: Backend> AuthSession<B> {
         let _slot = self.user.user.lock().await;
         let mut st = self.session.lock().await?;
         let fp = self.session.request().fingerprint();
-        let Some(auth) = st.record_mut().and_then(|r| r.auth.as_mut()) else {
+        let Some(user_id) = st
+            .record
+            .as_ref()
+            .and_then(|r| r.user_id())
+            .map(str::to_owned)
+        else {
             return Ok(());
         };
-        auth.fresh = true;
-        let user_id = auth.user_id.clone();
-        if let Some(r) = st.record_mut() {
-            r.fingerprint = Some(fp.as_str().to_owned());
-        }
-        self.session.rotate_locked(&mut st).await?;
+        self.session
+            .rotate_locked(&mut st, |latest| {
+                let mut r = latest?;
+                r.auth.as_mut()?.fresh = true;
+                r.fingerprint = Some(fp.as_str().to_owned());
+                Some(r)
+            })
+            .await?;
         drop(st);
         self.events().emit(Event::LoginConfirmed { user_id });
         Ok(())
@@ -838,12 +968,16 @@ impl<B: Backend> AuthSession<B> {
         {
             let mut slot = self.user.user.lock().await;
             let mut st = self.session.lock().await?;
-            let keys = &self.config().keys;
-            if let Some(a) = st.record_mut().and_then(|r| r.auth.as_mut()) {
-                a.auth_hash = keys.auth_hash(user.auth_hash());
-                a.fresh = true;
-            }
-            self.session.rotate_locked(&mut st).await?;
+            let auth_hash = self.config().keys.auth_hash(user.auth_hash());
+            self.session
+                .rotate_locked(&mut st, |latest| {
+                    let mut r = latest?;
+                    let a = r.auth.as_mut()?;
+                    a.auth_hash.clone_from(&auth_hash);
+                    a.fresh = true;
+                    Some(r)
+                })
+                .await?;
             st.set_remember = None;
             *slot = Some(Some(user.clone()));
         }
@@ -882,7 +1016,7 @@ impl<B: Backend> AuthSession<B> {
             version: 1,
             user_id: user.id(),
             validator_hash: token.validator_hash(),
-            previous_validator_hash: None,
+            previous_validators: Vec::new(),
             rotated_at: now,
             expires_at: now + self.config().remember_duration,
             auth_hash: self.config().keys.auth_hash(user.auth_hash()),
@@ -898,10 +1032,21 @@ impl<B: Backend> AuthSession<B> {
     }
 }
 
-/// A just-rotated validator replayed within the grace window (concurrent requests).
-fn in_grace(token: &RememberToken, rec: &RememberRecord, now: i64, grace: i64) -> bool {
-    rec.previous_validator_hash
-        .as_deref()
-        .is_some_and(|p| token.matches(p))
-        && now - rec.rotated_at <= grace
+/// How many times a remember-me restore retries its rotation against concurrent ones.
+const MAX_REMEMBER_ROTATIONS: usize = 16;
+
+/// How many rotated-away validators a remember-me record keeps for the grace window.
+const MAX_RETIRED_VALIDATORS: usize = 8;
+
+/// A login's new record, carrying the data and flashes of the session it replaces when that
+/// session was anonymous or the same user's; another user's session starts clean.
+fn keep_data(fresh: &Record, latest: Option<Record>) -> Record {
+    let mut record = fresh.clone();
+    if let Some(old) = latest
+        && old.user_id().is_none_or(|u| Some(u) == fresh.user_id())
+    {
+        record.data = old.data;
+        record.flashes = old.flashes;
+    }
+    record
 }

@@ -6,13 +6,15 @@
 //! | remember-me cookie | `__Host-sesame-remember`, same attributes, 30 days |
 //! | CSRF cookie (anonymous forms) | `__Host-sesame-csrf`, same attributes, browser-session |
 //! | flash cookie (visitors without a session) | `__Host-sesame-flash`, same attributes, browser-session |
+//! | device cookie (login throttling, [`crate::throttle`]) | `__Host-sesame-device`, same attributes, 365 days, kept across logout |
 //! | idle timeout | 30 minutes |
 //! | absolute timeout | 12 hours from login, never extended by activity |
-//! | touch interval | 60 seconds (last-seen is written at most this often) |
+//! | touch interval | a tenth of the idle timeout, between 1 and 60 seconds (last-seen is written at most this often) |
 //! | remember-me grace window | 15 seconds |
 //! | session protection | [`Protection::Basic`] |
 //! | sessions per user | 64 (the oldest beyond that are ended) |
 //! | record size limit | 64 KiB |
+//! | trusted proxies | none: the client address is the socket peer; `X-Forwarded-For`, `Forwarded` and `X-Real-IP` are never read ([`ConfigBuilder::trusted_proxies`]) |
 //!
 //! ```
 //! use std::time::Duration;
@@ -34,6 +36,7 @@ use std::time::Duration;
 use crate::error::ConfigError;
 use crate::keys::Keys;
 use crate::password::PasswordParams;
+use crate::proxy::IpNet;
 
 /// The cookie `SameSite` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +80,7 @@ pub struct CookieConfig {
     pub(crate) remember_name: String,
     pub(crate) csrf_name: String,
     pub(crate) flash_name: String,
+    pub(crate) device_name: String,
     pub(crate) secure: bool,
     pub(crate) http_only: bool,
     pub(crate) same_site: SameSite,
@@ -101,6 +105,12 @@ impl CookieConfig {
     /// The name of the cookie that carries flashed messages of visitors without a session.
     pub fn flash_name(&self) -> &str {
         &self.flash_name
+    }
+    /// The device cookie's name: set at each successful password check and kept across logout,
+    /// it gives the devices a user already logs in from their own login-throttle budget
+    /// ([`crate::throttle`]).
+    pub fn device_name(&self) -> &str {
+        &self.device_name
     }
     /// Whether cookies carry `Secure`.
     pub fn secure(&self) -> bool {
@@ -139,6 +149,7 @@ pub struct Config {
     pub(crate) touch_interval: i64,
     pub(crate) remember_duration: i64,
     pub(crate) remember_grace: i64,
+    pub(crate) device_max_age: i64,
     pub(crate) protection: Protection,
     pub(crate) login_view: Option<String>,
     pub(crate) refresh_view: Option<String>,
@@ -148,6 +159,7 @@ pub struct Config {
     pub(crate) max_sessions_per_user: usize,
     pub(crate) max_record_bytes: usize,
     pub(crate) password: PasswordParams,
+    pub(crate) trusted_proxies: Vec<IpNet>,
     pub(crate) clock: Arc<dyn Clock>,
 }
 
@@ -177,9 +189,18 @@ impl Config {
     pub fn absolute_timeout(&self) -> Duration {
         Duration::from_secs(self.absolute_timeout as u64)
     }
+    /// The touch interval: how often last-seen is persisted, the idle timeout's precision
+    /// (see [`ConfigBuilder::touch_interval`]).
+    pub fn touch_interval(&self) -> Duration {
+        Duration::from_secs(self.touch_interval as u64)
+    }
     /// The remember-me lifetime.
     pub fn remember_duration(&self) -> Duration {
         Duration::from_secs(self.remember_duration as u64)
+    }
+    /// The device cookie's lifetime (its `Max-Age`).
+    pub fn device_cookie_max_age(&self) -> Duration {
+        Duration::from_secs(self.device_max_age as u64)
     }
     /// The session protection mode.
     pub fn protection(&self) -> Protection {
@@ -201,6 +222,10 @@ impl Config {
     pub fn max_record_bytes(&self) -> usize {
         self.max_record_bytes
     }
+    /// The proxies whose forwarding headers are read (none by default).
+    pub fn trusted_proxies(&self) -> &[IpNet] {
+        &self.trusted_proxies
+    }
     /// Now, on the configured clock (seconds since the epoch): the time session records use.
     pub fn now(&self) -> i64 {
         self.clock.now()
@@ -216,6 +241,7 @@ pub struct ConfigBuilder {
     name: Option<String>,
     remember_name: Option<String>,
     csrf_name: Option<String>,
+    device_name: Option<String>,
     secure: bool,
     http_only: bool,
     same_site: SameSite,
@@ -224,9 +250,10 @@ pub struct ConfigBuilder {
     mode: CookieMode,
     idle_timeout: Duration,
     absolute_timeout: Duration,
-    touch_interval: Duration,
+    touch_interval: Option<Duration>,
     remember_duration: Duration,
     remember_grace: Duration,
+    device_max_age: Duration,
     protection: Protection,
     login_view: Option<String>,
     refresh_view: Option<String>,
@@ -236,6 +263,7 @@ pub struct ConfigBuilder {
     max_sessions_per_user: usize,
     max_record_bytes: usize,
     password: PasswordParams,
+    trusted_proxies: Vec<String>,
     clock: Arc<dyn Clock>,
 }
 
@@ -247,6 +275,7 @@ impl ConfigBuilder {
             name: None,
             remember_name: None,
             csrf_name: None,
+            device_name: None,
             secure: true,
             http_only: true,
             same_site: SameSite::Lax,
@@ -255,9 +284,10 @@ impl ConfigBuilder {
             mode: CookieMode::Signed,
             idle_timeout: Duration::from_secs(30 * 60),
             absolute_timeout: Duration::from_secs(12 * 3600),
-            touch_interval: Duration::from_secs(60),
+            touch_interval: None,
             remember_duration: Duration::from_secs(30 * 24 * 3600),
             remember_grace: Duration::from_secs(15),
+            device_max_age: Duration::from_secs(365 * 86400),
             protection: Protection::Basic,
             login_view: None,
             refresh_view: None,
@@ -267,6 +297,7 @@ impl ConfigBuilder {
             max_sessions_per_user: 64,
             max_record_bytes: 64 * 1024,
             password: PasswordParams::default(),
+            trusted_proxies: Vec::new(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -292,10 +323,20 @@ impl ConfigBuilder {
         self.csrf_name = Some(name.into());
         self
     }
+    /// The device cookie's name (default `__Host-sesame-device`; see [`crate::throttle`]).
+    pub fn device_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.device_name = Some(name.into());
+        self
+    }
+    /// The device cookie's lifetime (default 365 days; at most 400 days).
+    pub fn device_cookie_max_age(mut self, d: Duration) -> Self {
+        self.device_max_age = d;
+        self
+    }
     /// Whether cookies carry `Secure` (default `true`). Turning it off is for plain-http
     /// development only, and is logged as a warning. Browsers refuse `__Host-` cookies without
     /// `Secure`, so the default names then lose the prefix: `sesame`, `sesame-remember`,
-    /// `sesame-csrf`, `sesame-flash`.
+    /// `sesame-csrf`, `sesame-flash`, `sesame-device`.
     pub fn secure(mut self, secure: bool) -> Self {
         self.secure = secure;
         self
@@ -335,9 +376,25 @@ impl ConfigBuilder {
         self.absolute_timeout = d;
         self
     }
-    /// Persist last-seen at most this often (default 60 s).
+    /// Persist last-seen at most this often (default and upper bound: a tenth of the idle
+    /// timeout, at least 1 s and at most 60 s).
+    ///
+    /// The touch interval is the precision of the idle timeout: a session used at least once
+    /// per idle timeout minus one touch interval never expires from inactivity, and one left
+    /// alone expires between that and the idle timeout after its last use. A touch is a
+    /// TTL-only store write (no new version, no conflict with concurrent saves).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sesame::Config;
+    ///
+    /// let idle = |secs| Config::builder(&[7u8; 64]).idle_timeout(Duration::from_secs(secs)).build().unwrap();
+    /// assert_eq!(idle(30 * 60).touch_interval(), Duration::from_secs(60));
+    /// assert_eq!(idle(300).touch_interval(), Duration::from_secs(30));
+    /// assert_eq!(idle(4).touch_interval(), Duration::from_secs(1));
+    /// ```
     pub fn touch_interval(mut self, d: Duration) -> Self {
-        self.touch_interval = d;
+        self.touch_interval = Some(d);
         self
     }
     /// Remember-me lifetime (default 30 days; at most 400 days).
@@ -397,6 +454,40 @@ impl ConfigBuilder {
         self.password = p;
         self
     }
+    /// The reverse proxies (load balancers, CDNs) in front of the application, as IP addresses
+    /// (`"127.0.0.1"`, `"::1"`) and CIDR networks (`"10.0.0.0/8"`, `"2001:db8::/32"`); replaces
+    /// any list given before. Default: none.
+    ///
+    /// The client address that session protection fingerprints is the socket peer. Only when
+    /// the peer is one of these proxies are `X-Forwarded-For` and RFC 7239 `Forwarded` read,
+    /// from the right: the first address that is not a trusted proxy is the client. A malformed
+    /// chain, or the two headers naming different clients, leaves the peer. `X-Real-IP` is
+    /// never read. The rules, case by case, are in [`crate::proxy`].
+    ///
+    /// Name every proxy that may connect to the application, and nothing else: a network listed
+    /// here can make up any client address it likes.
+    ///
+    /// ```
+    /// use sesame::{Config, ConfigError};
+    ///
+    /// let config = Config::builder(&Config::generate_secret())
+    ///     .trusted_proxies(["127.0.0.1", "10.0.0.0/8", "fd00::/8"])
+    ///     .build()?;
+    /// assert_eq!(config.trusted_proxies().len(), 3);
+    ///
+    /// let bad = Config::builder(&Config::generate_secret()).trusted_proxies(["10.0.0.1/8"]).build();
+    /// assert!(matches!(bad, Err(ConfigError::TrustedProxy { .. })));
+    /// # Ok::<(), ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigBuilder::build`] fails with [`ConfigError::TrustedProxy`] on the first entry
+    /// that is not an address or a network.
+    pub fn trusted_proxies<S: AsRef<str>>(mut self, proxies: impl IntoIterator<Item = S>) -> Self {
+        self.trusted_proxies = proxies.into_iter().map(|p| p.as_ref().to_owned()).collect();
+        self
+    }
     /// Replaces the clock (for tests).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -423,10 +514,14 @@ impl ConfigBuilder {
             .clone()
             .unwrap_or_else(|| default_name("-csrf"));
         let flash_name = default_name("-flash");
-        for n in [&name, &remember_name, &csrf_name] {
+        let device_name = self
+            .device_name
+            .clone()
+            .unwrap_or_else(|| default_name("-device"));
+        for n in [&name, &remember_name, &csrf_name, &device_name] {
             check_name(n, self.secure, self.domain.as_deref(), &self.path)?;
         }
-        let names = [&name, &remember_name, &csrf_name, &flash_name];
+        let names = [&name, &remember_name, &csrf_name, &flash_name, &device_name];
         if (1..names.len()).any(|i| names[..i].contains(&names[i])) {
             return Err(ConfigError::DuplicateCookieName);
         }
@@ -444,9 +539,20 @@ impl ConfigBuilder {
         if idle == 0 {
             return Err(ConfigError::Duration("idle_timeout"));
         }
-        if absolute == 0 || absolute < idle || absolute > 400 * 86400 {
+        if absolute == 0 || absolute > 400 * 86400 {
             return Err(ConfigError::Duration("absolute_timeout"));
         }
+        if absolute < idle {
+            return Err(ConfigError::AbsoluteShorterThanIdle {
+                absolute: self.absolute_timeout.as_secs(),
+                idle: self.idle_timeout.as_secs(),
+            });
+        }
+        // A tenth of the idle timeout, between 1 s and 60 s; an explicit value only lowers it.
+        let derived = (idle / 10).clamp(1, 60);
+        let touch = self
+            .touch_interval
+            .map_or(derived, |d| secs(d).clamp(1, derived));
         let remember = secs(self.remember_duration);
         if remember == 0 || remember > 400 * 86400 {
             return Err(ConfigError::Duration("remember_duration"));
@@ -454,6 +560,10 @@ impl ConfigBuilder {
         let grace = secs(self.remember_grace);
         if grace > 30 {
             return Err(ConfigError::Duration("remember_grace"));
+        }
+        let device_max_age = secs(self.device_max_age);
+        if device_max_age == 0 || device_max_age > 400 * 86400 {
+            return Err(ConfigError::Duration("device_cookie_max_age"));
         }
         for (what, view) in [("login", &self.login_view), ("refresh", &self.refresh_view)] {
             if let Some(v) = view
@@ -463,6 +573,23 @@ impl ConfigBuilder {
             }
         }
         self.password.validate()?;
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<IpNet>()
+                    .map_err(|source| ConfigError::TrustedProxy {
+                        value: p.clone(),
+                        source,
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if !trusted_proxies.is_empty() {
+            tracing::info!(
+                proxies = ?trusted_proxies,
+                "sesame: forwarding headers are read from the trusted proxies"
+            );
+        }
         Ok(Config {
             keys,
             cookie: CookieConfig {
@@ -470,6 +597,7 @@ impl ConfigBuilder {
                 remember_name,
                 csrf_name,
                 flash_name,
+                device_name,
                 secure: self.secure,
                 http_only: self.http_only,
                 same_site: self.same_site,
@@ -479,9 +607,10 @@ impl ConfigBuilder {
             },
             idle_timeout: idle,
             absolute_timeout: absolute,
-            touch_interval: secs(self.touch_interval).min(idle),
+            touch_interval: touch,
             remember_duration: remember,
             remember_grace: grace,
+            device_max_age,
             protection: self.protection,
             login_view: self.login_view,
             refresh_view: self.refresh_view,
@@ -491,6 +620,7 @@ impl ConfigBuilder {
             max_sessions_per_user: self.max_sessions_per_user,
             max_record_bytes: self.max_record_bytes,
             password: self.password,
+            trusted_proxies,
             clock: self.clock,
         })
     }
@@ -543,6 +673,77 @@ mod tests {
         assert_eq!(c.absolute_timeout, 12 * 3600);
         assert_eq!(c.remember_duration, 30 * 86400);
         assert_eq!(c.protection, Protection::Basic);
+        assert!(c.trusted_proxies().is_empty());
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_at_build() {
+        let c = Config::builder(&KEY)
+            .trusted_proxies(["127.0.0.1", " 10.0.0.0/8 ", "::1", "2001:db8::/32"])
+            .build()
+            .unwrap();
+        let shown: Vec<String> = c
+            .trusted_proxies()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown,
+            ["127.0.0.1/32", "10.0.0.0/8", "::1/128", "2001:db8::/32"]
+        );
+        // The last list given wins.
+        let c = Config::builder(&KEY)
+            .trusted_proxies(["10.0.0.0/8"])
+            .trusted_proxies(Vec::<String>::new())
+            .build()
+            .unwrap();
+        assert!(c.trusted_proxies().is_empty());
+        for bad in [
+            "",
+            "localhost",
+            "10.0.0.0/33",
+            "10.0.0.1/8",
+            "10.0.0.0/8,127.0.0.1",
+        ] {
+            match Config::builder(&KEY).trusted_proxies(["::1", bad]).build() {
+                Err(ConfigError::TrustedProxy { value, .. }) => assert_eq!(value, bad),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        let e = Config::builder(&KEY)
+            .trusted_proxies(["10.0.0.1/8"])
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("\"10.0.0.1/8\""), "{e}");
+        let source = std::error::Error::source(&e)
+            .expect("the cause")
+            .to_string();
+        assert!(source.contains("10.0.0.0/8"), "{source}");
+    }
+
+    #[test]
+    fn device_cookie_defaults_and_limits() {
+        let c = Config::builder(&KEY).build().unwrap();
+        assert_eq!(c.cookie.device_name(), "__Host-sesame-device");
+        assert_eq!(c.device_cookie_max_age(), Duration::from_secs(365 * 86400));
+        let insecure = Config::builder(&KEY).secure(false).build().unwrap();
+        assert_eq!(insecure.cookie.device_name(), "sesame-device");
+        for bad in [Duration::ZERO, Duration::from_secs(401 * 86400)] {
+            assert!(matches!(
+                Config::builder(&KEY).device_cookie_max_age(bad).build(),
+                Err(ConfigError::Duration("device_cookie_max_age"))
+            ));
+        }
+        assert!(matches!(
+            Config::builder(&KEY)
+                .device_cookie_name("__Host-sesame")
+                .build(),
+            Err(ConfigError::DuplicateCookieName)
+        ));
+        assert!(matches!(
+            Config::builder(&KEY).device_cookie_name("bad name").build(),
+            Err(ConfigError::CookieName(_))
+        ));
     }
 
     #[test]

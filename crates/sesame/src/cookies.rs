@@ -37,6 +37,73 @@ pub struct IncomingCookies {
     pub flashes: Vec<crate::record::Flash>,
     /// Whether a flash cookie was present at all.
     pub flash_present: bool,
+    /// The verified device cookie, if any (login throttling: [`crate::throttle`]).
+    pub device: Option<DeviceCookie>,
+}
+
+/// A verified device cookie (OWASP's "device cookies"): issued to a client at a successful
+/// password check, it names the account (by the login throttle's keyed hash of its name) and
+/// carries a random nonce. A client that presents one for the account it is logging in to has
+/// its own failure budget ([`crate::throttle`]).
+///
+/// Its value is `<32 hex digits of the account hash>.<22 url-safe base64 characters of nonce>`,
+/// signed like Sesame's other cookies; anything else is ignored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeviceCookie {
+    /// Which key set verified it (0: the primary), so that the account hash is compared under
+    /// the key that made it.
+    pub(crate) key_set: usize,
+    /// The login throttle's keyed hash of the account name.
+    pub(crate) account: [u8; 16],
+    /// The random nonce, as sent.
+    pub(crate) nonce: String,
+}
+
+impl std::fmt::Debug for DeviceCookie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceCookie")
+            .field("account_hash", &hex::encode(self.account))
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeviceCookie {
+    /// The length of the unsigned value.
+    pub(crate) const LEN: usize = 32 + 1 + 22;
+
+    /// A new device cookie for `account` (a hash made with the primary key) with a fresh nonce.
+    pub(crate) fn generate(account: [u8; 16]) -> Self {
+        Self {
+            key_set: 0,
+            account,
+            nonce: crate::id::random_token::<16>(),
+        }
+    }
+
+    /// The unsigned value.
+    pub(crate) fn encode(&self) -> String {
+        format!("{}.{}", hex::encode(self.account), self.nonce)
+    }
+
+    /// Parses an unsigned value strictly: exactly 32 lower-case hex digits, a dot, and 22
+    /// url-safe base64 characters.
+    fn parse(plain: &str, key_set: usize) -> Option<Self> {
+        if plain.len() != Self::LEN {
+            return None;
+        }
+        let (hash, rest) = plain.split_at_checked(32)?;
+        let nonce = rest.strip_prefix('.')?;
+        if !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) || !is_token(nonce, 22) {
+            return None;
+        }
+        let mut account = [0u8; 16];
+        hex::decode_to_slice(hash, &mut account).ok()?;
+        Some(Self {
+            key_set,
+            account,
+            nonce: nonce.to_owned(),
+        })
+    }
 }
 
 /// Longest encoded flash cookie payload; older messages are dropped beyond it.
@@ -85,6 +152,7 @@ pub fn read_cookies<'a>(
     let mut remember: Verified<RememberToken> = Verified::None;
     let mut csrf: Verified<String> = Verified::None;
     let mut flashes: Verified<Vec<crate::record::Flash>> = Verified::None;
+    let mut device: Verified<DeviceCookie> = Verified::None;
     for raw in headers {
         if raw.len() > MAX_COOKIE_HEADER {
             tracing::debug!(
@@ -143,6 +211,8 @@ pub fn read_cookies<'a>(
                     );
                     flashes.add(plain.as_deref().and_then(decode_flashes));
                 }
+            } else if name == names.device_name {
+                device.add(verify_device(config, c.value()));
             }
         }
     }
@@ -150,7 +220,22 @@ pub fn read_cookies<'a>(
     out.remember = remember.get();
     out.csrf = csrf.get();
     out.flashes = flashes.get().unwrap_or_default();
+    out.device = device.get();
     out
+}
+
+/// Verifies a device cookie's value under each key set in turn, remembering which one signed it.
+fn verify_device(config: &Config, value: &str) -> Option<DeviceCookie> {
+    if value.len() != MAC_LEN + DeviceCookie::LEN {
+        return None;
+    }
+    config
+        .keys
+        .all()
+        .iter()
+        .enumerate()
+        .find_map(|(i, set)| Some((i, set.verify_signed(Purpose::Device, value)?)))
+        .and_then(|(i, plain)| DeviceCookie::parse(plain, i))
 }
 
 /// Several cookies of one name: use the value only if every one that verifies agrees, so that a
@@ -297,6 +382,17 @@ pub(crate) fn remember_cookie(config: &Config, token: &RememberToken, max_age: i
 /// `Set-Cookie` value for the anonymous CSRF cookie (browser-session lifetime).
 pub(crate) fn csrf_cookie(config: &Config, token: &str) -> String {
     build(config, Purpose::Csrf, &config.cookie.csrf_name, token, None)
+}
+
+/// `Set-Cookie` value for the device cookie (long-lived: [`Config::device_cookie_max_age`]).
+pub(crate) fn device_cookie(config: &Config, device: &DeviceCookie) -> String {
+    build(
+        config,
+        Purpose::Device,
+        &config.cookie.device_name,
+        &device.encode(),
+        Some(config.device_max_age),
+    )
 }
 
 /// `Set-Cookie` value for the flash cookie (browser-session lifetime).
@@ -511,6 +607,86 @@ mod tests {
         }
     }
 
+    #[test]
+    fn device_cookie_roundtrip_attributes_and_strict_parsing() {
+        let cfg = config();
+        let device = DeviceCookie::generate([0xab; 16]);
+        let sc = device_cookie(&cfg, &device);
+        assert!(sc.starts_with("__Host-sesame-device="), "{sc}");
+        for attr in [
+            "HttpOnly",
+            "SameSite=Lax",
+            "Secure",
+            "Path=/",
+            "Max-Age=31536000",
+        ] {
+            assert!(sc.contains(attr), "{sc} lacks {attr}");
+        }
+        let header = value_of(&sc);
+        assert_eq!(
+            read_cookies(&cfg, [header.as_bytes()]).device,
+            Some(device.clone())
+        );
+        assert!(
+            !format!("{device:?}").contains(&device.nonce),
+            "the nonce is not shown"
+        );
+
+        // Tampered, truncated, of another deployment, moved under another name: ignored.
+        let bytes = header.as_bytes();
+        for i in "__Host-sesame-device=".len()..bytes.len() {
+            let mut t = bytes.to_vec();
+            t[i] ^= 0x01;
+            assert!(
+                read_cookies(&cfg, [t.as_slice()]).device.is_none(),
+                "byte {i}"
+            );
+        }
+        assert!(
+            read_cookies(&cfg, [&bytes[..bytes.len() - 1]])
+                .device
+                .is_none()
+        );
+        let other = Config::builder(&[6; 64]).build().unwrap();
+        assert!(read_cookies(&other, [bytes]).device.is_none());
+        let moved = header.replacen("__Host-sesame-device", "__Host-sesame-csrf", 1);
+        assert!(read_cookies(&cfg, [moved.as_bytes()]).csrf.is_none());
+        let csrf = value_of(&csrf_cookie(&cfg, &crate::id::random_token::<32>()));
+        let moved = csrf.replacen("__Host-sesame-csrf", "__Host-sesame-device", 1);
+        assert!(read_cookies(&cfg, [moved.as_bytes()]).device.is_none());
+        // Two different valid ones: neither.
+        let second = value_of(&device_cookie(&cfg, &DeviceCookie::generate([1; 16])));
+        let both = format!("{header}; {second}");
+        assert!(read_cookies(&cfg, [both.as_bytes()]).device.is_none());
+        // Verified under an old key: found, and says which key.
+        let rotated = Config::builder(&[2; 64])
+            .verification_secret(&[5; 64])
+            .build()
+            .unwrap();
+        assert_eq!(
+            read_cookies(&rotated, [bytes]).device.map(|d| d.key_set),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn device_values_are_parsed_strictly() {
+        let good = format!("{}.{}", "ab".repeat(16), "A".repeat(22));
+        assert!(DeviceCookie::parse(&good, 0).is_some());
+        for bad in [
+            String::new(),
+            format!("{}.{}", "AB".repeat(16), "A".repeat(22)),
+            format!("{}-{}", "ab".repeat(16), "A".repeat(22)),
+            format!("{}.{}", "ab".repeat(16), "A".repeat(21)),
+            format!("{}.{}=", "ab".repeat(16), "A".repeat(21)),
+            format!("{}.{}", "zz".repeat(16), "A".repeat(22)),
+            format!("{}.{}", "ab".repeat(16), "+".repeat(22)),
+            format!("é{}.{}", "a".repeat(30), "A".repeat(22)),
+        ] {
+            assert!(DeviceCookie::parse(&bad, 0).is_none(), "{bad:?}");
+        }
+    }
+
     proptest! {
         #[test]
         fn arbitrary_headers_never_panic_nor_verify(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -521,14 +697,16 @@ mod tests {
             prop_assert!(got.session.is_none());
             prop_assert!(got.remember.is_none());
             prop_assert!(got.csrf.is_none());
+            prop_assert!(got.device.is_none());
         }
 
         #[test]
         fn arbitrary_text_values_never_verify(v in "[ -~]{0,200}") {
             let cfg = config();
-            let h = format!("__Host-sesame={v}; __Host-sesame-remember={v}; __Host-sesame-csrf={v}");
+            let h = format!("__Host-sesame={v}; __Host-sesame-remember={v}; __Host-sesame-csrf={v}; __Host-sesame-device={v}");
             let got = read_cookies(&cfg, [h.as_bytes()]);
             prop_assert!(got.session.is_none() && got.remember.is_none() && got.csrf.is_none());
+            prop_assert!(got.device.is_none());
         }
     }
 }

@@ -64,11 +64,22 @@ pub enum ConfigError {
     #[error("invalid cookie name {0:?}")]
     CookieName(String),
     /// Two of Sesame's cookies were given the same name.
-    #[error("the session, remember-me and CSRF cookies need distinct names")]
+    #[error("the session, remember-me, CSRF, flash and device cookies need distinct names")]
     DuplicateCookieName,
     /// A duration is out of range (zero, or idle timeout above the absolute timeout).
     #[error("invalid duration for {0}")]
     Duration(&'static str),
+    /// The absolute timeout is shorter than the idle timeout: a session could never live as
+    /// long as its idle timeout says.
+    #[error(
+        "the absolute timeout ({absolute} s) is shorter than the idle timeout ({idle} s): raise the absolute timeout to at least {idle} s, or lower the idle timeout to at most {absolute} s"
+    )]
+    AbsoluteShorterThanIdle {
+        /// The absolute timeout, in seconds.
+        absolute: u64,
+        /// The idle timeout, in seconds.
+        idle: u64,
+    },
     /// A login or refresh view is not a local path.
     #[error("the {0} view must be a local path starting with '/'")]
     View(&'static str),
@@ -78,6 +89,15 @@ pub enum ConfigError {
     /// The password hashing parameters are below the floor.
     #[error(transparent)]
     Password(#[from] crate::password::PasswordError),
+    /// A trusted proxy is not an IP address or a CIDR network.
+    #[error("invalid trusted proxy {value:?}")]
+    TrustedProxy {
+        /// The refused entry.
+        value: String,
+        /// What is wrong with it.
+        #[source]
+        source: crate::proxy::IpNetError,
+    },
 }
 
 /// A value in the session could not be encoded or decoded with serde.

@@ -22,10 +22,25 @@ pub enum Event {
         /// The user's id.
         user_id: String,
     },
-    /// A login attempt failed (the account name is not included).
-    LoginFailed,
-    /// An account's login attempts are throttled.
-    LoginThrottled,
+    /// A login attempt failed. The account is named by the login throttle's keyed hash of its
+    /// name ([`LoginThrottle::account_hash`](crate::throttle::LoginThrottle::account_hash)),
+    /// never by the name itself.
+    LoginFailed {
+        /// The keyed hash of the account name tried, hex.
+        account_hash: String,
+        /// Whether the attempt came from a device cookie's own budget.
+        device: bool,
+    },
+    /// A login attempt was refused (`429`) because its budget is locked or fully in use; it cost
+    /// no password check.
+    LoginThrottled {
+        /// The keyed hash of the account name tried, hex.
+        account_hash: String,
+        /// Whether the refused budget was a device cookie's own.
+        device: bool,
+        /// The `Retry-After` sent, in seconds.
+        retry_after_secs: u64,
+    },
     /// A session was restored from a remember-me cookie.
     LoadedFromRemember {
         /// The user's id.
@@ -91,12 +106,13 @@ impl Events {
 
     pub(crate) fn emit(&self, e: Event) {
         match &e {
-            Event::LoginFailed | Event::Unauthorized | Event::SessionRotated => {
+            Event::LoginFailed { .. }
+            | Event::LoginThrottled { .. }
+            | Event::Unauthorized
+            | Event::SessionRotated => {
                 tracing::debug!(event = ?e, "sesame event")
             }
-            Event::RememberTheft { .. }
-            | Event::LoginThrottled
-            | Event::SessionProtected { .. } => {
+            Event::RememberTheft { .. } | Event::SessionProtected { .. } => {
                 tracing::warn!(event = ?e, "sesame event")
             }
             _ => tracing::info!(event = ?e, "sesame event"),

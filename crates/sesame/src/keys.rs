@@ -1,8 +1,9 @@
 //! Secret keys: one signing key set, several verification key sets (rotation).
 //!
 //! From each 64-byte secret Sesame derives, with HMAC-SHA256 as a KDF, one `cookie::Key` per
-//! cookie purpose (session, remember-me, CSRF) and one MAC key for auth hashes. Keys per purpose
-//! mean that a signed value moved under another of Sesame's cookie names does not verify.
+//! cookie purpose (session, remember-me, CSRF, flash, device), one MAC key for auth hashes and
+//! one for the login throttle's account hashes. Keys per purpose mean that a signed value moved
+//! under another of Sesame's cookie names does not verify.
 
 use std::fmt;
 
@@ -23,6 +24,7 @@ pub(crate) enum Purpose {
     Remember = 1,
     Csrf = 2,
     Flash = 3,
+    Device = 4,
 }
 
 #[derive(Clone)]
@@ -31,10 +33,13 @@ pub(crate) struct KeySet {
     remember: cookie::Key,
     csrf: cookie::Key,
     flash: cookie::Key,
+    device: cookie::Key,
     /// HMAC states keyed once (the key's inner and outer pads are already absorbed), cloned
     /// per use: verifying a cookie or an auth hash then costs two SHA-256 blocks, not four.
-    signers: [HmacSha256; 4],
+    signers: [HmacSha256; 5],
     auth_mac: HmacSha256,
+    /// Keys the login throttle's hashes of account names (and of devices).
+    throttle_mac: HmacSha256,
 }
 
 /// The base64 (standard, padded) HMAC-SHA256 that starts a signed cookie value.
@@ -77,14 +82,17 @@ impl KeySet {
         let remember = cookie::Key::derive_from(&derive(secret, "cookie/remember"));
         let csrf = cookie::Key::derive_from(&derive(secret, "cookie/csrf"));
         let flash = cookie::Key::derive_from(&derive(secret, "cookie/flash"));
-        let signers = [&session, &remember, &csrf, &flash].map(|k| keyed(k.signing()));
+        let device = cookie::Key::derive_from(&derive(secret, "cookie/device"));
+        let signers = [&session, &remember, &csrf, &flash, &device].map(|k| keyed(k.signing()));
         Ok(Self {
             session,
             remember,
             csrf,
             flash,
+            device,
             signers,
             auth_mac: keyed(&derive(secret, "auth-hash")),
+            throttle_mac: keyed(&derive(secret, "throttle")),
         })
     }
 
@@ -94,7 +102,19 @@ impl KeySet {
             Purpose::Remember => &self.remember,
             Purpose::Csrf => &self.csrf,
             Purpose::Flash => &self.flash,
+            Purpose::Device => &self.device,
         }
+    }
+
+    /// HMAC-SHA256 under this set's throttle key of `parts`, each prefixed with its length (so
+    /// that no two lists of parts hash alike).
+    pub(crate) fn throttle_hash(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = self.throttle_mac.clone();
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
     }
 
     fn auth_mac(&self, auth_hash: &[u8]) -> [u8; 32] {

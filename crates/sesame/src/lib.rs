@@ -9,6 +9,7 @@ pub mod events;
 pub mod id;
 mod keys;
 pub mod password;
+pub mod proxy;
 pub mod record;
 pub mod redirect;
 pub mod remember;
@@ -25,7 +26,8 @@ pub use error::{AuthError, BoxError, ConfigError, DataError, SessionError, Store
 pub use events::Event;
 pub use id::{SessionId, StoreKey};
 pub use password::{PasswordError, PasswordHasher, PasswordParams, Verification};
-pub use record::{AuthRecord, Flash, Record, RememberRecord};
+pub use proxy::{IpNet, IpNetError};
+pub use record::{AuthRecord, Flash, Record, RememberRecord, RetiredValidator, ThrottleRecord};
 pub use request::RequestInfo;
 pub use response::{Finish, Rejection};
 pub use session::Session;

@@ -111,14 +111,25 @@ pub struct RememberRecord {
     pub user_id: String,
     /// SHA-256 of the current validator, base64.
     pub validator_hash: String,
-    /// The validator it replaced, accepted during the grace window only.
-    pub previous_validator_hash: Option<String>,
+    /// Validators rotated away within the grace window, still accepted until it ends: the
+    /// cookie carrying a newer one may never have reached the client (SECURITY.md 33, 41).
+    #[serde(default)]
+    pub previous_validators: Vec<RetiredValidator>,
     /// When the validator was last rotated.
     pub rotated_at: i64,
     /// When the token expires.
     pub expires_at: i64,
     /// Keyed MAC of the user's auth hash when issued.
     pub auth_hash: String,
+}
+
+/// A remember-me validator that was rotated away, kept (hashed) for the grace window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiredValidator {
+    /// SHA-256 of the validator, base64.
+    pub hash: String,
+    /// When it was rotated away, seconds since the epoch.
+    pub retired_at: i64,
 }
 
 /// Hard cap on a remember-me record's encoded size.
@@ -136,6 +147,47 @@ impl RememberRecord {
     /// Decodes a record read from a store, with a size cap.
     pub fn decode(bytes: &[u8]) -> Result<Self, RecordDecodeError> {
         if bytes.len() > MAX_REMEMBER_RECORD {
+            return Err(RecordDecodeError::TooLarge(bytes.len()));
+        }
+        serde_json::from_slice(bytes).map_err(RecordDecodeError::Invalid)
+    }
+}
+
+/// A login throttle's state for one account (or one device of an account), as stores keep it.
+///
+/// Stores treat it as an opaque value under compare-and-swap on [`version`](Self::version)
+/// ([`SessionStore::save_throttle`](crate::store::SessionStore::save_throttle)); the policy
+/// (what a failure costs, when an attempt may start) is the core's, in [`crate::throttle`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThrottleRecord {
+    /// Incremented by every save; `0` means "not stored yet".
+    pub version: u64,
+    /// Failures counted since the account was last cleared or its failures were forgotten.
+    pub failures: u32,
+    /// The last counted failure, seconds since the epoch.
+    pub last_failure: i64,
+    /// Attempts in flight (reserved, not yet recorded): the deadline of each reservation, after
+    /// which it no longer counts (a process that crashed mid-attempt releases its reservation).
+    pub in_flight: Vec<i64>,
+    /// When the store may forget the record.
+    pub expires_at: i64,
+}
+
+/// Hard cap on a throttle record's encoded size.
+pub const MAX_THROTTLE_RECORD: usize = 4096;
+
+impl ThrottleRecord {
+    /// Encodes the record for a store.
+    pub fn encode(&self) -> Result<Vec<u8>, DataError> {
+        serde_json::to_vec(self).map_err(|source| DataError::Encode {
+            key: "<throttle>".into(),
+            source,
+        })
+    }
+
+    /// Decodes a record read from a store, with a size cap.
+    pub fn decode(bytes: &[u8]) -> Result<Self, RecordDecodeError> {
+        if bytes.len() > MAX_THROTTLE_RECORD {
             return Err(RecordDecodeError::TooLarge(bytes.len()));
         }
         serde_json::from_slice(bytes).map_err(RecordDecodeError::Invalid)

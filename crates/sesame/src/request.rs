@@ -17,7 +17,14 @@ use std::net::IpAddr;
 pub struct RequestInfo {
     pub(crate) method: Cow<'static, str>,
     pub(crate) path_and_query: String,
+    /// The socket peer, as the adapter read it.
+    pub(crate) peer: Option<IpAddr>,
+    /// The client address the core decided (the peer until [`RequestInfo::decide_client_addr`]).
     pub(crate) client_addr: Option<IpAddr>,
+    /// The raw `X-Forwarded-For` values, joined; read only from a trusted proxy.
+    pub(crate) x_forwarded_for: Option<String>,
+    /// The raw `Forwarded` values, joined; read only from a trusted proxy.
+    pub(crate) forwarded: Option<String>,
     pub(crate) user_agent: Option<String>,
     pub(crate) accept: Option<String>,
     pub(crate) content_type: Option<String>,
@@ -26,6 +33,10 @@ pub struct RequestInfo {
 
 /// Longest `User-Agent` kept (for the fingerprint and the sessions page).
 const MAX_UA: usize = 512;
+
+/// Longest forwarding header kept (`X-Forwarded-For`, `Forwarded`, all values joined). Longer
+/// ones keep their rightmost entries: the ones the trusted proxies wrote.
+const MAX_FORWARDED: usize = 2048;
 
 /// The standard methods, kept without an allocation.
 const METHODS: [&str; 9] = [
@@ -37,6 +48,37 @@ fn method(m: &str) -> Cow<'static, str> {
         Some(k) => Cow::Borrowed(k),
         None => Cow::Owned(m.to_owned()),
     }
+}
+
+/// Every UTF-8 value of a list-valued header, joined with `", "` (RFC 9110); values that are
+/// not UTF-8 are skipped. `None` when nothing is left.
+fn join_values<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Option<String> {
+    let mut joined = String::new();
+    for v in values {
+        if let Ok(v) = std::str::from_utf8(v) {
+            if !joined.is_empty() {
+                joined.push_str(", ");
+            }
+            joined.push_str(v);
+        }
+    }
+    (!joined.trim().is_empty()).then_some(joined)
+}
+
+/// A forwarding header of at most [`MAX_FORWARDED`] bytes: whole entries from the right (the
+/// partial leftmost entry of the kept tail is dropped, so that it cannot read as another
+/// address).
+fn clip_chain(mut chain: String) -> Option<String> {
+    if chain.len() > MAX_FORWARDED {
+        let mut start = chain.len() - MAX_FORWARDED;
+        while !chain.is_char_boundary(start) {
+            start += 1;
+        }
+        // Without a comma in the tail there is no whole entry: nothing usable is left.
+        let comma = chain[start..].find(',')?;
+        chain.drain(..start + comma + 1);
+    }
+    Some(chain)
 }
 
 fn clip(s: &str, max: usize) -> String {
@@ -56,11 +98,40 @@ impl RequestInfo {
             ..Self::default()
         }
     }
-    /// The client's address (for session protection).
+    /// The socket peer: the address of the connection the request arrived on, never an address
+    /// a header names. The core decides the client address from it (see [`RequestInfo::addr`]).
     /// IPv4-mapped IPv6 addresses (dual-stack listeners) are canonicalised to IPv4, so every
     /// adapter derives the same fingerprint.
     pub fn client_addr(mut self, addr: Option<IpAddr>) -> Self {
-        self.client_addr = addr.map(|a| a.to_canonical());
+        self.peer = addr.map(|a| a.to_canonical());
+        self.client_addr = self.peer;
+        self
+    }
+    /// Every raw value of the `X-Forwarded-For` header. Only read when the socket peer is a
+    /// [trusted proxy](crate::ConfigBuilder::trusted_proxies); values that are not UTF-8 are
+    /// skipped, and a chain beyond 2 KiB keeps its rightmost entries.
+    ///
+    /// ```
+    /// use sesame::RequestInfo;
+    ///
+    /// let info = RequestInfo::new("GET", "/")
+    ///     .client_addr(Some([198, 51, 100, 1].into()))
+    ///     .x_forwarded_for_values([b"203.0.113.7".as_slice()]);
+    /// // No proxy is trusted until the configuration says so: the peer is the client.
+    /// assert_eq!(info.addr(), Some([198, 51, 100, 1].into()));
+    /// ```
+    pub fn x_forwarded_for_values<'a>(
+        mut self,
+        values: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Self {
+        self.x_forwarded_for = join_values(values).and_then(clip_chain);
+        self
+    }
+    /// Every raw value of the RFC 7239 `Forwarded` header (its `for=` parameters). Only read
+    /// when the socket peer is a [trusted proxy](crate::ConfigBuilder::trusted_proxies); values
+    /// that are not UTF-8 are skipped, and a chain beyond 2 KiB keeps its rightmost elements.
+    pub fn forwarded_values<'a>(mut self, values: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        self.forwarded = join_values(values).and_then(clip_chain);
         self
     }
     /// The `User-Agent` header, if it is valid UTF-8.
@@ -83,16 +154,7 @@ impl RequestInfo {
     /// assert!(!info.wants_json()); // HTML is acceptable too, so a redirect suits this client
     /// ```
     pub fn accept_values<'a>(self, values: impl IntoIterator<Item = &'a [u8]>) -> Self {
-        let mut joined = String::new();
-        for v in values {
-            if let Ok(v) = std::str::from_utf8(v) {
-                if !joined.is_empty() {
-                    joined.push_str(", ");
-                }
-                joined.push_str(v);
-            }
-        }
-        let accept = (!joined.is_empty()).then_some(joined);
+        let accept = join_values(values);
         self.accept(accept.as_deref())
     }
 
@@ -115,9 +177,50 @@ impl RequestInfo {
     pub fn path_and_query(&self) -> &str {
         &self.path_and_query
     }
-    /// The client's address.
+    /// The client's address, as the core decided it: the socket peer, unless the peer is a
+    /// [trusted proxy](crate::ConfigBuilder::trusted_proxies); then the rightmost address of
+    /// `X-Forwarded-For` / `Forwarded` that is not a trusted proxy (the rules are in
+    /// [`crate::proxy`]). `X-Real-IP` is never read. Session protection fingerprints this
+    /// address.
+    ///
+    /// The decision is made when [`Sesame::begin`](crate::Sesame::begin) starts the request, so
+    /// on [`Session::request`](crate::Session::request); before that, it is the socket peer.
+    ///
+    /// ```
+    /// use sesame::{Config, RequestInfo, Sesame, testing::TestBackend};
+    ///
+    /// let config = Config::builder(&Config::generate_secret())
+    ///     .trusted_proxies(["10.0.0.0/8"])
+    ///     .build()?;
+    /// let sesame = Sesame::builder(config, TestBackend::default()).build();
+    /// let info = RequestInfo::new("GET", "/")
+    ///     .client_addr(Some([10, 0, 0, 2].into())) // the load balancer
+    ///     .x_forwarded_for_values([b"198.51.100.9, 203.0.113.7".as_slice()]);
+    /// let (session, _auth) = sesame.begin(info, []);
+    /// assert_eq!(session.request().addr(), Some([203, 0, 113, 7].into()));
+    /// assert_eq!(session.request().peer_addr(), Some([10, 0, 0, 2].into()));
+    /// # Ok::<(), sesame::ConfigError>(())
+    /// ```
     pub fn addr(&self) -> Option<IpAddr> {
         self.client_addr
+    }
+    /// The socket peer, as the adapter read it (a proxy's address, behind one).
+    pub fn peer_addr(&self) -> Option<IpAddr> {
+        self.peer
+    }
+
+    /// Decides the client address (see [`RequestInfo::addr`]). Without trusted proxies, or
+    /// without forwarding headers, this is a no-op: the peer is the client.
+    pub(crate) fn decide_client_addr(&mut self, trusted: &[crate::proxy::IpNet]) {
+        if trusted.is_empty() || (self.x_forwarded_for.is_none() && self.forwarded.is_none()) {
+            return;
+        }
+        self.client_addr = crate::proxy::client_addr(
+            self.peer,
+            self.x_forwarded_for.as_deref(),
+            self.forwarded.as_deref(),
+            trusted,
+        );
     }
     /// The `User-Agent`.
     pub fn agent(&self) -> Option<&str> {
@@ -234,5 +337,145 @@ mod tests {
         let long = "é".repeat(1000);
         let r = RequestInfo::new("GET", "/").user_agent(Some(&long));
         assert!(r.agent().unwrap().len() <= MAX_UA);
+    }
+}
+
+#[cfg(test)]
+mod client_addr_tests {
+    //! The client address the core decides (SECURITY.md 42), through [`crate::Sesame::begin`].
+
+    use std::net::IpAddr;
+
+    use super::*;
+    use crate::testing::TestBackend;
+    use crate::{Config, Sesame};
+
+    fn sesame(trusted: &[&str]) -> Sesame<TestBackend> {
+        let config = Config::builder(&[9u8; 64])
+            .trusted_proxies(trusted)
+            .build()
+            .unwrap();
+        Sesame::builder(config, TestBackend::default()).build()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// A request from `peer` with the given forwarding headers, begun by `sesame`: the decided
+    /// request info.
+    fn begin(sesame: &Sesame<TestBackend>, peer: &str, xff: &[&str], fwd: &[&str]) -> RequestInfo {
+        let info = RequestInfo::new("GET", "/")
+            .user_agent(Some("UA"))
+            .client_addr(Some(ip(peer)))
+            .x_forwarded_for_values(xff.iter().map(|v| v.as_bytes()))
+            .forwarded_values(fwd.iter().map(|v| v.as_bytes()));
+        let (session, _auth) = sesame.begin(info, []);
+        session.request().clone()
+    }
+
+    #[test]
+    fn forwarding_headers_of_untrusted_peers_change_nothing() {
+        for trusted in [&[][..], &["10.0.0.0/8", "127.0.0.1"][..]] {
+            let s = sesame(trusted);
+            let plain = begin(&s, "198.51.100.1", &[], &[]);
+            for (xff, fwd) in [
+                (&["203.0.113.7"][..], &[][..]),
+                (&[], &["for=203.0.113.7"]),
+                (&["10.0.0.1"], &["for=127.0.0.1"]),
+                (&["garbage"], &["for=unknown"]),
+            ] {
+                let spoofed = begin(&s, "198.51.100.1", xff, fwd);
+                assert_eq!(spoofed.addr(), Some(ip("198.51.100.1")), "{xff:?} {fwd:?}");
+                assert_eq!(
+                    spoofed.fingerprint(),
+                    plain.fingerprint(),
+                    "{xff:?} {fwd:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn trusted_peers_forward_the_rightmost_untrusted_address() {
+        let s = sesame(&["10.0.0.0/8", "::1"]);
+        let a = begin(&s, "10.0.0.1", &["192.0.2.1, 203.0.113.7"], &[]);
+        assert_eq!(a.addr(), Some(ip("203.0.113.7")));
+        assert_eq!(a.peer_addr(), Some(ip("10.0.0.1")));
+        // Several header lines are one chain; the client's own entries are never read.
+        let b = begin(&s, "::1", &["spoofed, 203.0.113.7", "10.2.3.4"], &[]);
+        assert_eq!(b.addr(), Some(ip("203.0.113.7")));
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        // Another client behind the same proxy has another fingerprint.
+        let c = begin(&s, "10.0.0.1", &["203.0.113.8"], &[]);
+        assert_ne!(a.fingerprint(), c.fingerprint());
+        // RFC 7239.
+        let d = begin(
+            &s,
+            "10.0.0.1",
+            &[],
+            &["for=192.0.2.1", "for=203.0.113.7;proto=https"],
+        );
+        assert_eq!(d.addr(), Some(ip("203.0.113.7")));
+        // Garbage: the peer.
+        let e = begin(&s, "10.0.0.1", &["203.0.113.7, nonsense"], &[]);
+        assert_eq!(e.addr(), Some(ip("10.0.0.1")));
+    }
+
+    #[test]
+    fn non_utf8_and_blank_values_are_ignored() {
+        let s = sesame(&["10.0.0.0/8"]);
+        let info = RequestInfo::new("GET", "/")
+            .client_addr(Some(ip("10.0.0.1")))
+            .x_forwarded_for_values([b"\xff\xfe".as_slice(), b"203.0.113.7"]);
+        let (session, _) = s.begin(info, []);
+        assert_eq!(session.request().addr(), Some(ip("203.0.113.7")));
+        let info = RequestInfo::new("GET", "/")
+            .client_addr(Some(ip("10.0.0.1")))
+            .x_forwarded_for_values([b"  ".as_slice()])
+            .forwarded_values([b"for=203.0.113.7".as_slice()]);
+        assert!(
+            info.x_forwarded_for.is_none(),
+            "a blank header is no header"
+        );
+        let (session, _) = s.begin(info, []);
+        assert_eq!(session.request().addr(), Some(ip("203.0.113.7")));
+    }
+
+    #[test]
+    fn long_chains_keep_their_rightmost_whole_entries() {
+        let s = sesame(&["10.0.0.0/8"]);
+        // 2 KiB of client-written entries, then the one the proxy appended.
+        let long = format!("{}203.0.113.7", "111.111.111.111, ".repeat(300));
+        assert!(long.len() > MAX_FORWARDED);
+        let info = RequestInfo::new("GET", "/")
+            .client_addr(Some(ip("10.0.0.1")))
+            .x_forwarded_for_values([long.as_bytes()]);
+        let kept = info.x_forwarded_for.as_deref().unwrap();
+        assert!(kept.len() <= MAX_FORWARDED);
+        assert!(
+            kept.trim_start().starts_with("111.111.111.111,"),
+            "{kept:.40}"
+        );
+        let (session, _) = s.begin(info, []);
+        assert_eq!(session.request().addr(), Some(ip("203.0.113.7")));
+        // A single oversized entry leaves nothing usable: the peer.
+        let huge = "1".repeat(MAX_FORWARDED + 10);
+        let info = RequestInfo::new("GET", "/")
+            .client_addr(Some(ip("10.0.0.1")))
+            .x_forwarded_for_values([huge.as_bytes()]);
+        assert!(info.x_forwarded_for.is_none());
+        // A cut inside a multi-byte character is moved to a boundary.
+        let s = format!("{}, 203.0.113.7", "é".repeat(MAX_FORWARDED));
+        let clipped = clip_chain(s).unwrap();
+        assert_eq!(clipped, " 203.0.113.7");
+    }
+
+    #[test]
+    fn ipv4_mapped_peers_are_ipv4() {
+        let s = sesame(&["127.0.0.1"]);
+        let a = begin(&s, "::ffff:127.0.0.1", &["::ffff:203.0.113.7"], &[]);
+        assert_eq!(a.peer_addr(), Some(ip("127.0.0.1")));
+        assert_eq!(a.addr(), Some(ip("203.0.113.7")));
     }
 }

@@ -186,6 +186,12 @@ pub struct Finish {
     pub vary_cookie: bool,
     /// Whether to set `Cache-Control: no-store` (the response sets a cookie or is private).
     pub no_store: bool,
+    /// When set, the adapter sends this response *instead of* the handler's (a `503`: the
+    /// session could not be saved, or the request hit a store failure that leaves its session
+    /// in doubt), with [`set_cookies`](Self::set_cookies) still applied: they carry only what
+    /// is already durable (a rotated session or remember-me token, a logout), which the client
+    /// must learn even now (SECURITY.md 50).
+    pub replacement: Option<Rejection>,
 }
 
 impl Finish {

@@ -92,6 +92,8 @@ pub(crate) struct State {
     pub(crate) set_remember: Option<(RememberToken, i64)>,
     pub(crate) clear_remember: bool,
     set_csrf: Option<String>,
+    /// A device cookie to send (a successful password check: [`crate::throttle`]).
+    pub(crate) set_device: Option<cookies::DeviceCookie>,
     /// Flashes of a visitor without a session, kept in the flash cookie instead of the store.
     cookie_flashes: Vec<Flash>,
     /// The incoming flash cookie was read (its messages were taken or moved into the session).
@@ -100,6 +102,9 @@ pub(crate) struct State {
     /// The response depends on the session.
     read: bool,
     finished: bool,
+    /// A store failure that leaves the session in an unknown state (e.g. a protected session
+    /// that could not be deleted): the request must not be answered as if it had succeeded.
+    failed: Option<StoreError>,
 }
 
 impl State {
@@ -129,7 +134,7 @@ pub(crate) struct Inner {
 /// let (session, _auth) = sesame.begin(RequestInfo::new("GET", "/"), [].into_iter());
 /// session.insert("theme", "dark").await?;
 /// assert_eq!(session.get::<String>("theme").await?.as_deref(), Some("dark"));
-/// let finish = session.finish(200).await?;
+/// let finish = session.finish(200).await;
 /// assert_eq!(finish.set_cookies.len(), 1); // a new session cookie
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
@@ -265,13 +270,14 @@ impl Session {
                     user_id,
                     logged_out: true,
                 });
+                // No remember-me restore for this request, whatever the store answers below.
+                st.clear_remember = true;
                 self.destroy_locked(st).await?;
                 // The remember-me token presented with it is revoked too, so that a copied
                 // cookie cannot immediately log the session back in.
                 if let Some(t) = self.inner.incoming.remember.as_ref() {
                     self.store().delete_remember(t.selector()).await?;
                 }
-                st.clear_remember = true;
             }
             _ if fresh => {
                 self.inner.core.events.emit(Event::SessionProtected {
@@ -479,7 +485,7 @@ impl Session {
     pub async fn cycle_id(&self) -> Result<(), SessionError> {
         let mut st = self.lock().await?;
         if st.record.is_some() {
-            self.rotate_locked(&mut st).await?;
+            self.rotate_locked(&mut st, |latest| latest).await?;
         }
         Ok(())
     }
@@ -491,61 +497,159 @@ impl Session {
     }
 
     pub(crate) async fn destroy_locked(&self, st: &mut State) -> Result<(), SessionError> {
-        if let Some(id) = st.id.take() {
-            self.store()
-                .delete(&id.store_key(), Durability::Flush)
-                .await?;
-            tracing::info!("sesame: session destroyed");
-        }
+        // Forget the record before deleting it: whatever the store answers, this request goes
+        // on as anonymous and can never write the record back (SECURITY.md 46).
+        let id = st.id.take();
         st.record = None;
         st.ops.clear();
         st.set_session_cookie = false;
+        st.set_remember = None;
+        if let Some(id) = id {
+            if let Err(e) = self
+                .store()
+                .delete(&id.store_key(), Durability::Flush)
+                .await
+            {
+                // The record may live on: answer 503, and leave the cookie alone so that the
+                // next request retries the deletion.
+                st.clear_session_cookie = false;
+                st.failed = Some(StoreError::backend(std::io::Error::other(
+                    "deleting a session failed",
+                )));
+                return Err(e.into());
+            }
+            tracing::info!("sesame: session destroyed");
+        }
         st.clear_session_cookie = self.inner.incoming.session_present;
         Ok(())
     }
 
-    /// Moves the current record (with every change so far) to a new id. Durable.
-    pub(crate) async fn rotate_locked(&self, st: &mut State) -> Result<(), SessionError> {
-        let Some(mut record) = st.record.take().map(Arc::unwrap_or_clone) else {
-            return Ok(());
+    /// Moves the session to a new id (login, `cycle_id`, `confirm_login`, a password change).
+    /// Durable.
+    ///
+    /// `build` makes the record to store under the new id from the *latest* stored record (with
+    /// this request's changes re-applied), not from the snapshot this request loaded, so that
+    /// writes concurrent requests saved meanwhile move too (SECURITY.md 45); `None` as its
+    /// argument means the session is gone (logged out or rotated by a concurrent request), and
+    /// `None` as its answer means there is nothing to move. The old record is deleted only at
+    /// the version the new one was built from; a write that lands in between is carried over
+    /// by building again.
+    pub(crate) async fn rotate_locked(
+        &self,
+        st: &mut State,
+        build: impl Fn(Option<Record>) -> Option<Record> + Send + Sync,
+    ) -> Result<(), SessionError> {
+        let old = st.id.clone();
+        let (mut base, mut base_version) = match &old {
+            None => (st.record.as_deref().cloned(), 0),
+            Some(id) => self.latest(st, &id.store_key()).await?,
         };
-        record.version = 1;
-        let now = self.config().now();
-        record.last_seen = now;
-        record.expires_at = now
-            .saturating_add(self.config().idle_timeout)
-            .min(record.absolute_deadline);
-        let id = self.create_record(&record).await?;
-        if let Some(old) = st.id.replace(id) {
-            self.store()
-                .delete(&old.store_key(), Durability::Flush)
-                .await?;
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let Some(mut record) = build(base.clone()) else {
+                return self.vanished(st, old.is_some());
+            };
+            record.version = 1;
+            let now = self.config().now();
+            record.last_seen = now;
+            record.expires_at = now
+                .saturating_add(self.config().idle_timeout)
+                .min(record.absolute_deadline);
+            let id = self.create_record(&record).await?;
+            if let Some(old) = &old {
+                let deleted = self
+                    .store()
+                    .delete_version(&old.store_key(), base_version, Durability::Flush)
+                    .await;
+                let outcome = match deleted {
+                    Ok(outcome) => outcome,
+                    Err(e) => {
+                        self.discard(&id).await;
+                        return Err(e.into());
+                    }
+                };
+                match outcome {
+                    Update::Saved => {}
+                    // Gone meanwhile: only a record that does not depend on the old one (a
+                    // login) may stand; a concurrent logout wins over anything else.
+                    Update::Missing if base.is_some() && build(None).is_none() => {
+                        self.discard(&id).await;
+                        return self.vanished(st, true);
+                    }
+                    Update::Missing => {}
+                    Update::Conflict(current) => {
+                        // Saved meanwhile: build again from that record.
+                        self.discard(&id).await;
+                        base_version = current.version;
+                        base = (!self.expired(&current, self.config().now()))
+                            .then(|| self.reapply(st, current));
+                        continue;
+                    }
+                }
+            }
+            st.id = Some(id);
+            st.record = Some(Arc::new(record));
+            st.base_version = 1;
+            st.ops.clear();
+            st.set_session_cookie = true;
+            st.clear_session_cookie = false;
+            self.inner.core.events.emit(Event::SessionRotated);
+            return Ok(());
         }
-        st.record = Some(Arc::new(record));
-        st.base_version = 1;
+        Err(StoreError::backend(std::io::Error::other(
+            "too many concurrent writes to one session",
+        ))
+        .into())
+    }
+
+    /// The latest stored record under `key` with this request's changes re-applied (`None`
+    /// when it is gone or expired), and its stored version (`0` when gone), so that an expired
+    /// record is deleted too.
+    async fn latest(
+        &self,
+        st: &State,
+        key: &StoreKey,
+    ) -> Result<(Option<Record>, u64), SessionError> {
+        let current = match self.store().load(key).await {
+            Ok(r) => r,
+            Err(StoreError::Corrupt(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(match current {
+            Some(r) if self.expired(&r, self.config().now()) => (None, r.version),
+            Some(r) => {
+                let version = r.version;
+                (Some(self.reapply(st, r)), version)
+            }
+            None => (None, 0),
+        })
+    }
+
+    /// `current` with this request's changes applied on top.
+    fn reapply(&self, st: &State, mut current: Record) -> Record {
+        for op in &st.ops {
+            op.apply(&mut current);
+        }
+        current
+    }
+
+    /// The session vanished under this request (a concurrent logout or rotation): it goes on
+    /// as anonymous.
+    fn vanished(&self, st: &mut State, was_stored: bool) -> Result<(), SessionError> {
+        st.record = None;
         st.ops.clear();
-        st.set_session_cookie = true;
-        st.clear_session_cookie = false;
-        self.inner.core.events.emit(Event::SessionRotated);
+        if was_stored {
+            st.id = None;
+            st.set_session_cookie = false;
+            st.clear_session_cookie = self.inner.incoming.session_present;
+        }
         Ok(())
     }
 
-    /// Replaces the session with `record` under a new id (login). Durable.
-    pub(crate) async fn replace_locked(
-        &self,
-        st: &mut State,
-        record: Record,
-    ) -> Result<(), SessionError> {
-        let old = st.id.take();
-        st.record = Some(Arc::new(record));
-        st.ops.clear();
-        self.rotate_locked(st).await?;
-        if let Some(old) = old {
-            self.store()
-                .delete(&old.store_key(), Durability::Flush)
-                .await?;
+    /// Deletes a record this request created but will not use (its cookie was never sent).
+    async fn discard(&self, id: &SessionId) {
+        if let Err(e) = self.store().delete(&id.store_key(), Durability::Lazy).await {
+            tracing::warn!(error = %e, "sesame: could not delete an unused session record");
         }
-        Ok(())
     }
 
     /// Inserts `record` under a fresh id; a collision (never in practice) draws another id.
@@ -591,22 +695,28 @@ impl Session {
             record.expires_at = now
                 .saturating_add(self.config().idle_timeout)
                 .min(record.absolute_deadline);
-            if record.is_empty() {
-                // Nothing left worth keeping (e.g. the last flash was read): drop the record.
-                self.store().delete(&key, Durability::Lazy).await?;
-                st.id = None;
-                st.record = None;
-                st.clear_session_cookie = true;
-                st.set_session_cookie = false;
-                st.ops.clear();
-                return Ok(());
-            }
-            self.check_size(&record)?;
-            match self
-                .store()
-                .update(&key, &record, expected, Durability::Lazy)
-                .await?
-            {
+            let emptied = record.is_empty();
+            let outcome = if emptied {
+                // Nothing left worth keeping (e.g. the last flash was read): drop the record,
+                // but only the version this request emptied (SECURITY.md 45).
+                self.store()
+                    .delete_version(&key, expected, Durability::Lazy)
+                    .await?
+            } else {
+                self.check_size(&record)?;
+                self.store()
+                    .update(&key, &record, expected, Durability::Lazy)
+                    .await?
+            };
+            match outcome {
+                Update::Saved if emptied => {
+                    st.id = None;
+                    st.record = None;
+                    st.clear_session_cookie = true;
+                    st.set_session_cookie = false;
+                    st.ops.clear();
+                    return Ok(());
+                }
                 Update::Saved => {
                     st.base_version = record.version;
                     st.record = Some(Arc::new(record));
@@ -653,24 +763,37 @@ impl Session {
 
     /// Finishes the request: persists what changed (and only that) and returns the `Set-Cookie`
     /// values and cache headers for the adapter to apply. Call it once per response, including
-    /// error responses; on a `5xx` status no session data is saved. Logins, logouts and id
-    /// rotations are durable as soon as their call returned, so their cookies are still sent.
-    /// Conversions of errors into a [`Rejection`] log the error; adapters need not log again.
+    /// error responses; on a `5xx` status no session data is saved.
     ///
-    /// On `Err` the adapter answers `503` instead of the response (fail closed).
-    pub async fn finish(&self, status: u16) -> Result<Finish, SessionError> {
+    /// Which cookies a request sends is decided here, once, for every framework (SECURITY.md
+    /// 50): logins, logouts, id rotations and remember-me rotations are durable as soon as their
+    /// call returned, so their cookies are always sent, even when this final save fails or the
+    /// response is an error; what failed to persist sends nothing. When the save fails (or the
+    /// request hit a store failure that leaves its session in doubt),
+    /// [`Finish::replacement`] holds the `503` to send *instead of* the response, still with
+    /// [`Finish::set_cookies`] applied (fail closed). Conversions of errors into a
+    /// [`Rejection`] log the error; adapters need not log again.
+    pub async fn finish(&self, status: u16) -> Finish {
         let mut st = self.inner.state.lock().await;
         if st.finished {
-            return Ok(Finish::default());
+            return Finish::default();
         }
         st.finished = true;
         let st = &mut *st;
-        if st.loaded && status < 500 && self.needs_persist(st) {
+        let mut failure: Option<SessionError> = st.failed.take().map(Into::into);
+        if failure.is_none() && st.loaded && status < 500 && self.needs_persist(st) {
             // Boxed: a store write dwarfs an allocation, and the future of a read-only
             // request (which adapters await inline) stays small.
-            Box::pin(self.persist(st)).await?;
+            if let Err(e) = Box::pin(self.persist(st)).await {
+                failure = Some(e);
+            }
         }
-        Ok(self.outgoing(st))
+        let mut finish = self.outgoing(st);
+        if let Some(e) = failure {
+            finish.replacement = Some(Rejection::from(e));
+            finish.no_store = true;
+        }
+        finish
     }
 
     /// [`Session::finish`] without waiting, when that is possible: `Some` when the request
@@ -692,7 +815,7 @@ impl Session {
     /// let (session, _auth) = sesame.begin(RequestInfo::new("GET", "/"), [].into_iter());
     /// session.insert("theme", "dark").await?;
     /// assert!(session.try_finish(200).is_none()); // a record to create: `finish` it
-    /// assert_eq!(session.finish(200).await?.set_cookies.len(), 1);
+    /// assert_eq!(session.finish(200).await.set_cookies.len(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # }).unwrap();
     /// ```
@@ -701,7 +824,7 @@ impl Session {
         if st.finished {
             return Some(Finish::default());
         }
-        if st.loaded && status < 500 && self.needs_persist(&st) {
+        if st.failed.is_some() || (st.loaded && status < 500 && self.needs_persist(&st)) {
             return None;
         }
         st.finished = true;
@@ -747,6 +870,9 @@ impl Session {
         if let Some(t) = &st.set_csrf {
             f.set_cookies.push(cookies::csrf_cookie(c, t));
         }
+        if let Some(d) = &st.set_device {
+            f.set_cookies.push(cookies::device_cookie(c, d));
+        }
         if !f.set_cookies.is_empty() {
             f.no_store = true;
             f.vary_cookie = true;
@@ -759,13 +885,18 @@ impl Session {
     fn needs_persist(&self, st: &State) -> bool {
         match (&st.id, &st.record) {
             (None, Some(r)) => !r.is_empty(),
-            (Some(_), Some(r)) => {
-                !st.ops.is_empty()
-                    || r.is_empty()
-                    || self.config().now() - r.last_seen >= self.config().touch_interval
-            }
+            (Some(_), Some(r)) => !st.ops.is_empty() || r.is_empty() || self.touch_due(r),
             _ => false,
         }
+    }
+
+    /// Whether a stored record's last-seen is due to be persisted: once a touch interval has
+    /// passed since it was last persisted. The touch interval is at most a tenth of the idle
+    /// timeout, so a session used at least once per idle timeout minus a touch interval never
+    /// expires from inactivity, and one left alone expires between that and the idle timeout
+    /// after its last use.
+    fn touch_due(&self, r: &Record) -> bool {
+        self.config().now() - r.last_seen >= self.config().touch_interval
     }
 
     /// Writes what [`Session::needs_persist`] found to write.
@@ -782,6 +913,19 @@ impl Session {
                 st.ops.clear();
                 st.set_session_cookie = true;
                 st.clear_session_cookie = false;
+            }
+            (Some(id), Some(r)) if st.ops.is_empty() && !r.is_empty() => {
+                // Only the touch is due: extend the record's life in the store without
+                // rewriting it (SECURITY.md 48), so it never conflicts with a concurrent save.
+                let now = self.config().now();
+                let expires_at = now
+                    .saturating_add(self.config().idle_timeout)
+                    .min(r.absolute_deadline);
+                if !self.store().touch(&id.store_key(), now, expires_at).await? {
+                    // Logged out or rotated meanwhile: that wins.
+                    st.id = None;
+                    st.record = None;
+                }
             }
             (Some(_), Some(_)) => self.save_now(st).await?,
             _ => {}

@@ -20,7 +20,7 @@ use crate::auth::{AuthUser, Backend, LoginOptions, Sesame};
 use crate::config::Clock;
 use crate::error::{AuthError, StoreError};
 use crate::id::StoreKey;
-use crate::record::{Record, RememberRecord};
+use crate::record::{Record, RememberRecord, ThrottleRecord};
 use crate::request::RequestInfo;
 use crate::store::{Durability, MemoryStore, SessionStore, Update};
 
@@ -183,7 +183,7 @@ pub async fn login_cookie<B: Backend>(
 ) -> Result<String, AuthError> {
     let (session, auth) = sesame.begin(RequestInfo::new("POST", "/login"), []);
     auth.login(user, options).await?;
-    let finish = session.finish(200).await?;
+    let finish = session.finish(200).await;
     Ok(finish
         .set_cookies
         .iter()
@@ -227,7 +227,7 @@ pub async fn login_cookie<B: Backend>(
 /// let rejection = Rejection::from(auth.current_user().await.unwrap_err());
 /// assert_eq!(rejection.status(), 503);
 /// assert_eq!(rejection.body(), Rejection::unavailable().body());
-/// assert!(session.finish(503).await?.set_cookies.is_empty());
+/// assert!(session.finish(503).await.set_cookies.is_empty());
 ///
 /// // It comes back: the session was never lost.
 /// store.set_down(false);
@@ -241,11 +241,118 @@ pub async fn login_cookie<B: Backend>(
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
+///
+/// # Faults at chosen points
+///
+/// Races are tested by stopping a request between two of its store operations while another
+/// request runs (FoundationDB's and Jepsen's habit, on a small scale). [`FlakyStore::fail_next`]
+/// fails the next call of one [`StoreOp`]; [`FlakyStore::pause_next`] holds it until released:
+///
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use sesame::store::{Durability, SessionStore};
+/// use sesame::testing::{FlakyStore, StoreOp};
+///
+/// let store: Arc<FlakyStore> = Arc::new(FlakyStore::default());
+/// let pause = store.pause_next(StoreOp::Purge);
+/// let task = tokio::spawn({
+///     let store = store.clone();
+///     async move { store.purge_expired(0).await }
+/// });
+/// pause.reached().await; // the purge is stopped before it reaches the store
+/// store.fail_next(StoreOp::Purge);
+/// assert!(store.purge_expired(0).await.is_err()); // another caller's purge fails
+/// pause.release();
+/// assert_eq!(task.await.unwrap().unwrap(), 0); // the first one goes on
+/// # });
+/// ```
 #[derive(Debug, Default)]
 pub struct FlakyStore<S = MemoryStore> {
     inner: S,
     down: AtomicBool,
     calls: AtomicUsize,
+    faults: parking_lot::Mutex<Vec<(StoreOp, Fault)>>,
+}
+
+/// A [`SessionStore`] operation, to aim a [`FlakyStore`] fault at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreOp {
+    /// [`SessionStore::create`].
+    Create,
+    /// [`SessionStore::load`] and [`SessionStore::load_shared`].
+    Load,
+    /// [`SessionStore::update`].
+    Update,
+    /// [`SessionStore::delete`].
+    Delete,
+    /// [`SessionStore::delete_version`].
+    DeleteVersion,
+    /// [`SessionStore::touch`].
+    Touch,
+    /// [`SessionStore::user_sessions`] and [`SessionStore::count_user_sessions`].
+    UserSessions,
+    /// [`SessionStore::delete_user_sessions`].
+    DeleteUserSessions,
+    /// [`SessionStore::purge_expired`].
+    Purge,
+    /// [`SessionStore::create_remember`].
+    CreateRemember,
+    /// [`SessionStore::load_remember`].
+    LoadRemember,
+    /// [`SessionStore::update_remember`].
+    UpdateRemember,
+    /// [`SessionStore::delete_remember`].
+    DeleteRemember,
+    /// [`SessionStore::delete_user_remember`].
+    DeleteUserRemember,
+    /// [`SessionStore::load_throttle`].
+    LoadThrottle,
+    /// [`SessionStore::save_throttle`].
+    SaveThrottle,
+}
+
+#[derive(Debug)]
+enum Fault {
+    Fail,
+    Pause(Arc<Gate>),
+}
+
+#[derive(Debug)]
+struct Gate {
+    reached: tokio::sync::Semaphore,
+    released: tokio::sync::Semaphore,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self {
+            reached: tokio::sync::Semaphore::new(0),
+            released: tokio::sync::Semaphore::new(0),
+        }
+    }
+}
+
+/// A store operation held by [`FlakyStore::pause_next`]: wait until a caller reaches it, then
+/// let it go on.
+#[derive(Debug)]
+#[must_use = "a paused operation waits until released"]
+pub struct Pause {
+    gate: Arc<Gate>,
+}
+
+impl Pause {
+    /// Waits until a caller has reached the paused operation (it is now held).
+    pub async fn reached(&self) {
+        if let Ok(permit) = self.gate.reached.acquire().await {
+            permit.forget();
+        }
+    }
+    /// Lets the held operation go on to the store (or lets the next caller through at once).
+    pub fn release(&self) {
+        self.gate.released.add_permits(1);
+    }
 }
 
 impl FlakyStore {
@@ -266,7 +373,20 @@ impl<S: SessionStore> FlakyStore<S> {
             inner,
             down: AtomicBool::new(false),
             calls: AtomicUsize::new(0),
+            faults: parking_lot::Mutex::new(Vec::new()),
         }
+    }
+    /// Fails the next call of `op` (only that one) with [`StoreError::Unavailable`], without
+    /// reaching the wrapped store.
+    pub fn fail_next(&self, op: StoreOp) {
+        self.faults.lock().push((op, Fault::Fail));
+    }
+    /// Holds the next call of `op` before it reaches the wrapped store, until
+    /// [`Pause::release`].
+    pub fn pause_next(&self, op: StoreOp) -> Pause {
+        let gate = Arc::new(Gate::default());
+        self.faults.lock().push((op, Fault::Pause(gate.clone())));
+        Pause { gate }
     }
     /// Takes the store down (`true`: every operation fails) or brings it back up (`false`).
     pub fn set_down(&self, down: bool) {
@@ -285,17 +405,34 @@ impl<S: SessionStore> FlakyStore<S> {
         &self.inner
     }
 
-    /// Counts an attempted operation; fails it if the store is down.
-    fn attempt(&self) -> Result<(), StoreError> {
+    /// Counts an attempted operation; applies a fault aimed at it; fails it if the store is
+    /// down.
+    async fn attempt(&self, op: StoreOp) -> Result<(), StoreError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        if self.is_down() {
+        let fault = {
+            let mut faults = self.faults.lock();
+            faults
+                .iter()
+                .position(|(o, _)| *o == op)
+                .map(|i| faults.remove(i).1)
+        };
+        let down = || {
             Err(StoreError::unavailable(std::io::Error::new(
                 std::io::ErrorKind::ConnectionRefused,
                 "FlakyStore is down",
             )))
-        } else {
-            Ok(())
+        };
+        match fault {
+            Some(Fault::Fail) => return down(),
+            Some(Fault::Pause(gate)) => {
+                gate.reached.add_permits(1);
+                if let Ok(permit) = gate.released.acquire().await {
+                    permit.forget();
+                }
+            }
+            None => {}
         }
+        if self.is_down() { down() } else { Ok(()) }
     }
 }
 
@@ -307,11 +444,11 @@ impl<S: SessionStore> SessionStore for FlakyStore<S> {
         record: &Record,
         durability: Durability,
     ) -> Result<bool, StoreError> {
-        self.attempt()?;
+        self.attempt(StoreOp::Create).await?;
         self.inner.create(key, record, durability).await
     }
     async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
-        self.attempt()?;
+        self.attempt(StoreOp::Load).await?;
         self.inner.load(key).await
     }
     async fn update(
@@ -321,13 +458,13 @@ impl<S: SessionStore> SessionStore for FlakyStore<S> {
         expected_version: u64,
         durability: Durability,
     ) -> Result<Update<Record>, StoreError> {
-        self.attempt()?;
+        self.attempt(StoreOp::Update).await?;
         self.inner
             .update(key, record, expected_version, durability)
             .await
     }
     async fn delete(&self, key: &StoreKey, durability: Durability) -> Result<bool, StoreError> {
-        self.attempt()?;
+        self.attempt(StoreOp::Delete).await?;
         self.inner.delete(key, durability).await
     }
     async fn user_sessions(
@@ -335,15 +472,15 @@ impl<S: SessionStore> SessionStore for FlakyStore<S> {
         user_id: &str,
         now: i64,
     ) -> Result<Vec<(StoreKey, Record)>, StoreError> {
-        self.attempt()?;
+        self.attempt(StoreOp::UserSessions).await?;
         self.inner.user_sessions(user_id, now).await
     }
     async fn load_shared(&self, key: &StoreKey) -> Result<Option<Arc<Record>>, StoreError> {
-        self.attempt()?;
+        self.attempt(StoreOp::Load).await?;
         self.inner.load_shared(key).await
     }
     async fn count_user_sessions(&self, user_id: &str) -> Result<usize, StoreError> {
-        self.attempt()?;
+        self.attempt(StoreOp::UserSessions).await?;
         self.inner.count_user_sessions(user_id).await
     }
     async fn delete_user_sessions(
@@ -351,11 +488,11 @@ impl<S: SessionStore> SessionStore for FlakyStore<S> {
         user_id: &str,
         except: Option<&StoreKey>,
     ) -> Result<usize, StoreError> {
-        self.attempt()?;
+        self.attempt(StoreOp::DeleteUserSessions).await?;
         self.inner.delete_user_sessions(user_id, except).await
     }
     async fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
-        self.attempt()?;
+        self.attempt(StoreOp::Purge).await?;
         self.inner.purge_expired(now).await
     }
     async fn create_remember(
@@ -363,11 +500,11 @@ impl<S: SessionStore> SessionStore for FlakyStore<S> {
         selector: &str,
         record: &RememberRecord,
     ) -> Result<bool, StoreError> {
-        self.attempt()?;
+        self.attempt(StoreOp::CreateRemember).await?;
         self.inner.create_remember(selector, record).await
     }
     async fn load_remember(&self, selector: &str) -> Result<Option<RememberRecord>, StoreError> {
-        self.attempt()?;
+        self.attempt(StoreOp::LoadRemember).await?;
         self.inner.load_remember(selector).await
     }
     async fn update_remember(
@@ -376,17 +513,52 @@ impl<S: SessionStore> SessionStore for FlakyStore<S> {
         record: &RememberRecord,
         expected_version: u64,
     ) -> Result<Update<RememberRecord>, StoreError> {
-        self.attempt()?;
+        self.attempt(StoreOp::UpdateRemember).await?;
         self.inner
             .update_remember(selector, record, expected_version)
             .await
     }
     async fn delete_remember(&self, selector: &str) -> Result<bool, StoreError> {
-        self.attempt()?;
+        self.attempt(StoreOp::DeleteRemember).await?;
         self.inner.delete_remember(selector).await
     }
     async fn delete_user_remember(&self, user_id: &str) -> Result<usize, StoreError> {
-        self.attempt()?;
+        self.attempt(StoreOp::DeleteUserRemember).await?;
         self.inner.delete_user_remember(user_id).await
+    }
+    async fn delete_version(
+        &self,
+        key: &StoreKey,
+        expected_version: u64,
+        durability: Durability,
+    ) -> Result<Update<Record>, StoreError> {
+        self.attempt(StoreOp::DeleteVersion).await?;
+        self.inner
+            .delete_version(key, expected_version, durability)
+            .await
+    }
+    async fn touch(
+        &self,
+        key: &StoreKey,
+        last_seen: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        self.attempt(StoreOp::Touch).await?;
+        self.inner.touch(key, last_seen, expires_at).await
+    }
+    async fn load_throttle(&self, key: &str) -> Result<Option<ThrottleRecord>, StoreError> {
+        self.attempt(StoreOp::LoadThrottle).await?;
+        self.inner.load_throttle(key).await
+    }
+    async fn save_throttle(
+        &self,
+        key: &str,
+        record: &ThrottleRecord,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        self.attempt(StoreOp::SaveThrottle).await?;
+        self.inner
+            .save_throttle(key, record, expected_version)
+            .await
     }
 }

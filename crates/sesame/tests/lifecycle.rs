@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sesame::store::{MemoryStore, SessionStore};
-use sesame::testing::{FlakyStore, MockClock, TestBackend, TestUser};
+use sesame::testing::{FlakyStore, MockClock, StoreOp, TestBackend, TestUser};
 use sesame::{
     AuthSession, Config, ConfigBuilder, Event, Finish, LoginOptions, Protection, Record,
     RequestInfo, Sesame, Session, StoreKey,
@@ -48,7 +48,7 @@ struct Harness {
     sesame: Sesame<TestBackend>,
     backend: TestBackend,
     clock: MockClock,
-    store: Arc<MemoryStore>,
+    store: Arc<FlakyStore<MemoryStore>>,
     events: Arc<parking_lot::Mutex<Vec<Event>>>,
 }
 
@@ -62,7 +62,7 @@ fn harness_with(f: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Harness {
     let backend = TestBackend::default()
         .with_user(TestUser::new("1", "alice", "alice-password"))
         .with_user(TestUser::new("2", "bob", "bob-password"));
-    let store = Arc::new(MemoryStore::new());
+    let store = Arc::new(FlakyStore::new(MemoryStore::new()));
     let events = Arc::new(parking_lot::Mutex::new(Vec::new()));
     let ev = events.clone();
     let sesame = Sesame::builder(config, backend.clone())
@@ -103,13 +103,13 @@ impl Harness {
         )
         .await
         .unwrap();
-        b.apply(&s.finish(303).await.unwrap());
+        b.apply(&s.finish(303).await);
     }
 
     async fn whoami(&self, b: &mut Browser) -> Option<String> {
         let (s, a) = self.begin(b, "GET", "/");
         let u = a.current_user().await.unwrap().map(|u| u.id);
-        b.apply(&s.finish(200).await.unwrap());
+        b.apply(&s.finish(200).await);
         u
     }
 
@@ -145,13 +145,13 @@ async fn security_14_anonymous_requests_write_nothing_and_set_no_cookie() {
     let mut b = Browser::default();
     // Not touching the session at all.
     let (s, _a) = h.begin(&b, "GET", "/");
-    let f = s.finish(200).await.unwrap();
+    let f = s.finish(200).await;
     assert_eq!(f, Finish::default());
     // Reading it: no cookie, but Vary: Cookie.
     let (s, a) = h.begin(&b, "GET", "/");
     assert!(a.current_user().await.unwrap().is_none());
     assert!(s.take_flashes().await.unwrap().is_empty());
-    let f = s.finish(200).await.unwrap();
+    let f = s.finish(200).await;
     assert!(f.set_cookies.is_empty() && f.vary_cookie && !f.no_store);
     b.apply(&f);
     assert_eq!(
@@ -167,7 +167,7 @@ async fn security_35_no_write_and_no_cookie_when_unchanged() {
     let mut b = Browser::default();
     let (s, _) = h.begin(&b, "GET", "/");
     s.insert("theme", "dark").await.unwrap();
-    let f = s.finish(200).await.unwrap();
+    let f = s.finish(200).await;
     assert_eq!(f.set_cookies.len(), 1);
     assert!(f.no_store && f.vary_cookie);
     b.apply(&f);
@@ -180,7 +180,7 @@ async fn security_35_no_write_and_no_cookie_when_unchanged() {
     );
     // A value of the wrong type is a clear error, not a panic.
     assert!(s.get::<u32>("theme").await.is_err());
-    let f = s.finish(200).await.unwrap();
+    let f = s.finish(200).await;
     assert!(
         f.set_cookies.is_empty(),
         "unchanged session re-sent its cookie"
@@ -199,7 +199,7 @@ async fn security_15_login_cycles_the_id_and_defeats_fixation() {
     // An anonymous session exists (e.g. planted by an attacker, or a flash).
     let (s, _) = h.begin(&b, "GET", "/");
     s.insert("k", &1).await.unwrap();
-    b.apply(&s.finish(200).await.unwrap());
+    b.apply(&s.finish(200).await);
     let planted = b.clone();
     let before = b.get("__Host-sesame").cloned().unwrap();
 
@@ -226,7 +226,7 @@ async fn security_16_login_as_another_user_flushes_the_session() {
     h.login(&mut b, "1", false).await;
     let (s, _) = h.begin(&b, "POST", "/cart");
     s.insert("secret", "alice's").await.unwrap();
-    b.apply(&s.finish(303).await.unwrap());
+    b.apply(&s.finish(303).await);
     h.login(&mut b, "2", false).await;
     let (s, _) = h.begin(&b, "GET", "/");
     assert_eq!(s.get::<String>("secret").await.unwrap(), None);
@@ -241,7 +241,7 @@ async fn security_12_logout_deletes_record_and_cookie_and_replay_is_anonymous() 
     let stolen = b.clone();
     let (s, a) = h.begin(&b, "POST", "/logout");
     assert_eq!(a.logout().await.unwrap().as_deref(), Some("1"));
-    let f = s.finish(303).await.unwrap();
+    let f = s.finish(303).await;
     let removals: Vec<&String> = f
         .set_cookies
         .iter()
@@ -330,8 +330,10 @@ async fn security_35_last_seen_is_written_at_most_once_per_touch_interval() {
     h.clock.advance(20);
     h.whoami(&mut b).await;
     let r = h.record_of(&b).await.unwrap();
-    assert_eq!(r.version, v + 1);
     assert_eq!(r.last_seen, h.clock_now());
+    assert_eq!(r.expires_at, h.clock_now() + 30 * 60);
+    // SECURITY.md 48: a touch changes only the expiry; no new version.
+    assert_eq!(r.version, v, "a touch must not rewrite the record");
 }
 
 #[tokio::test]
@@ -346,7 +348,7 @@ async fn security_36_concurrent_pushes_on_one_session_lose_nothing() {
             let (s, _) = h.begin(&b, "POST", "/cart");
             s.push("cart", &format!("item-{i}")).await.unwrap();
             s.insert(&format!("key-{i}"), &i).await.unwrap();
-            let f = s.finish(303).await.unwrap();
+            let f = s.finish(303).await;
             assert!(f.set_cookies.is_empty());
         }));
     }
@@ -372,9 +374,9 @@ async fn security_36_a_slow_write_never_resurrects_a_logged_out_session() {
     // ...then logout completes...
     let (s, a) = h.begin(&b, "POST", "/logout");
     a.logout().await.unwrap();
-    s.finish(303).await.unwrap();
+    s.finish(303).await;
     // ...then the slow request finishes.
-    let f = slow.finish(200).await.unwrap();
+    let f = slow.finish(200).await;
     assert!(
         f.set_cookies.iter().all(|c| !c.contains("Max-Age=3")),
         "{f:?}"
@@ -393,7 +395,7 @@ async fn security_15_rotation_before_or_after_a_data_change_keeps_both() {
     s.cycle_id().await.unwrap();
     s.insert("after", &2).await.unwrap();
     let old = b.clone();
-    b.apply(&s.finish(200).await.unwrap());
+    b.apply(&s.finish(200).await);
     assert_ne!(old.get("__Host-sesame"), b.get("__Host-sesame"));
     let (s, a) = h.begin(&b, "GET", "/");
     assert_eq!(s.get::<i32>("before").await.unwrap(), Some(1));
@@ -416,7 +418,7 @@ async fn security_17_34_password_change_keeps_this_session_and_ends_the_others()
     let (s, a) = h.begin(&here, "POST", "/settings/password");
     a.password_changed(&u).await.unwrap();
     let old = here.clone();
-    here.apply(&s.finish(303).await.unwrap());
+    here.apply(&s.finish(303).await);
     assert_ne!(
         old.get("__Host-sesame"),
         here.get("__Host-sesame"),
@@ -472,7 +474,7 @@ async fn security_18_inactive_users_cannot_log_in_and_are_not_restored() {
     )
     .await
     .unwrap();
-    s.finish(303).await.unwrap();
+    s.finish(303).await;
     assert_eq!(h.whoami(&mut b).await, None);
     let mut r = b.clone();
     r.cookies.remove("__Host-sesame");
@@ -493,7 +495,7 @@ async fn security_21_31_remember_me_restores_a_non_fresh_session_and_rotates() {
     let r = a.require_fresh_login().await.unwrap_err();
     assert_eq!(r.status(), 303);
     assert_eq!(r.location(), Some("/login?next=%2Fdashboard"));
-    b.apply(&s.finish(200).await.unwrap());
+    b.apply(&s.finish(200).await);
     let second = b.get("__Host-sesame-remember").cloned().unwrap();
     assert_ne!(first, second, "the validator rotates on use");
     assert!(b.get("__Host-sesame").is_some(), "a session was restored");
@@ -501,7 +503,7 @@ async fn security_21_31_remember_me_restores_a_non_fresh_session_and_rotates() {
     let (s, a) = h.begin(&b, "POST", "/reauth");
     a.confirm_login().await.unwrap();
     let old = b.clone();
-    b.apply(&s.finish(303).await.unwrap());
+    b.apply(&s.finish(303).await);
     assert_ne!(old.get("__Host-sesame"), b.get("__Host-sesame"));
     let (_, a) = h.begin(&b, "GET", "/settings");
     assert!(a.require_fresh_login().await.is_ok());
@@ -583,7 +585,7 @@ async fn security_20_login_required_decisions() {
     // The login message is flashed for the login page, in a signed cookie: a guest gets no
     // session record (SECURITY.md 14).
     let mut b2 = b.clone();
-    let f = s.finish(303).await.unwrap();
+    let f = s.finish(303).await;
     assert_eq!(f.set_cookies.len(), 1, "{:?}", f.set_cookies);
     assert!(f.set_cookies[0].starts_with("__Host-sesame-flash="));
     b2.apply(&f);
@@ -594,7 +596,7 @@ async fn security_20_login_required_decisions() {
     assert_eq!(flashes[0].message, "Please log in to access this page.");
     assert_eq!(flashes[0].category, "message");
     // Reading it deletes the cookie; a forged flash cookie is ignored.
-    let f = s.finish(200).await.unwrap();
+    let f = s.finish(200).await;
     assert!(
         f.set_cookies
             .iter()
@@ -623,7 +625,7 @@ async fn security_19_csrf_tokens() {
     // Anonymous: a signed double-submit cookie, no store record.
     let (s, _) = h.begin(&b, "GET", "/login");
     let token = s.csrf_token().await.unwrap();
-    let f = s.finish(200).await.unwrap();
+    let f = s.finish(200).await;
     assert_eq!(f.set_cookies.len(), 1);
     assert!(f.set_cookies[0].starts_with("__Host-sesame-csrf="));
     b.apply(&f);
@@ -661,7 +663,7 @@ async fn security_37_nothing_is_saved_on_a_5xx() {
     h.login(&mut b, "1", false).await;
     let (s, _) = h.begin(&b, "POST", "/cart");
     s.insert("k", &1).await.unwrap();
-    s.finish(500).await.unwrap();
+    s.finish(500).await;
     let (s, _) = h.begin(&b, "GET", "/");
     assert_eq!(s.get::<i32>("k").await.unwrap(), None);
 }
@@ -696,7 +698,7 @@ async fn bearer_tokens_load_a_user_without_a_session() {
     let (s, a) = h.sesame.begin(info, []);
     assert_eq!(a.require_login().await.unwrap().id, "2");
     assert!(
-        s.finish(200).await.unwrap().set_cookies.is_empty(),
+        s.finish(200).await.set_cookies.is_empty(),
         "request-loaded users get no session"
     );
     let info = RequestInfo::new("GET", "/api/me").authorization(Some("Bearer wrong"));
@@ -748,7 +750,7 @@ async fn security_7_31_cookie_max_age_never_exceeds_the_absolute_timeout() {
     )
     .await
     .unwrap();
-    let f = s.finish(303).await.unwrap();
+    let f = s.finish(303).await;
     for sc in &f.set_cookies {
         let c = cookie::Cookie::parse(sc.clone()).unwrap();
         let max = if c.name() == "__Host-sesame" {
@@ -780,7 +782,7 @@ async fn security_37_store_failures_fail_closed() {
     let (s, a) = sesame.begin(RequestInfo::new("GET", "/dashboard"), [hdr.as_bytes()]);
     let r = a.require_login().await.unwrap_err();
     assert_eq!(r.status(), 503, "a store outage is not a logout: {r}");
-    let f = s.finish(503).await.unwrap();
+    let f = s.finish(503).await;
     assert!(
         f.set_cookies.is_empty(),
         "never replace a valid cookie on a transient error"
@@ -792,11 +794,11 @@ async fn security_37_store_failures_fail_closed() {
         .await
         .unwrap_err();
     assert_eq!(sesame::Rejection::from(err).status(), 503);
-    assert!(s.finish(503).await.unwrap().set_cookies.is_empty());
+    assert!(s.finish(503).await.set_cookies.is_empty());
     // Anonymous requests that touch nothing don't touch the store either.
     let before = failing.calls();
     let (s, _) = sesame.begin(RequestInfo::new("GET", "/"), []);
-    s.finish(200).await.unwrap();
+    s.finish(200).await;
     assert_eq!(failing.calls(), before);
 }
 
@@ -814,7 +816,7 @@ async fn security_8_10_forged_or_foreign_cookies_cost_no_store_lookup() {
     let hdr = format!("{}; __Host-sesame=AAAA", other.header());
     let (s, a) = sesame.begin(RequestInfo::new("GET", "/"), [hdr.as_bytes()]);
     assert!(a.current_user().await.unwrap().is_none());
-    let f = s.finish(200).await.unwrap();
+    let f = s.finish(200).await;
     assert!(
         f.set_cookies
             .iter()
@@ -908,7 +910,7 @@ async fn flashes_follow_the_visitor() {
     h.login(&mut b, "1", false).await;
     let (s, _) = h.begin(&b, "POST", "/settings");
     s.flash("success", "Saved.").await.unwrap();
-    let f = s.finish(303).await.unwrap();
+    let f = s.finish(303).await;
     assert!(
         f.set_cookies.is_empty(),
         "a logged-in flash lives in the record"
@@ -919,7 +921,7 @@ async fn flashes_follow_the_visitor() {
     s.flash("message", "You have been logged out.")
         .await
         .unwrap();
-    b.apply(&s.finish(303).await.unwrap());
+    b.apply(&s.finish(303).await);
     assert!(b.get("__Host-sesame-flash").is_some());
     let (s, _) = h.begin(&b, "GET", "/");
     let got: Vec<String> = s
@@ -930,7 +932,7 @@ async fn flashes_follow_the_visitor() {
         .map(|f| f.message)
         .collect();
     assert_eq!(got, vec!["You have been logged out.".to_owned()]);
-    b.apply(&s.finish(200).await.unwrap());
+    b.apply(&s.finish(200).await);
     let (s, _) = h.begin(&b, "GET", "/");
     assert!(s.take_flashes().await.unwrap().is_empty(), "shown once");
 }
@@ -949,4 +951,351 @@ async fn is_from_request_tells_bearer_users_apart() {
     h.login(&mut b, "1", false).await;
     let (_, a) = h.begin(&b, "POST", "/api/tokens");
     assert!(!a.is_from_request().await.unwrap());
+}
+
+// Timeouts that slide with activity (issue 25), on the mock clock.
+
+fn short_timeouts() -> Harness {
+    harness_with(|c| {
+        c.idle_timeout(std::time::Duration::from_secs(8))
+            .absolute_timeout(std::time::Duration::from_secs(40))
+    })
+}
+
+#[tokio::test]
+async fn security_11_a_session_used_every_quarter_idle_timeout_never_expires() {
+    let h = short_timeouts();
+    let mut b = Browser::default();
+    h.login(&mut b, "1", false).await;
+    // Used every idle/4 for three idle periods: still logged in every time.
+    for i in 0..12 {
+        h.clock.advance(2);
+        assert_eq!(
+            h.whoami(&mut b).await.as_deref(),
+            Some("1"),
+            "logged out after {} s of activity",
+            2 * (i + 1)
+        );
+    }
+    let r = h.record_of(&b).await.unwrap();
+    assert!(
+        r.expires_at > h.clock_now() + 8 - 2,
+        "the store's expiry slid too"
+    );
+}
+
+#[tokio::test]
+async fn security_11_an_idle_session_expires_after_the_idle_timeout_give_or_take_a_touch() {
+    let h = short_timeouts();
+    assert_eq!(h.sesame.config().touch_interval().as_secs(), 1);
+    let mut b = Browser::default();
+    h.login(&mut b, "1", false).await;
+    h.clock.advance(5);
+    assert_eq!(h.whoami(&mut b).await.as_deref(), Some("1"));
+    // Left alone for the idle timeout plus one touch interval after its last use: gone.
+    h.clock.advance(8 + 1);
+    assert_eq!(h.whoami(&mut b).await, None);
+    assert!(h.record_of(&b).await.is_none());
+}
+
+#[tokio::test]
+async fn security_11_a_busy_session_ends_at_the_absolute_timeout_and_remember_me_restores_it() {
+    let h = short_timeouts();
+    let mut b = Browser::default();
+    h.login(&mut b, "1", true).await;
+    let first = b.get("__Host-sesame").cloned();
+    for _ in 0..19 {
+        h.clock.advance(2);
+        assert_eq!(h.whoami(&mut b).await.as_deref(), Some("1"));
+        assert_eq!(
+            b.get("__Host-sesame").cloned(),
+            first,
+            "same session while busy"
+        );
+    }
+    // 40 s after login, however busy: that session is over; the remember-me cookie restores
+    // a new, non-fresh one.
+    h.clock.advance(2);
+    let (s, a) = h.begin(&b, "GET", "/");
+    assert_eq!(
+        a.current_user().await.unwrap().map(|u| u.id).as_deref(),
+        Some("1")
+    );
+    assert!(a.is_remembered().await.unwrap());
+    assert!(!a.is_fresh().await.unwrap());
+    b.apply(&s.finish(200).await);
+    assert_ne!(b.get("__Host-sesame").cloned(), first);
+    // Without a remember-me cookie it simply ends.
+    let mut c = Browser::default();
+    h.login(&mut c, "2", false).await;
+    for _ in 0..20 {
+        h.clock.advance(2);
+        h.whoami(&mut c).await;
+    }
+    assert_eq!(h.whoami(&mut c).await, None);
+}
+
+#[test]
+fn security_11_absolute_shorter_than_idle_is_a_clear_error() {
+    let err = Config::builder(&KEY)
+        .absolute_timeout(std::time::Duration::from_secs(12))
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("absolute timeout (12 s)"), "{err}");
+    assert!(err.contains("idle timeout (1800 s)"), "{err}");
+}
+
+// Under concurrency and faults (SECURITY.md 41 to 50).
+
+#[tokio::test]
+async fn security_48_a_touch_racing_a_write_loses_nothing_and_bumps_no_version() {
+    let h = short_timeouts();
+    let mut b = Browser::default();
+    h.login(&mut b, "1", false).await;
+    let v = h.record_of(&b).await.unwrap().version;
+    h.clock.advance(2);
+    // A slow request loads the session before the touch...
+    let (slow, slow_auth) = h.begin(&b, "POST", "/cart");
+    slow_auth.current_user().await.unwrap();
+    // ...a read-only request touches it...
+    assert_eq!(h.whoami(&mut b).await.as_deref(), Some("1"));
+    let touched = h.record_of(&b).await.unwrap();
+    assert_eq!(touched.version, v, "a touch must not bump the version");
+    assert_eq!(touched.last_seen, h.clock_now());
+    // ...and the slow one's write lands without a conflict to re-apply.
+    slow.insert("cart", &["apple"]).await.unwrap();
+    let updates = h.store.calls();
+    b.apply(&slow.finish(303).await);
+    assert_eq!(
+        h.store.calls() - updates,
+        1,
+        "one update, no conflict retry"
+    );
+    let r = h.record_of(&b).await.unwrap();
+    assert_eq!(r.version, v + 1);
+    assert_eq!(r.data["cart"], serde_json::json!(["apple"]));
+}
+
+#[tokio::test]
+async fn security_45_deleting_an_emptied_record_never_loses_a_concurrent_write() {
+    let h = harness();
+    let mut b = Browser::default();
+    // An anonymous session that holds only a flash.
+    let (s, _) = h.begin(&b, "GET", "/");
+    s.insert("seed", &1).await.unwrap();
+    b.apply(&s.finish(200).await);
+    let (s, _) = h.begin(&b, "GET", "/");
+    s.remove::<i32>("seed").await.unwrap();
+    s.flash("message", "hello").await.unwrap();
+    b.apply(&s.finish(200).await);
+    // Request A reads the flash (the record is now empty)...
+    let (a, _) = h.begin(&b, "GET", "/");
+    assert_eq!(a.take_flashes().await.unwrap().len(), 1);
+    // ...while request B, begun at the same time, saves a value.
+    let (bs, _) = h.begin(&b, "POST", "/cart");
+    bs.insert("cart", &["apple"]).await.unwrap();
+    b.apply(&bs.finish(303).await);
+    // A finishes: the record it emptied is gone, but B's write must not be.
+    b.apply(&a.finish(200).await);
+    let r = h
+        .record_of(&b)
+        .await
+        .expect("B's write was deleted with A's emptied record");
+    assert_eq!(r.data["cart"], serde_json::json!(["apple"]));
+    assert!(r.flashes.is_empty());
+}
+
+#[tokio::test]
+async fn security_45_cycling_the_id_carries_the_latest_record() {
+    for rotate in ["cycle_id", "confirm_login", "password_changed"] {
+        let h = harness();
+        let mut b = Browser::default();
+        h.login(&mut b, "1", false).await;
+        // A request loads the session...
+        let (s, a) = h.begin(&b, "POST", "/privileged");
+        a.current_user().await.unwrap();
+        // ...a concurrent one saves to it...
+        let (other, _) = h.begin(&b, "POST", "/cart");
+        other.insert("cart", &["apple"]).await.unwrap();
+        b.apply(&other.finish(303).await);
+        // ...and the first cycles the id.
+        match rotate {
+            "cycle_id" => s.cycle_id().await.unwrap(),
+            "confirm_login" => a.confirm_login().await.unwrap(),
+            _ => a
+                .password_changed(&h.backend.user("1").unwrap())
+                .await
+                .unwrap(),
+        }
+        let before = b.clone();
+        b.apply(&s.finish(303).await);
+        assert_ne!(
+            before.get("__Host-sesame"),
+            b.get("__Host-sesame"),
+            "{rotate}"
+        );
+        let r = h.record_of(&b).await.unwrap();
+        assert_eq!(
+            r.data.get("cart"),
+            Some(&serde_json::json!(["apple"])),
+            "{rotate} dropped a write saved meanwhile"
+        );
+        assert!(
+            h.record_of(&before).await.is_none(),
+            "{rotate} kept the old id"
+        );
+    }
+}
+
+#[tokio::test]
+async fn security_45_cycling_the_id_never_resurrects_a_concurrent_logout() {
+    let h = harness();
+    let mut b = Browser::default();
+    h.login(&mut b, "1", false).await;
+    let (s, a) = h.begin(&b, "POST", "/privileged");
+    a.current_user().await.unwrap();
+    let mut other = b.clone();
+    let (o, oa) = h.begin(&other, "POST", "/logout");
+    oa.logout().await.unwrap();
+    other.apply(&o.finish(303).await);
+    s.cycle_id().await.unwrap();
+    b.apply(&s.finish(303).await);
+    assert_eq!(
+        h.live_sessions("1").await,
+        0,
+        "a logged-out session came back"
+    );
+    assert_eq!(h.whoami(&mut b).await, None);
+}
+
+#[tokio::test]
+async fn security_46_strong_protection_fails_closed_when_the_delete_fails() {
+    let h = harness_with(|c| c.protection(Protection::Strong));
+    let mut b = Browser::default();
+    h.login(&mut b, "1", false).await;
+    // The cookie shows up from another client, and the store cannot delete the session.
+    let mut thief = b.clone();
+    thief.user_agent = Some("other-agent".into());
+    h.store.fail_next(StoreOp::Delete);
+    let (s, a) = h.begin(&thief, "GET", "/dashboard");
+    let err = a.require_login().await.unwrap_err();
+    assert_eq!(err.status(), 503, "{err}");
+    // Even if the handler went on and answered 200, nothing logged-in may be created.
+    assert!(a.current_user().await.unwrap().is_none());
+    let f = s.finish(200).await;
+    assert_eq!(
+        f.replacement.as_ref().map(sesame::Rejection::status),
+        Some(503)
+    );
+    assert!(f.set_cookies.is_empty(), "{:?}", f.set_cookies);
+    assert_eq!(
+        h.live_sessions("1").await,
+        1,
+        "a logged-in record was re-created"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn security_47_theft_revocation_wins_against_a_concurrent_restore() {
+    let h = Arc::new(harness());
+    let mut b = Browser::default();
+    h.login(&mut b, "1", true).await;
+    b.cookies.remove("__Host-sesame");
+    // A restore from the remember-me cookie is stopped right before it creates its session
+    // (its token rotation is already saved)...
+    let pause = h.store.pause_next(StoreOp::Create);
+    let restore = tokio::spawn({
+        let (h, b) = (h.clone(), b.clone());
+        async move {
+            let (s, a) = h.begin(&b, "GET", "/");
+            let user = a.current_user().await;
+            s.finish(200).await;
+            user.map(|u| u.map(|u| u.id))
+        }
+    });
+    pause.reached().await;
+    // ...while every token and session of the user is revoked (theft, disable, log out
+    // everywhere).
+    h.sesame.revoke_user("1").await.unwrap();
+    pause.release();
+    let restored = restore.await.unwrap();
+    assert!(
+        !matches!(restored, Ok(Some(_))),
+        "restored after revocation: {restored:?}"
+    );
+    assert_eq!(
+        h.live_sessions("1").await,
+        0,
+        "a session survived the revocation"
+    );
+}
+
+#[tokio::test]
+async fn security_41_a_lost_remember_cookie_is_reissued_within_the_grace_window() {
+    let h = harness_with(|c| c.remember_grace(std::time::Duration::from_secs(10)));
+    let mut b = Browser::default();
+    h.login(&mut b, "1", true).await;
+    let mut other = Browser::default();
+    h.login(&mut other, "1", false).await;
+    b.cookies.remove("__Host-sesame");
+    // A restore rotates the token, but its response never reaches the browser.
+    let lost = b.clone();
+    let mut dropped = b.clone();
+    assert_eq!(h.whoami(&mut dropped).await.as_deref(), Some("1"));
+    // Within the grace window the old validator is accepted, and a new token issued again.
+    b = lost;
+    h.clock.advance(3);
+    let before = b.get("__Host-sesame-remember").cloned();
+    assert_eq!(h.whoami(&mut b).await.as_deref(), Some("1"));
+    let after = b.get("__Host-sesame-remember").cloned();
+    assert!(
+        after.is_some() && after != before,
+        "no new remember-me cookie was issued"
+    );
+    // Long after the grace window, the browser's token still works: no theft alarm.
+    h.clock.advance(60);
+    b.cookies.remove("__Host-sesame");
+    assert_eq!(h.whoami(&mut b).await.as_deref(), Some("1"));
+    assert!(
+        !h.events
+            .lock()
+            .iter()
+            .any(|e| matches!(e, Event::RememberTheft { .. }))
+    );
+    assert_eq!(h.whoami(&mut other).await.as_deref(), Some("1"));
+}
+
+#[tokio::test]
+async fn security_50_a_failed_finish_still_sends_what_is_durable() {
+    let h = harness();
+    let mut b = Browser::default();
+    h.login(&mut b, "1", true).await;
+    b.cookies.remove("__Host-sesame");
+    let old_remember = b.get("__Host-sesame-remember").cloned();
+    // A restore (durable: a new session, a rotated token), then a write whose save fails.
+    let (s, a) = h.begin(&b, "POST", "/cart");
+    assert!(a.current_user().await.unwrap().is_some());
+    s.insert("cart", &["apple"]).await.unwrap();
+    h.store.fail_next(StoreOp::Update);
+    let f = s.finish(303).await;
+    assert_eq!(
+        f.replacement.as_ref().map(sesame::Rejection::status),
+        Some(503)
+    );
+    b.apply(&f);
+    assert!(
+        b.get("__Host-sesame").is_some(),
+        "the restored session's cookie was dropped"
+    );
+    assert_ne!(
+        b.get("__Host-sesame-remember").cloned(),
+        old_remember,
+        "the rotated token's cookie was dropped"
+    );
+    // The browser goes on with what it got.
+    assert_eq!(h.whoami(&mut b).await.as_deref(), Some("1"));
+    h.clock.advance(3600);
+    b.cookies.remove("__Host-sesame");
+    assert_eq!(h.whoami(&mut b).await.as_deref(), Some("1"));
 }

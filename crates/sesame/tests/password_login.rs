@@ -139,3 +139,46 @@ async fn security_28_unknown_accounts_are_throttled_too() {
             .is_some()
     );
 }
+
+/// SECURITY.md 28: a `429` costs no argon2 computation. Forty wrong guesses released at once
+/// run at most ten verifications (the throttle's limit), and once the account is locked the
+/// right password is refused without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn security_28_parallel_guesses_cost_at_most_ten_argon2_verifications() {
+    let (sesame, hasher) = setup().await;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(40));
+    let before = hasher.computations();
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let (sesame, barrier) = (sesame.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let (_, auth) = sesame.begin(RequestInfo::new("POST", "/login"), []);
+                match auth
+                    .authenticate(("alice".into(), format!("guess-{i}")), "alice")
+                    .await
+                {
+                    Ok(None) => 401,
+                    Ok(Some(_)) => 200,
+                    Err(r) => r.status(),
+                }
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    let checked = statuses.iter().filter(|&&s| s == 401).count();
+    assert_eq!(checked + statuses.iter().filter(|&&s| s == 429).count(), 40);
+    assert!(checked <= 10, "{checked} guesses checked: {statuses:?}");
+    assert_eq!(hasher.computations() - before, checked as u64);
+    let before = hasher.computations();
+    let (_, auth) = sesame.begin(RequestInfo::new("POST", "/login"), []);
+    let r = auth
+        .authenticate(("alice".into(), "right-password".into()), "alice")
+        .await
+        .unwrap_err();
+    assert_eq!(r.status(), 429);
+    assert_eq!(hasher.computations(), before, "a 429 ran argon2");
+}

@@ -32,6 +32,9 @@ pub(crate) const CSRF: &str = "sesame-csrf";
 /// The cookie that carries an anonymous visitor's flashed messages (so that flashing creates no
 /// session).
 pub(crate) const FLASH: &str = "sesame-flash";
+/// The device cookie's name: set at each successful password check and kept across logout, it
+/// gives a client that logged in as a user before its own login-throttle budget.
+pub(crate) const DEVICE: &str = "sesame-device";
 
 /// The password the scenarios give their users.
 pub(crate) const PASSWORD: &str = "correct horse battery";
@@ -199,6 +202,8 @@ pub(crate) struct Browser {
     client: reqwest::Client,
     jar: Option<Arc<Jar>>,
     user_agent: Arc<Mutex<String>>,
+    /// Headers sent with every request from now on (see [`Browser::set_headers`]).
+    extra_headers: Arc<Mutex<Vec<(&'static str, String)>>>,
 }
 
 impl fmt::Debug for Browser {
@@ -227,6 +232,7 @@ impl Browser {
             client: builder.build().expect("a reqwest client"),
             jar,
             user_agent: Arc::new(Mutex::new(USER_AGENT.to_owned())),
+            extra_headers: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
@@ -239,12 +245,27 @@ impl Browser {
         *self.user_agent.lock().expect("not poisoned") = ua.to_owned();
     }
 
-    /// A request to `path`, with this browser's user agent; send it with [`Browser::send`].
+    /// Sends exactly these extra headers (name, value) with every request from now on, in
+    /// place of those set before (e.g. `X-Forwarded-For`, as a client or a proxy would).
+    pub(crate) fn set_headers(&self, headers: &[(&'static str, &str)]) {
+        *self.extra_headers.lock().expect("not poisoned") = headers
+            .iter()
+            .map(|(name, value)| (*name, (*value).to_owned()))
+            .collect();
+    }
+
+    /// A request to `path`, with this browser's user agent and extra headers; send it with
+    /// [`Browser::send`].
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let ua = self.user_agent.lock().expect("not poisoned").clone();
-        self.client
+        let mut rb = self
+            .client
             .request(method, self.url(path))
-            .header(header::USER_AGENT, ua)
+            .header(header::USER_AGENT, ua);
+        for (name, value) in self.extra_headers.lock().expect("not poisoned").iter() {
+            rb = rb.header(*name, value.as_str());
+        }
+        rb
     }
 
     /// Sends a request built by [`Browser::request`] and checks the invariants of every response.
@@ -252,6 +273,32 @@ impl Browser {
         self.try_send(rb)
             .await
             .unwrap_or_else(|(what, e)| panic!("{what}: {e}"))
+    }
+
+    /// Like [`Browser::send`], for a request whose store operation a scenario made fail: the
+    /// core's `503` is expected then (never another `5xx`), with the other invariants.
+    pub(crate) async fn send_expecting_503(&self, rb: RequestBuilder) -> Page {
+        let request = rb.build().expect("a valid request");
+        let what = format!(
+            "{}: {} {}",
+            self.framework.name,
+            request.method(),
+            request.url().path()
+        );
+        let response = self
+            .client
+            .execute(request)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: request failed: {}", chain(&e)));
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap_or_default();
+        assert_eq!(
+            status.as_u16(),
+            503,
+            "{what}: expected the core's 503:\n{body}"
+        );
+        Page::checked(what, status, headers, body)
     }
 
     /// Like [`Browser::send`], but a failure to get a response at all (the connection closed) is
@@ -560,16 +607,21 @@ impl fmt::Debug for Page {
 
 impl Page {
     fn new(what: String, status: StatusCode, headers: HeaderMap, body: String) -> Self {
+        assert!(
+            !status.is_server_error(),
+            "a server error (never expected):\n{what} -> {status}\n{body}"
+        );
+        Self::checked(what, status, headers, body)
+    }
+
+    /// The invariants of every response but the status.
+    fn checked(what: String, status: StatusCode, headers: HeaderMap, body: String) -> Self {
         let page = Self {
             what,
             status,
             headers,
             body,
         };
-        assert!(
-            !page.status.is_server_error(),
-            "a server error (never expected):\n{page:?}"
-        );
         if !page.set_cookies().is_empty() {
             assert!(
                 page.cache_control_no_store(),

@@ -84,8 +84,10 @@ conformance!(
     session_id_changes_at_login,
     login_required_redirects_or_401,
     login_throttling_answers_429,
+    security_28_parallel_guesses_are_limited_and_known_devices_log_in,
     // API.
     api_me_and_bearer_tokens,
+    security_49_authorization_headers_do_not_waive_csrf_for_cookie_sessions,
     // Logout.
     logout_ends_the_session,
     // Remember-me.
@@ -96,8 +98,11 @@ conformance!(
     sessions_list_and_revoke_others,
     // Session data.
     concurrent_cart_posts_lose_nothing,
+    security_50_a_failed_save_still_sends_the_durable_login_cookie,
     // Protection.
     session_protection_basic_requires_reauth,
+    security_42_forwarded_headers_from_untrusted_peers_are_ignored,
+    security_42_forwarded_headers_from_trusted_proxies_name_the_client,
     // Hostile input.
     hostile_session_cookies_are_anonymous,
     cookie_headers_in_many_shapes_are_fine,
@@ -107,4 +112,7 @@ conformance!(
     // Expiry.
     idle_timeout_ends_the_session,
     absolute_timeout_ends_the_session,
+    short_idle_timeout_ends_an_idle_session,
+    short_idle_timeout_slides_with_activity,
+    short_absolute_timeout_ends_a_busy_session,
 );

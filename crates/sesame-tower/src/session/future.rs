@@ -5,11 +5,11 @@ use std::task::{Context, Poll, ready};
 
 use http::Response;
 use pin_project_lite::pin_project;
-use sesame::{Finish, Rejection, Session, SessionError};
+use sesame::{Finish, Session};
 
 use crate::response::{apply_finish, into_response};
 
-type FinishFuture = Pin<Box<dyn Future<Output = Result<Finish, SessionError>> + Send>>;
+type FinishFuture = Pin<Box<dyn Future<Output = Finish> + Send>>;
 
 pin_project! {
     /// The response future of [`SesameService`](super::SesameService): the inner service's
@@ -94,7 +94,7 @@ where
                     // A read-only request (the common case) finishes without a store write:
                     // no box, no await.
                     if let Some(finish) = session.try_finish(status) {
-                        return Poll::Ready(complete(outcome, Ok(finish)));
+                        return Poll::Ready(complete(outcome, finish));
                     }
                     let finish: FinishFuture =
                         Box::pin(async move { session.finish(status).await });
@@ -115,33 +115,28 @@ where
     }
 }
 
-/// Applies the core's decision to the response; a failed finish replaces the response with the
-/// core's rejection (`503` for a store failure) and sets no cookie.
+/// Applies the core's decision to the response: its cookies, and its replacement (a `503`
+/// when the session could not be saved) with those cookies still on it. An inner service error
+/// has no response to carry cookies: put `HandleErrorLayer` inside `SesameLayer` so that errors
+/// become responses first.
 fn complete<ResBody: From<String>, E>(
     outcome: Result<Response<ResBody>, E>,
-    finished: Result<Finish, SessionError>,
+    mut finish: Finish,
 ) -> Result<Response<ResBody>, E> {
-    match (outcome, finished) {
-        (Ok(mut response), Ok(finish)) => {
+    match outcome {
+        Ok(mut response) => {
+            if let Some(rejection) = finish.replacement.take() {
+                response = into_response(rejection);
+            }
             apply_finish(response.headers_mut(), finish);
             Ok(response)
         }
-        (Ok(response), Err(error)) => {
-            tracing::error!(
-                %error,
-                source = ?std::error::Error::source(&error),
-                status = response.status().as_u16(),
-                "sesame-tower: finishing the session failed; the response is replaced by the core's rejection"
-            );
-            Ok(into_response(Rejection::from(error)))
-        }
-        (Err(inner), Ok(_)) => Err(inner),
-        (Err(inner), Err(error)) => {
-            tracing::error!(
-                %error,
-                source = ?std::error::Error::source(&error),
-                "sesame-tower: finishing the session after an inner service error failed"
-            );
+        Err(inner) => {
+            if !finish.set_cookies.is_empty() {
+                tracing::warn!(
+                    "sesame-tower: the inner service failed without a response, so this request's cookies cannot be sent; convert errors to responses inside SesameLayer (HandleErrorLayer)"
+                );
+            }
             Err(inner)
         }
     }

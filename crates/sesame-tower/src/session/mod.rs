@@ -3,10 +3,12 @@
 //! Per request, the service
 //!
 //! 1. reads what the core needs off the request: the method, the path and query (axum's
-//!    `OriginalUri` when present, so that `next` is right inside nested routers), the client
-//!    address (a [`ClientAddr`](crate::ClientAddr) extension, else axum's
-//!    `ConnectInfo<SocketAddr>`), `User-Agent`, `Accept`, `Content-Type`, `Authorization` (a
-//!    header that is not valid UTF-8 counts as absent) and every `Cookie` header;
+//!    `OriginalUri` when present, so that `next` is right inside nested routers), the socket
+//!    peer (a [`ClientAddr`](crate::ClientAddr) extension, else axum's
+//!    `ConnectInfo<SocketAddr>`), `X-Forwarded-For` and `Forwarded` (the core reads them only
+//!    from a [trusted proxy](sesame::ConfigBuilder::trusted_proxies)), `User-Agent`, `Accept`,
+//!    `Content-Type`, `Authorization` (a header that is not valid UTF-8 counts as absent) and
+//!    every `Cookie` header;
 //! 2. begins the request with [`sesame::Sesame::begin`] (no I/O: sessions are lazy) and inserts
 //!    the [`sesame::Session`] and [`sesame::AuthSession<B>`] into the request extensions;
 //! 3. calls the inner service;
@@ -64,9 +66,11 @@
 //!
 //! Everything about sessions is configured on the core ([`sesame::Config`], the store, the
 //! backend); the layer itself has nothing to tune. Here: a login view, plain-http cookies for
-//! local development, a shared store, and the client address taken from the connection (with
+//! local development, a shared store, and the socket peer taken from the connection (with
 //! plain hyper, insert [`ClientAddr`](crate::ClientAddr) where you accept connections; behind a
-//! trusted proxy, insert the address it reports).
+//! reverse proxy, still the connection's address: name the proxy in
+//! [`ConfigBuilder::trusted_proxies`](sesame::ConfigBuilder::trusted_proxies) and the core reads
+//! the client from its `X-Forwarded-For`).
 //!
 //! ```
 //! use std::convert::Infallible;

@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 use super::{Durability, SessionStore, Update};
 use crate::error::StoreError;
 use crate::id::StoreKey;
-use crate::record::{Record, RememberRecord};
+use crate::record::{Record, RememberRecord, ThrottleRecord};
 
 /// An in-memory store, for tests and single short-lived processes.
 ///
@@ -31,6 +31,7 @@ struct Inner {
     expiry: BTreeSet<(i64, StoreKey)>,
     remember: HashMap<String, RememberRecord>,
     user_remember: HashMap<String, HashSet<String>>,
+    throttle: HashMap<String, ThrottleRecord>,
 }
 
 impl MemoryStore {
@@ -141,6 +142,48 @@ impl SessionStore for MemoryStore {
         Ok(self.inner.lock().remove(key))
     }
 
+    async fn delete_version(
+        &self,
+        key: &StoreKey,
+        expected_version: u64,
+        _: Durability,
+    ) -> Result<Update<Record>, StoreError> {
+        let mut inner = self.inner.lock();
+        match inner.sessions.get(key) {
+            None => Ok(Update::Missing),
+            Some(current) if current.version != expected_version => {
+                Ok(Update::Conflict(Record::clone(current)))
+            }
+            Some(_) => {
+                inner.remove(key);
+                Ok(Update::Saved)
+            }
+        }
+    }
+
+    async fn touch(
+        &self,
+        key: &StoreKey,
+        last_seen: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.inner.lock();
+        let Some(current) = inner.sessions.get_mut(key) else {
+            return Ok(false);
+        };
+        let old_expiry = current.expires_at;
+        if last_seen <= current.last_seen && expires_at <= old_expiry {
+            return Ok(true);
+        }
+        let record = Arc::make_mut(current);
+        record.last_seen = record.last_seen.max(last_seen);
+        record.expires_at = old_expiry.max(expires_at);
+        let new_expiry = record.expires_at;
+        inner.expiry.remove(&(old_expiry, *key));
+        inner.expiry.insert((new_expiry, *key));
+        Ok(true)
+    }
+
     async fn user_sessions(
         &self,
         user_id: &str,
@@ -201,6 +244,7 @@ impl SessionStore for MemoryStore {
             }
         }
         inner.remember.retain(|_, r| r.expires_at > now);
+        inner.throttle.retain(|_, r| r.expires_at > now);
         let live: HashSet<String> = inner.remember.keys().cloned().collect();
         inner.user_remember.retain(|_, set| {
             set.retain(|s| live.contains(s));
@@ -266,6 +310,25 @@ impl SessionStore for MemoryStore {
             }
         }
         Ok(n)
+    }
+
+    async fn load_throttle(&self, key: &str) -> Result<Option<ThrottleRecord>, StoreError> {
+        Ok(self.inner.lock().throttle.get(key).cloned())
+    }
+
+    async fn save_throttle(
+        &self,
+        key: &str,
+        record: &ThrottleRecord,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.inner.lock();
+        let current = inner.throttle.get(key).map_or(0, |r| r.version);
+        if current != expected_version {
+            return Ok(false);
+        }
+        inner.throttle.insert(key.to_owned(), record.clone());
+        Ok(true)
     }
 }
 

@@ -28,7 +28,7 @@ use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::id::StoreKey;
-use crate::record::{Record, RememberRecord};
+use crate::record::{Record, RememberRecord, ThrottleRecord};
 
 /// Whether a write must be on stable storage before the call returns.
 ///
@@ -62,8 +62,13 @@ pub enum Update<R> {
 /// - `create` is insert-if-absent and returns `false` when the key exists;
 /// - `update` writes only when the stored version equals `expected_version`, and never creates;
 /// - the per-user index follows creates, updates, deletes, expiry and purges;
+/// - `touch` changes only a record's `last_seen` and `expires_at` (never moving them back), not
+///   its data or version, and never creates; later loads, listings and purges see the new expiry;
+/// - `delete_version` deletes only the expected version;
+/// - `save_throttle` is compare-and-swap on the throttle record's version (`0`: insert if absent);
 /// - expired records (`expires_at <= now`) may still be returned by `load`: the core checks;
-/// - `purge_expired` costs in proportion to the number of expired records.
+/// - `purge_expired` costs in proportion to the number of expired records, and also removes
+///   expired remember-me tokens and throttle records (stores with their own TTLs need not).
 #[async_trait]
 pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
     /// Inserts `record` under `key` if no record is there. Returns `false` on a collision.
@@ -96,6 +101,30 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes the record under `key`; returns whether there was one. Always durable when
     /// `durability` is `Flush`.
     async fn delete(&self, key: &StoreKey, durability: Durability) -> Result<bool, StoreError>;
+
+    /// Deletes the record under `key` only if its stored version is `expected_version`:
+    /// [`Update::Saved`] when it was deleted, [`Update::Conflict`] with the current record when a
+    /// concurrent request saved it meanwhile, [`Update::Missing`] when there is none. The core
+    /// uses it to drop a record it emptied without losing a concurrent write (SECURITY.md 45).
+    async fn delete_version(
+        &self,
+        key: &StoreKey,
+        expected_version: u64,
+        durability: Durability,
+    ) -> Result<Update<Record>, StoreError>;
+
+    /// Extends the life of the record under `key` (SECURITY.md 48): its `last_seen` becomes
+    /// `last_seen` and its expiry `expires_at` (neither ever moves back), in the store's own
+    /// expiry too (TTL, expiry index), so that a touched session is never purged early. The
+    /// record's data and version are unchanged, so a touch never conflicts with a concurrent
+    /// save. Returns `false`, and creates nothing, when there is no record. Lazy: a touch lost
+    /// in a crash only shortens a session.
+    async fn touch(
+        &self,
+        key: &StoreKey,
+        last_seen: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError>;
 
     /// The live sessions of a user (those not yet expired at `now`).
     async fn user_sessions(
@@ -148,4 +177,21 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Deletes every remember-me token of a user; durable. Returns how many.
     async fn delete_user_remember(&self, user_id: &str) -> Result<usize, StoreError>;
+
+    /// Loads the login-throttle record under `key` (a hex digest that names an account or a
+    /// device, never the account's name). Expired records may be returned: the core checks.
+    async fn load_throttle(&self, key: &str) -> Result<Option<ThrottleRecord>, StoreError>;
+
+    /// Stores `record` under `key` if the stored record's version is `expected_version`, `0`
+    /// meaning "no record" (insert if absent); returns whether it was written. The store may
+    /// forget the record after its `expires_at`. This compare-and-swap is the one atomic
+    /// operation the login throttle needs: reserving an attempt, recording a failure or a
+    /// success are read-modify-write loops on it in the core, so parallel attempts and several
+    /// processes on one store share one budget (SECURITY.md 28).
+    async fn save_throttle(
+        &self,
+        key: &str,
+        record: &ThrottleRecord,
+        expected_version: u64,
+    ) -> Result<bool, StoreError>;
 }

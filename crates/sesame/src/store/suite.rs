@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::id::{SessionId, StoreKey, random_token};
-use crate::record::{AuthRecord, Flash, Record, RememberRecord};
+use crate::record::{AuthRecord, Flash, Record, RememberRecord, ThrottleRecord};
 use crate::store::{Durability, SessionStore, Update};
 
 /// Expands to one test per scenario of the suite, each building its store with `$make`
@@ -36,7 +36,14 @@ macro_rules! store_suite {
             remember_tokens_lifecycle,
             remember_tokens_per_user_revocation,
             concurrent_writers_lose_nothing,
-            concurrent_creates_one_winner
+            concurrent_creates_one_winner,
+            delete_version_is_compare_and_delete,
+            touch_extends_life_without_a_new_version,
+            touch_never_creates_or_shortens,
+            touch_racing_writes_loses_nothing,
+            throttle_records_compare_and_swap,
+            throttle_records_expire,
+            concurrent_throttle_swaps_count_every_attempt
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
@@ -381,7 +388,7 @@ pub fn remember(user: &str) -> RememberRecord {
         version: 1,
         user_id: user.to_owned(),
         validator_hash: random_token::<32>(),
-        previous_validator_hash: None,
+        previous_validators: Vec::new(),
         rotated_at: now(),
         expires_at: live(),
         auth_hash: "aGFzaA".into(),
@@ -402,7 +409,10 @@ pub async fn remember_tokens_lifecycle<S: SessionStore>(s: Arc<S>) {
 
     let mut rotated = t.clone();
     rotated.version = 2;
-    rotated.previous_validator_hash = Some(t.validator_hash.clone());
+    rotated.previous_validators = vec![crate::record::RetiredValidator {
+        hash: t.validator_hash.clone(),
+        retired_at: now(),
+    }];
     rotated.validator_hash = random_token::<32>();
     assert_eq!(
         s.update_remember(&sel, &rotated, 1).await.unwrap(),
@@ -484,4 +494,211 @@ pub async fn concurrent_creates_one_winner<S: SessionStore>(s: Arc<S>) {
         let (wa, wb) = (ta.await.unwrap(), tb.await.unwrap());
         assert!(wa ^ wb, "exactly one create must win");
     }
+}
+
+/// A version-checked delete removes only the version it was given (SECURITY.md 45).
+pub async fn delete_version_is_compare_and_delete<S: SessionStore>(s: Arc<S>) {
+    let k = key();
+    let u = user();
+    let r = record(Some(&u), live());
+    s.create(&k, &r, Durability::Lazy).await.unwrap();
+    let mut v2 = r.clone();
+    v2.version = 2;
+    v2.data.insert("late".into(), serde_json::json!(true));
+    assert_eq!(
+        s.update(&k, &v2, 1, Durability::Lazy).await.unwrap(),
+        Update::Saved
+    );
+    // A request that emptied version 1 must not delete version 2.
+    assert_eq!(
+        s.delete_version(&k, 1, Durability::Lazy).await.unwrap(),
+        Update::Conflict(v2.clone())
+    );
+    assert_eq!(s.load(&k).await.unwrap(), Some(v2));
+    assert_eq!(
+        s.delete_version(&k, 2, Durability::Flush).await.unwrap(),
+        Update::Saved
+    );
+    assert!(s.load(&k).await.unwrap().is_none());
+    assert!(s.user_sessions(&u, now()).await.unwrap().is_empty());
+    assert_eq!(
+        s.delete_version(&k, 2, Durability::Flush).await.unwrap(),
+        Update::Missing
+    );
+}
+
+/// A touch extends a session's life in the store (loads, listings, purges) without a new
+/// version or any other change to the record (SECURITY.md 48).
+pub async fn touch_extends_life_without_a_new_version<S: SessionStore>(s: Arc<S>) {
+    let k = key();
+    let u = user();
+    let t = now();
+    let mut r = record(Some(&u), t + 2);
+    r.absolute_deadline = t + 7200;
+    r.data.insert("cart".into(), serde_json::json!(["a"]));
+    s.create(&k, &r, Durability::Lazy).await.unwrap();
+    assert!(s.touch(&k, t + 1, t + 3600).await.unwrap());
+    let loaded = s.load(&k).await.unwrap().unwrap();
+    assert_eq!(loaded.version, 1, "a touch must not bump the version");
+    assert_eq!(loaded.expires_at, t + 3600);
+    assert_eq!(loaded.last_seen, t + 1);
+    assert_eq!(loaded.data, r.data);
+    assert_eq!(s.load_shared(&k).await.unwrap().as_deref(), Some(&loaded));
+    // Purged as of the old expiry: the touched record survives and is still listed.
+    s.purge_expired(t + 10).await.unwrap();
+    assert!(
+        s.load(&k).await.unwrap().is_some(),
+        "a touched session was purged at its old expiry"
+    );
+    assert_eq!(s.user_sessions(&u, t + 10).await.unwrap().len(), 1);
+    // A save that still expects version 1 goes through: the touch was no conflicting write.
+    let mut v2 = loaded.clone();
+    v2.version = 2;
+    v2.data.insert("theme".into(), serde_json::json!("dark"));
+    assert_eq!(
+        s.update(&k, &v2, 1, Durability::Lazy).await.unwrap(),
+        Update::Saved
+    );
+    // And at its new expiry it goes.
+    s.purge_expired(t + 3600).await.unwrap();
+    assert!(s.load(&k).await.unwrap().is_none());
+}
+
+/// A touch never creates a record, nor moves its expiry or last-seen back.
+pub async fn touch_never_creates_or_shortens<S: SessionStore>(s: Arc<S>) {
+    let k = key();
+    assert!(!s.touch(&k, now(), live()).await.unwrap());
+    assert!(s.load(&k).await.unwrap().is_none());
+    let r = record(None, live());
+    s.create(&k, &r, Durability::Lazy).await.unwrap();
+    assert!(s.touch(&k, r.last_seen - 100, now() + 5).await.unwrap());
+    let loaded = s.load(&k).await.unwrap().unwrap();
+    assert_eq!(
+        (loaded.last_seen, loaded.expires_at),
+        (r.last_seen, r.expires_at)
+    );
+    s.delete(&k, Durability::Flush).await.unwrap();
+    assert!(!s.touch(&k, now(), live()).await.unwrap());
+    assert!(
+        s.load(&k).await.unwrap().is_none(),
+        "a touch resurrected a session"
+    );
+}
+
+/// Touches racing compare-and-swap writers on one session: no write is lost, no writer sees a
+/// conflict caused by a touch, and the record ends with the latest expiry.
+pub async fn touch_racing_writes_loses_nothing<S: SessionStore>(s: Arc<S>) {
+    let k = key();
+    let t = now();
+    s.create(&k, &record(Some(&user()), t + 60), Durability::Lazy)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20_i64 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            assert!(s.touch(&k, t + i, t + 100 + i).await.unwrap());
+        }));
+    }
+    let writer = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            let mut conflicts = 0;
+            for i in 0..20 {
+                loop {
+                    let mut r = s.load(&k).await.unwrap().unwrap();
+                    let expected = r.version;
+                    r.version += 1;
+                    r.data.insert(format!("k{i}"), serde_json::json!(i));
+                    match s.update(&k, &r, expected, Durability::Lazy).await.unwrap() {
+                        Update::Saved => break,
+                        Update::Conflict(_) => conflicts += 1,
+                        Update::Missing => panic!("record vanished"),
+                    }
+                }
+            }
+            conflicts
+        })
+    };
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(writer.await.unwrap(), 0, "a touch caused a write conflict");
+    assert!(s.touch(&k, t + 30, t + 200).await.unwrap());
+    let r = s.load(&k).await.unwrap().unwrap();
+    assert_eq!(r.data.len(), 20);
+    assert_eq!(r.version, 21);
+    assert_eq!(r.expires_at, t + 200);
+}
+
+fn throttle_key() -> String {
+    hex::encode(random_token::<24>())
+}
+
+fn throttle(version: u64, failures: u32) -> ThrottleRecord {
+    ThrottleRecord {
+        version,
+        failures,
+        last_failure: now(),
+        in_flight: vec![now() + 60],
+        expires_at: live(),
+    }
+}
+
+/// Throttle records are compare-and-swap on their version; `0` inserts if absent.
+pub async fn throttle_records_compare_and_swap<S: SessionStore>(s: Arc<S>) {
+    let k = throttle_key();
+    assert!(s.load_throttle(&k).await.unwrap().is_none());
+    assert!(s.save_throttle(&k, &throttle(1, 1), 0).await.unwrap());
+    assert!(
+        !s.save_throttle(&k, &throttle(1, 5), 0).await.unwrap(),
+        "an insert overwrote a record"
+    );
+    assert_eq!(s.load_throttle(&k).await.unwrap(), Some(throttle(1, 1)));
+    assert!(s.save_throttle(&k, &throttle(2, 2), 1).await.unwrap());
+    assert!(!s.save_throttle(&k, &throttle(2, 9), 1).await.unwrap());
+    assert!(!s.save_throttle(&k, &throttle(4, 9), 3).await.unwrap());
+    assert_eq!(s.load_throttle(&k).await.unwrap(), Some(throttle(2, 2)));
+    assert!(s.load_throttle(&throttle_key()).await.unwrap().is_none());
+}
+
+/// An expired throttle record is gone once purged (or by the store's own TTL).
+pub async fn throttle_records_expire<S: SessionStore>(s: Arc<S>) {
+    let (gone, kept) = (throttle_key(), throttle_key());
+    let mut old = throttle(1, 3);
+    old.expires_at = now() - 1;
+    s.save_throttle(&gone, &old, 0).await.unwrap();
+    s.save_throttle(&kept, &throttle(1, 3), 0).await.unwrap();
+    s.purge_expired(now()).await.unwrap();
+    assert!(s.load_throttle(&gone).await.unwrap().is_none());
+    assert_eq!(s.load_throttle(&kept).await.unwrap(), Some(throttle(1, 3)));
+}
+
+/// 40 tasks count one attempt each with compare-and-swap retries: all 40 are counted.
+pub async fn concurrent_throttle_swaps_count_every_attempt<S: SessionStore>(s: Arc<S>) {
+    let k = throttle_key();
+    let barrier = Arc::new(tokio::sync::Barrier::new(40));
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let (s, k, barrier) = (s.clone(), k.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            loop {
+                let current = s.load_throttle(&k).await.unwrap().unwrap_or_default();
+                let mut next = current.clone();
+                next.version = current.version + 1;
+                next.failures += 1;
+                next.expires_at = live();
+                if s.save_throttle(&k, &next, current.version).await.unwrap() {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let r = s.load_throttle(&k).await.unwrap().unwrap();
+    assert_eq!((r.failures, r.version), (40, 40));
 }

@@ -65,3 +65,41 @@ pub(crate) async fn api_me_and_bearer_tokens(framework: Framework) {
             .assert_status(401);
     }
 }
+
+/// SECURITY.md 49: CSRF is waived only for requests the request loader authenticated with no
+/// cookie session. A browser's cached Basic credentials (or any `Authorization` header) on a
+/// cookie-authenticated cross-site post mint no token; the same post with the form's CSRF
+/// token does.
+pub(crate) async fn security_49_authorization_headers_do_not_waive_csrf_for_cookie_sessions(
+    framework: Framework,
+) {
+    let server = framework.start().await;
+    let b = server.register("alice", PASSWORD).await;
+    for header in [
+        "Basic YWxpY2U6cGFzc3dvcmQ=",
+        "Bearer not-a-token",
+        "Negotiate abc",
+    ] {
+        let page = b
+            .send(
+                b.request(Method::POST, "/api/tokens")
+                    .header(AUTHORIZATION, header)
+                    .form(&[("x", "y")]),
+            )
+            .await;
+        page.assert_status(403);
+        assert!(
+            !page.body.contains("token\""),
+            "{header}: a token was minted without CSRF:\n{page:?}"
+        );
+    }
+    let token = b.csrf_token("/dashboard").await;
+    let page = b
+        .send(
+            b.request(Method::POST, "/api/tokens")
+                .header(AUTHORIZATION, "Basic YWxpY2U6cGFzc3dvcmQ=")
+                .form(&[("csrf_token", token.as_str())]),
+        )
+        .await;
+    page.assert_status(200);
+}

@@ -1,7 +1,9 @@
 //! Login: failures, `next`, fixation, login-required, throttling, session protection.
 
+use std::sync::Arc;
+
 use super::{INVALID, PASSWORD};
-use crate::harness::{Framework, Page, REMEMBER, SESSION, encode_query};
+use crate::harness::{DEVICE, Framework, Page, REMEMBER, SESSION, encode_query};
 
 /// The parts of a response an attacker could compare, with `username` masked.
 fn fingerprint(page: &Page, username: &str) -> (u16, Vec<String>, Vec<String>, String) {
@@ -290,6 +292,104 @@ pub(crate) async fn login_throttling_answers_429(framework: Framework) {
     }
     let bob = server.login("bobby", PASSWORD, false).await;
     bob.assert_logged_in_as("bobby").await;
+}
+
+/// SECURITY.md 28: 40 wrong guesses for one account released at once, each from a new client:
+/// at most 10 are checked (`401`), every other one is a `429` with `Retry-After`. Then the right
+/// password is a `429` from an unknown client (a fresh cookie jar), and a `303` from a client
+/// that logged in as that user before: it holds a device cookie (kept across logout), which
+/// gives it a budget of its own.
+pub(crate) async fn security_28_parallel_guesses_are_limited_and_known_devices_log_in(
+    framework: Framework,
+) {
+    const GUESSES: usize = 40;
+    let server = framework.start().await;
+    server.register("alice", PASSWORD).await;
+
+    // A client that logged in as alice, then logged out: it keeps its device cookie.
+    let known = server.browser();
+    let login = known.login("alice", PASSWORD, false, None).await;
+    login.assert_redirect("/dashboard");
+    let device = login.expect_cookie(DEVICE);
+    device.assert_default_attributes();
+    let max_age = device.max_age().unwrap_or(0);
+    assert!(
+        (86_400..=400 * 86_400).contains(&max_age),
+        "a long-lived device cookie, at most 400 days: {}",
+        device.raw
+    );
+    let logout = known.logout().await;
+    logout.assert_redirect("/").assert_no_cookie(DEVICE);
+    assert_eq!(
+        known.cookie(DEVICE).as_deref(),
+        Some(device.value.as_str()),
+        "the device cookie is kept across logout"
+    );
+
+    // Forty attackers, each with its own form token, released at once.
+    let mut attackers = Vec::new();
+    for _ in 0..GUESSES {
+        let b = server.browser();
+        let token = b.csrf_token("/login").await;
+        attackers.push((b, token));
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(GUESSES));
+    let tasks: Vec<_> = attackers
+        .into_iter()
+        .enumerate()
+        .map(|(i, (b, token))| {
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                let guess = format!("wrong guess {i}");
+                barrier.wait().await;
+                b.post_form(
+                    "/login",
+                    &[
+                        ("username", "alice"),
+                        ("password", &guess),
+                        ("csrf_token", &token),
+                    ],
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut pages = Vec::new();
+    for t in tasks {
+        pages.push(t.await.expect("a guess task"));
+    }
+    let checked = pages.iter().filter(|p| p.status.as_u16() == 401).count();
+    for page in pages.iter().filter(|p| p.status.as_u16() != 401) {
+        page.assert_status(429).assert_no_cookie(SESSION);
+        let retry: u64 = page
+            .header("retry-after")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no numeric Retry-After:\n{page:?}"));
+        assert!((1..=900).contains(&retry), "Retry-After {retry}");
+    }
+    for page in pages.iter().filter(|p| p.status.as_u16() == 401) {
+        page.assert_contains(INVALID).assert_no_cookie(DEVICE);
+    }
+    eprintln!("{framework:?}: {checked} of {GUESSES} parallel guesses were checked");
+    assert!(
+        (1..=10).contains(&checked),
+        "{checked} of {GUESSES} parallel guesses were checked, at most 10 may be"
+    );
+
+    // The right password: refused to an unknown client, accepted from the known device.
+    let unknown = server.browser();
+    unknown
+        .login("alice", PASSWORD, false, None)
+        .await
+        .assert_status(429)
+        .assert_no_cookie(SESSION)
+        .assert_no_cookie(DEVICE);
+    assert!(unknown.whoami().await.is_none());
+    known
+        .login("alice", PASSWORD, false, None)
+        .await
+        .assert_redirect("/dashboard");
+    known.assert_logged_in_as("alice").await;
 }
 
 /// Basic session protection: a changed User-Agent keeps the user logged in but not fresh, so

@@ -9,6 +9,7 @@ mod expiry;
 mod hostile;
 mod login;
 mod pages;
+mod proxies;
 mod remember;
 mod session_data;
 
@@ -19,6 +20,7 @@ pub(crate) use expiry::*;
 pub(crate) use hostile::*;
 pub(crate) use login::*;
 pub(crate) use pages::*;
+pub(crate) use proxies::*;
 pub(crate) use remember::*;
 pub(crate) use session_data::*;
 

@@ -1,6 +1,11 @@
 //! Session data under concurrency.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use reqwest::Method;
+use sesame::store::MemoryStore;
+use sesame::testing::{FlakyStore, StoreOp};
 
 use super::PASSWORD;
 use crate::harness::{Framework, SESSION};
@@ -52,4 +57,31 @@ pub(crate) async fn concurrent_cart_posts_lose_nothing(framework: Framework) {
     let other = server.login("alice", PASSWORD, false).await;
     let cart = other.get("/cart").await;
     assert_eq!(cart.json(), serde_json::json!({"items": []}));
+}
+
+/// SECURITY.md 50: which cookies a failed finish still sends is the core's decision, the same
+/// in every framework. A registration logs in (durable: a new session) and then flashes a
+/// welcome message; when saving that message fails, the answer is the core's `503`, and it
+/// still carries the new session's cookie, so the browser is logged in as the store says.
+pub(crate) async fn security_50_a_failed_save_still_sends_the_durable_login_cookie(
+    framework: Framework,
+) {
+    let store = Arc::new(FlakyStore::new(MemoryStore::new()));
+    let server = framework
+        .start_with(|s| s.session_store = Some(store.clone()))
+        .await;
+    let b = server.browser();
+    let token = b.csrf_token("/register").await;
+    store.fail_next(StoreOp::Update);
+    let page = b
+        .send_expecting_503(b.request(Method::POST, "/register").form(&[
+            ("username", "alice"),
+            ("email", "alice@example.com"),
+            ("password", PASSWORD),
+            ("csrf_token", &token),
+        ]))
+        .await;
+    page.expect_cookie(SESSION);
+    assert!(page.cache_control_no_store(), "{page:?}");
+    b.assert_logged_in_as("alice").await;
 }
