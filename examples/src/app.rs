@@ -320,12 +320,14 @@ impl Demo {
             Secret::Key(k) => k.clone(),
             Secret::KeyFile => load_or_create_key(&settings.key_file())?,
         };
-        let db = sesame_sled::open_db(settings.db_dir())?;
+        let sled_store = SledStore::open(settings.db_dir())?;
+        // The user table lives in the same database, made durable by the sled store's flush,
+        // whichever store holds the sessions.
+        let users = Users::open(&sled_store).map_err(DemoError::Users)?;
         let store: Arc<dyn SessionStore> = match settings.session_store.clone() {
             Some(store) => store,
-            None => Arc::new(SledStore::new(db.clone())?),
+            None => Arc::new(sled_store),
         };
-        let users = Users::open(&db).map_err(DemoError::Users)?;
         Self::assemble(&settings, &secret, store, users)
     }
 

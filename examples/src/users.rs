@@ -30,7 +30,7 @@ use sesame::password::PasswordError;
 use sesame::{AuthUser, Backend, PasswordHasher, RequestInfo, Verification};
 use sesame_redis::RedisStore;
 use sesame_redis::redis::{self, aio::ConnectionManager};
-use sesame_sled::sled;
+use sesame_sled::{SledStore, sled};
 use sha2::{Digest, Sha256};
 
 /// Prefix of every API token, so that leaked tokens are easy to recognise (and scan for).
@@ -95,6 +95,9 @@ pub enum UserStoreError {
     /// sled failed.
     #[error("the user table failed")]
     Sled(#[from] sled::Error),
+    /// Making the user table's writes durable (flush and `fdatasync`) failed.
+    #[error("the user table could not be written to disk")]
+    Flush(#[source] sesame::StoreError),
     /// The Redis server failed or could not be reached.
     #[error("the user table's Redis server failed")]
     Redis(#[from] redis::RedisError),
@@ -145,7 +148,9 @@ enum Table {
 
 #[derive(Clone)]
 struct SledTable {
-    db: sled::Db,
+    /// The session store on the same database: its flush makes the table's writes durable
+    /// (sled's own `flush` stops short of the disk's stable storage).
+    store: SledStore,
     users: sled::Tree,
     usernames: sled::Tree,
     tokens: sled::Tree,
@@ -249,15 +254,17 @@ impl RedisTable {
 }
 
 impl Users {
-    /// Opens (creating if needed) the trees in `db`.
+    /// Opens (creating if needed) the trees in `store`'s database. Writes are made durable
+    /// with the store's flush, shared with its session writes.
     ///
     /// # Errors
     ///
     /// sled's, when the trees cannot be opened.
-    pub fn open(db: &sled::Db) -> Result<Self, UserStoreError> {
+    pub fn open(store: &SledStore) -> Result<Self, UserStoreError> {
+        let db = store.db();
         Ok(Self {
             table: Table::Sled(SledTable {
-                db: db.clone(),
+                store: store.clone(),
                 users: db.open_tree("demo/users")?,
                 usernames: db.open_tree("demo/usernames")?,
                 tokens: db.open_tree("demo/tokens")?,
@@ -334,7 +341,7 @@ impl Users {
         password_hash: String,
     ) -> Result<DemoUser, CreateError> {
         let id = match &self.table {
-            Table::Sled(t) => t.db.generate_id().map_err(UserStoreError::from)?,
+            Table::Sled(t) => t.store.db().generate_id().map_err(UserStoreError::from)?,
             Table::Redis(t) => {
                 let counter = t.key("next-id", "");
                 t.run(|mut c| async move {
@@ -552,11 +559,11 @@ impl Users {
         Ok(Some(user))
     }
 
-    /// Makes everything written so far durable (sled; in Redis, durability is the server's
-    /// configuration, and this does nothing).
+    /// Makes everything written so far durable (sled: on stable storage; in Redis, durability
+    /// is the server's configuration, and this does nothing).
     pub async fn flush(&self) -> Result<(), UserStoreError> {
         if let Table::Sled(t) = &self.table {
-            t.db.flush_async().await?;
+            t.store.flush().await.map_err(UserStoreError::Flush)?;
         }
         Ok(())
     }
@@ -669,10 +676,10 @@ mod tests {
     use super::*;
 
     fn backend() -> DemoBackend {
-        let db = sled::Config::new().temporary(true).open().unwrap();
+        let store = SledStore::temporary().unwrap();
         let hasher =
             PasswordHasher::new_insecure_for_tests(PasswordParams::insecure_for_tests()).unwrap();
-        DemoBackend::new(Users::open(&db).unwrap(), hasher)
+        DemoBackend::new(Users::open(&store).unwrap(), hasher)
     }
 
     fn creds(u: &str, p: &str) -> Credentials {
@@ -791,7 +798,7 @@ mod tests {
 
     #[tokio::test]
     async fn weak_hashes_are_upgraded_without_ending_sessions() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
+        let store = SledStore::temporary().unwrap();
         let weak =
             PasswordHasher::new_insecure_for_tests(PasswordParams::insecure_for_tests()).unwrap();
         let strong = PasswordHasher::new_insecure_for_tests(PasswordParams {
@@ -800,7 +807,7 @@ mod tests {
             parallelism: 1,
         })
         .unwrap();
-        let users = Users::open(&db).unwrap();
+        let users = Users::open(&store).unwrap();
         let hash = weak.hash("password123").await.unwrap();
         let frank = users
             .create("frank", "f@example.com", hash.clone())

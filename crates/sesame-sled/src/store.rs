@@ -26,7 +26,8 @@ pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 * 1024;
 /// configuration, reporting a database held by another process as [`SledError::Locked`].
 ///
 /// Use it when an application keeps its own trees next to the sessions in one database:
-/// open once, then [`SledStore::new`] with a clone of the handle.
+/// open once, then [`SledStore::new`] with a clone of the handle; make the application's own
+/// writes durable with [`SledStore::flush`] rather than `sled::Db::flush`.
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
@@ -168,7 +169,9 @@ impl SledStoreBuilder {
         self
     }
 
-    /// Opens the trees and starts the flusher thread (for group commit).
+    /// Opens the trees, syncs the database's files and directories (an on-disk database; see
+    /// the crate documentation's *Durability*) and starts the flusher thread (for group
+    /// commit). A failed sync is [`SledError::Io`].
     pub fn build(self) -> Result<SledStore, SledError> {
         let tree = |name: &str| {
             self.db
@@ -282,14 +285,18 @@ impl SledStore {
         self.inner.durability.policy()
     }
 
-    /// How many times this store has flushed the database (fsync), since it was built. With
-    /// group commit, concurrent durable writes share flushes, so this grows slower than the
-    /// number of durable writes.
+    /// How many times this store has flushed the database (sled's flush and an `fdatasync` of
+    /// the database file), since it was built. With group commit, concurrent durable writes
+    /// share flushes, so this grows slower than the number of durable writes.
     pub fn flush_count(&self) -> u64 {
         self.inner.durability.flush_count()
     }
 
-    /// Flushes the database: everything written before the call is durable when it returns.
+    /// Flushes the database: everything written before the call, to any tree of the database
+    /// (the application's own too), is on stable storage when it returns (sled's flush, then
+    /// an `fdatasync` of the database file, shared with concurrent durable writes under group
+    /// commit). Prefer it to `sled::Db::flush`, which does not reach the disk's stable storage
+    /// (see the crate documentation's *Durability*).
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.inner.durability.sync().await
     }
