@@ -207,7 +207,10 @@ async fn login_sets_a_secure_cookie_and_no_store() {
     let cookies = set_cookies(&response);
     assert_eq!(cookies.len(), 2, "{cookies:?}");
     assert!(cookies[0].starts_with("__Host-sesame="), "{cookies:?}");
-    assert!(cookies[1].starts_with("__Host-sesame-device="), "{cookies:?}");
+    assert!(
+        cookies[1].starts_with("__Host-sesame-device="),
+        "{cookies:?}"
+    );
     for cookie in &cookies {
         for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
             assert!(

@@ -184,15 +184,21 @@ fn session_pair(headers: &HeaderMap) -> String {
 }
 
 fn assert_session_cookie_attributes(headers: &HeaderMap) {
+    // The session cookie, and the device cookie of a successful password check.
     let cookies = set_cookies(headers);
-    assert_eq!(cookies.len(), 1, "{cookies:?}");
-    let cookie = &cookies[0];
-    assert!(cookie.starts_with("__Host-sesame="), "{cookie}");
-    for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
-        assert!(
-            cookie.split("; ").any(|a| a == attribute),
-            "{cookie} lacks {attribute}"
-        );
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert!(cookies[0].starts_with("__Host-sesame="), "{cookies:?}");
+    assert!(
+        cookies[1].starts_with("__Host-sesame-device="),
+        "{cookies:?}"
+    );
+    for cookie in &cookies {
+        for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+            assert!(
+                cookie.split("; ").any(|a| a == attribute),
+                "{cookie} lacks {attribute}"
+            );
+        }
     }
     assert_eq!(headers[header::CACHE_CONTROL], "no-store");
 }
@@ -624,8 +630,10 @@ async fn over_real_http() {
     .await;
     assert_eq!(response.status, 303);
     assert_eq!(response.all("cache-control"), ["no-store"]);
+    // The session cookie, and the device cookie of a successful password check.
     let cookies = response.all("set-cookie");
-    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert!(cookies[0].starts_with("__Host-sesame="), "{cookies:?}");
     for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(
             cookies[0].split("; ").any(|a| a == attribute),

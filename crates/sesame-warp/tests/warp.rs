@@ -180,8 +180,13 @@ async fn login_sets_a_secure_session_cookie_and_no_store() {
     assert_eq!(response.headers()[header::LOCATION], "/dashboard");
     assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
     assert_eq!(response.headers()[header::VARY], "Cookie");
+    // The session cookie, and the device cookie of a successful password check.
     let cookies = set_cookies(response.headers());
-    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert!(
+        cookies[1].starts_with("__Host-sesame-device="),
+        "{cookies:?}"
+    );
     let cookie = &cookies[0];
     assert!(cookie.starts_with("__Host-sesame="), "{cookie}");
     let attributes: Vec<String> = cookie
