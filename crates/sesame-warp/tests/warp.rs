@@ -376,7 +376,7 @@ async fn fresh_required_sends_a_non_fresh_session_to_the_login_view() {
         .reply(&app)
         .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(body(&response), r#"{"error":"reauthentication required"}"#);
+    assert_eq!(body(&response), r#"{"error":"reauthentication_required"}"#);
 
     let fresh = login_cookie(&sesame, &alice(), LoginOptions::default())
         .await

@@ -14,7 +14,7 @@ use crate::record::{AuthRecord, Record, RememberRecord, RetiredValidator};
 use crate::redirect::login_url;
 use crate::remember::RememberToken;
 use crate::request::RequestInfo;
-use crate::response::Rejection;
+use crate::response::{Rejection, RejectionKind};
 use crate::session::{Core, Session, State};
 use crate::store::{MemoryStore, SessionStore, Update};
 use crate::throttle::{Budget, LoginThrottle, ThrottleConfig, ThrottleError};
@@ -829,10 +829,12 @@ impl<B: Backend> AuthSession<B> {
                 self.events().emit(Event::Unauthorized);
                 let c = self.config();
                 // Cold: boxed, to keep the future of every authorised request small.
-                Err(
-                    Box::pin(self.deny(c.login_view(), c.login_message.as_deref(), "unauthorized"))
-                        .await?,
-                )
+                Err(Box::pin(self.deny(
+                    c.login_view(),
+                    c.login_message.as_deref(),
+                    RejectionKind::LoginRequired,
+                ))
+                .await?)
             }
         }
     }
@@ -859,7 +861,7 @@ impl<B: Backend> AuthSession<B> {
             .deny(
                 c.refresh_view(),
                 c.refresh_message.as_deref(),
-                "reauthentication required",
+                RejectionKind::FreshLoginRequired,
             )
             .await?)
     }
@@ -868,7 +870,7 @@ impl<B: Backend> AuthSession<B> {
         &self,
         view: Option<&str>,
         message: Option<&str>,
-        code: &str,
+        kind: RejectionKind,
     ) -> Result<Rejection, SessionError> {
         let req = self.session.request();
         match view {
@@ -878,10 +880,10 @@ impl<B: Backend> AuthSession<B> {
                         .flash(&self.config().message_category, m)
                         .await?;
                 }
-                Ok(Rejection::redirect(login_url(view, req.path_and_query())))
+                Ok(Rejection::redirect(login_url(view, req.path_and_query())).with_kind(kind))
             }
-            _ if req.wants_json() => Ok(Rejection::json(401, code)),
-            _ => Ok(Rejection::unauthorized_text()),
+            _ if req.wants_json() => Ok(Rejection::json_kind(401, kind)),
+            _ => Ok(Rejection::unauthorized_text().with_kind(kind)),
         }
     }
 

@@ -29,7 +29,7 @@ pub use password::{PasswordError, PasswordHasher, PasswordParams, Verification};
 pub use proxy::{IpNet, IpNetError};
 pub use record::{AuthRecord, Flash, Record, RememberRecord, RetiredValidator, ThrottleRecord};
 pub use request::RequestInfo;
-pub use response::{Finish, Rejection};
+pub use response::{Finish, Rejection, RejectionKind};
 pub use session::Session;
 
 /// Decodes a hex-encoded secret key (as kept in an environment variable).

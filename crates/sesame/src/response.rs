@@ -4,18 +4,70 @@
 
 use std::fmt;
 
+/// What a [`Rejection`] means, for an application's own error pages: match on it rather than
+/// on the status or the body.
+///
+/// ```
+/// use sesame::{Rejection, RejectionKind};
+///
+/// let r = Rejection::too_many_attempts(std::time::Duration::from_secs(30), true);
+/// assert_eq!(r.kind(), RejectionKind::TooManyAttempts);
+/// assert_eq!(r.body(), r#"{"error":"too_many_attempts"}"#);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RejectionKind {
+    /// Nobody is logged in: the redirect to the login view, or a `401`.
+    LoginRequired,
+    /// Logged in, but not freshly enough: the redirect to the refresh view, or a `401`.
+    FreshLoginRequired,
+    /// Logged in, without the right to this (`403`).
+    Forbidden,
+    /// The form's CSRF token is missing or wrong (`403`).
+    Csrf,
+    /// Too many failed logins for the account (`429` with `Retry-After`).
+    TooManyAttempts,
+    /// The session store or the user backend failed (`503`): nothing was acknowledged.
+    Unavailable,
+    /// An internal error (`500`); details are in the log only.
+    Internal,
+    /// The Sesame middleware is not installed on the route (`500`, a programming error).
+    MissingLayer,
+    /// A rejection an application built itself.
+    Other,
+}
+
+impl RejectionKind {
+    /// The JSON `error` code of this kind (one snake_case style for all of them).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::LoginRequired => "unauthorized",
+            Self::FreshLoginRequired => "reauthentication_required",
+            Self::Forbidden => "forbidden",
+            Self::Csrf => "csrf_token_invalid",
+            Self::TooManyAttempts => "too_many_attempts",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal_error",
+            Self::MissingLayer => "sesame_not_installed",
+            Self::Other => "error",
+        }
+    }
+}
+
 /// A response decided by the core, for the adapter to send as is.
 ///
 /// ```
-/// use sesame::Rejection;
+/// use sesame::{Rejection, RejectionKind};
 ///
 /// let r = Rejection::unauthorized_json();
 /// assert_eq!(r.status(), 401);
+/// assert_eq!(r.kind(), RejectionKind::LoginRequired);
 /// assert_eq!(r.body(), r#"{"error":"unauthorized"}"#);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     status: u16,
+    kind: RejectionKind,
     headers: Vec<(&'static str, String)>,
     body: String,
 }
@@ -24,6 +76,7 @@ impl Rejection {
     fn new(status: u16, content_type: &'static str, body: impl Into<String>) -> Self {
         Self {
             status,
+            kind: kind_of_status(status),
             headers: vec![
                 ("content-type", content_type.to_owned()),
                 ("cache-control", "no-store".to_owned()),
@@ -32,10 +85,29 @@ impl Rejection {
         }
     }
 
-    /// `303 See Other` to `location`.
+    /// The same rejection, said to be of `kind` (for [`Rejection::kind`]).
+    #[must_use]
+    pub fn with_kind(mut self, kind: RejectionKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// What the rejection means.
+    pub fn kind(&self) -> RejectionKind {
+        self.kind
+    }
+
+    /// A JSON error `{"error": kind.code()}` with `status`, of that kind.
+    pub fn json_kind(status: u16, kind: RejectionKind) -> Self {
+        Self::json(status, kind.code()).with_kind(kind)
+    }
+
+    /// `303 See Other` to `location` (kind [`RejectionKind::LoginRequired`]: the core's
+    /// redirects go to the login or refresh view; set another with [`Rejection::with_kind`]).
     pub fn redirect(location: impl Into<String>) -> Self {
         let location = location.into();
-        let mut r = Self::new(303, "text/plain; charset=utf-8", format!("See {location}"));
+        let mut r = Self::new(303, "text/plain; charset=utf-8", format!("See {location}"))
+            .with_kind(RejectionKind::LoginRequired);
         r.headers.push(("location", location));
         r
     }
@@ -66,22 +138,23 @@ impl Rejection {
 
     /// `403` for a missing or wrong CSRF token.
     pub fn csrf(json: bool) -> Self {
-        if json {
-            Self::json(403, "csrf token missing or invalid")
+        let r = if json {
+            Self::json(403, RejectionKind::Csrf.code())
         } else {
             Self::new(
                 403,
                 "text/plain; charset=utf-8",
                 "Forbidden: the form's CSRF token is missing or invalid. Reload the page and try again.",
             )
-        }
+        };
+        r.with_kind(RejectionKind::Csrf)
     }
 
     /// `429` with `Retry-After` (seconds, rounded up).
     pub fn too_many_attempts(retry_after: std::time::Duration, json: bool) -> Self {
         let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
         let mut r = if json {
-            Self::json(429, "too many attempts")
+            Self::json(429, RejectionKind::TooManyAttempts.code())
         } else {
             Self::new(
                 429,
@@ -119,6 +192,7 @@ impl Rejection {
                 "Sesame is not installed on this route: add the Sesame middleware before using {what}."
             ),
         )
+        .with_kind(RejectionKind::MissingLayer)
     }
 
     /// The status code.
@@ -155,14 +229,27 @@ impl fmt::Display for Rejection {
 
 impl std::error::Error for Rejection {}
 
+/// The kind of a rejection built from a bare status.
+fn kind_of_status(status: u16) -> RejectionKind {
+    match status {
+        401 => RejectionKind::LoginRequired,
+        403 => RejectionKind::Forbidden,
+        429 => RejectionKind::TooManyAttempts,
+        503 => RejectionKind::Unavailable,
+        500 => RejectionKind::Internal,
+        _ => RejectionKind::Other,
+    }
+}
+
 impl From<crate::error::AuthError> for Rejection {
     fn from(e: crate::error::AuthError) -> Self {
-        match e.status() {
-            503 => {
+        use crate::error::{AuthError, SessionError};
+        match &e {
+            AuthError::Session(SessionError::Store(_)) | AuthError::Backend(_) => {
                 tracing::error!(error = %e, source = ?std::error::Error::source(&e), "sesame: store or backend failure");
                 Self::unavailable()
             }
-            403 => Self::new(403, "text/plain; charset=utf-8", "Forbidden."),
+            AuthError::Inactive => Self::new(403, "text/plain; charset=utf-8", "Forbidden."),
             _ => {
                 tracing::error!(error = %e, "sesame: internal error");
                 Self::internal()
