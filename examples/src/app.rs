@@ -240,16 +240,6 @@ pub enum DemoError {
     Password(#[source] PasswordError),
 }
 
-/// Aborts the background purge when the last [`Demo`] clone goes.
-#[derive(Debug)]
-struct PurgeTask(tokio::task::JoinHandle<()>);
-
-impl Drop for PurgeTask {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// The demo application: Sesame with the demo's user backend, and one method per route.
 ///
 /// Cheap to clone; clones share everything. Several frameworks in one process share one
@@ -257,7 +247,8 @@ impl Drop for PurgeTask {
 #[derive(Clone, Debug)]
 pub struct Demo {
     sesame: Sesame<DemoBackend>,
-    _purge: Option<Arc<PurgeTask>>,
+    /// The core's purge loop; it stops when the last clone goes.
+    _purge: Option<Arc<sesame::Purger>>,
 }
 
 type Outcome = Result<Reply, Rejection>;
@@ -394,21 +385,7 @@ impl Demo {
             settings.purge_interval,
             tokio::runtime::Handle::try_current(),
         ) {
-            (Some(every), Ok(rt)) => {
-                let sesame = sesame.clone();
-                Some(Arc::new(PurgeTask(rt.spawn(async move {
-                    let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
-                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                    loop {
-                        tick.tick().await;
-                        match sesame.purge_expired().await {
-                            Ok(0) => {}
-                            Ok(n) => tracing::info!(purged = n, "demo: expired sessions purged"),
-                            Err(e) => tracing::warn!(error = %e, "demo: purge failed"),
-                        }
-                    }
-                }))))
-            }
+            (Some(every), Ok(_)) => Some(Arc::new(sesame.spawn_purger(every))),
             _ => None,
         };
         Ok(Self {

@@ -2,8 +2,8 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -402,44 +402,6 @@ impl RedisStore {
         .await
     }
 
-    /// Runs [`SessionStore::purge_expired`] every `every` (at least one millisecond), starting
-    /// now, with the system clock; logs what it purged, and failures, with `tracing`.
-    ///
-    /// Redis already drops expired keys by their TTLs; purging cleans the expiry indexes and
-    /// deletes records whose `expires_at` passed before their TTL (the core's clock ahead of the
-    /// server's). Several processes may run a purger on one server: purging is idempotent.
-    ///
-    /// The task holds only a weak reference: it ends by itself once the last clone of the store
-    /// is dropped. Abort the handle to stop it earlier.
-    ///
-    /// # Panics
-    ///
-    /// Outside a Tokio runtime (it uses `tokio::spawn`).
-    pub fn spawn_purger(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        let every = every.max(Duration::from_millis(1));
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                let Some(inner) = weak.upgrade() else {
-                    tracing::debug!("session store dropped; purger stops");
-                    return;
-                };
-                let store = RedisStore { inner };
-                match store.purge_expired(unix_now()).await {
-                    Ok(purged) => {
-                        tracing::debug!(purged, prefix = %store.prefix(), "purged expired sessions")
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, prefix = %store.prefix(), "purging expired sessions failed")
-                    }
-                }
-            }
-        })
-    }
-
     /// Runs one operation on the current connection, bounded by the timeout. A timeout
     /// replaces the connection (once per generation) and is [`StoreError::Unavailable`].
     async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, StoreError>
@@ -741,13 +703,6 @@ fn seen_arg<R: Stored>(record: &R) -> String {
     record
         .last_seen()
         .map_or_else(String::new, |seen| seen.to_string())
-}
-
-fn unix_now() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(_) => 0,
-    }
 }
 
 /// Durability: Redis acknowledges a write once it is in the server's memory (and in its

@@ -2,13 +2,13 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sesame::record::RecordDecodeError;
 use sesame::store::{Durability, SessionStore, Update};
-use sesame::{Clock, Record, RememberRecord, StoreError, StoreKey, SystemClock, ThrottleRecord};
+use sesame::{Record, RememberRecord, StoreError, StoreKey, ThrottleRecord};
 
 use crate::cache::{DEFAULT_CACHE_CAPACITY, RecordCache};
 use crate::error::SledError;
@@ -299,53 +299,6 @@ impl SledStore {
     /// (see the crate documentation's *Durability*).
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.inner.durability.sync().await
-    }
-
-    /// Runs [`SessionStore::purge_expired`] every `every` (at least one millisecond), starting
-    /// now, with the system clock ([`sesame::SystemClock`]); logs what it purged, and failures, with `tracing`.
-    ///
-    /// The task holds only a weak reference: it ends by itself once the last clone of the store
-    /// is dropped. Abort the handle to stop it earlier.
-    ///
-    /// # Panics
-    ///
-    /// Outside a Tokio runtime (it uses `tokio::spawn`).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use std::time::Duration;
-    ///
-    /// let store = sesame_sled::SledStore::temporary()?;
-    /// let purger = store.spawn_purger(Duration::from_secs(300));
-    /// // ...
-    /// purger.abort();
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn spawn_purger(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        let every = every.max(Duration::from_millis(1));
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                let Some(inner) = weak.upgrade() else {
-                    tracing::debug!("session store dropped; purger stops");
-                    return;
-                };
-                let store = SledStore { inner };
-                match store.purge_expired(SystemClock.now()).await {
-                    Ok(purged) => {
-                        tracing::debug!(purged, prefix = %store.prefix(), "purged expired sessions")
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, prefix = %store.prefix(), "purging expired sessions failed")
-                    }
-                }
-            }
-        })
     }
 
     /// Purges both families; blocking.

@@ -505,7 +505,13 @@ async fn the_purger_purges_and_stops_with_the_store() {
         .create(&k, &record(None, now() - 1), Durability::Lazy)
         .await
         .unwrap();
-    let handle = store.spawn_purger(Duration::from_millis(5));
+    let shared: std::sync::Arc<dyn sesame::store::SessionStore> =
+        std::sync::Arc::new(store.clone());
+    let purger = sesame::purge::spawn_purger(
+        &shared,
+        std::sync::Arc::new(sesame::SystemClock),
+        Duration::from_millis(5),
+    );
     tokio::time::timeout(Duration::from_secs(10), async {
         while store.load(&k).await.unwrap().is_some() {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -513,11 +519,14 @@ async fn the_purger_purges_and_stops_with_the_store() {
     })
     .await
     .expect("the purger did not purge");
-    drop(store);
-    tokio::time::timeout(Duration::from_secs(10), handle)
-        .await
-        .expect("the purger outlived the store")
-        .unwrap();
+    drop((store, shared));
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !purger.is_finished() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the purger outlived the store");
 }
 
 #[tokio::test]
