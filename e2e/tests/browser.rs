@@ -23,6 +23,10 @@
 //! `--test-threads` says. Without Chromium or chromedriver they print a loud banner to stderr and
 //! pass, except under `CI=true`, where they fail.
 
+// Test code: a failed unwrap is a failed test. (clippy.toml's `allow-*-in-tests` does not
+// reach helpers outside `#[test]` functions.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
 use std::path::{Path, PathBuf};

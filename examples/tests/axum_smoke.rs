@@ -1,6 +1,10 @@
 //! A quick smoke test of the axum demo over real HTTP (the full scenarios, against every
 //! framework, are the conformance suite's).
 
+// Test code: a failed unwrap is a failed test. (clippy.toml's `allow-*-in-tests` does not
+// reach helpers outside `#[test]` functions.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 

@@ -15,6 +15,10 @@
 //! in force, even when the session cookie is replayed together with its remember-me cookie.
 //! Sessions with an operation in flight at the kill are not checked: either outcome is correct.
 
+// Test code: a failed unwrap is a failed test. (clippy.toml's `allow-*-in-tests` does not
+// reach helpers outside `#[test]` functions.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::collections::HashMap;

@@ -2,6 +2,10 @@
 //! `begin`/`finish` lifecycle and `Demo::dispatch`, with a tiny cookie jar. (The same scenarios
 //! over real HTTP, against every framework, are the conformance suite's job.)
 
+// Test code: a failed unwrap is a failed test. (clippy.toml's `allow-*-in-tests` does not
+// reach helpers outside `#[test]` functions.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 

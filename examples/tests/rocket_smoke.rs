@@ -2,6 +2,10 @@
 //! framework, are the conformance suite's), and a byte-for-byte comparison with axum on the
 //! answers that carry no random token.
 
+// Test code: a failed unwrap is a failed test. (clippy.toml's `allow-*-in-tests` does not
+// reach helpers outside `#[test]` functions.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};

@@ -1,5 +1,9 @@
 //! The adapter under Poem: over `TestClient`, and over real HTTP on a loopback port.
 
+// Test code: a failed unwrap is a failed test. (clippy.toml's `allow-*-in-tests` does not
+// reach helpers outside `#[test]` functions.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use poem::http::{StatusCode, header};

@@ -5,6 +5,10 @@
 //! `redis://127.0.0.1:6379`) skip loudly without it, and fail under `CI=true`. The restart test
 //! runs its own `redis-server` on a free port and never touches the shared one.
 
+// Test code: a failed unwrap is a failed test. (clippy.toml's `allow-*-in-tests` does not
+// reach helpers outside `#[test]` functions.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

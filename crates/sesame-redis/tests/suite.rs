@@ -6,6 +6,10 @@
 //! The core's `sesame::store_suite!` cannot skip, so this file lists the scenarios itself;
 //! `every_suite_scenario_is_listed` checks the list against the core's macro.
 
+// Test code: a failed unwrap is a failed test. (clippy.toml's `allow-*-in-tests` does not
+// reach helpers outside `#[test]` functions.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 mod common;

@@ -1,5 +1,9 @@
 //! The shared store suite, on a temporary sled database.
 
+// Test code: a failed unwrap is a failed test. (clippy.toml's `allow-*-in-tests` does not
+// reach helpers outside `#[test]` functions.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use sesame_sled::SledStore;
 
 sesame::store_suite!(SledStore::temporary().expect("temporary sled"));

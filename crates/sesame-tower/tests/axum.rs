@@ -1,5 +1,8 @@
 //! The adapter under axum: over `oneshot`, and over real HTTP on a loopback port.
 #![cfg(feature = "axum")]
+// Test code: a failed unwrap is a failed test. (clippy.toml's `allow-*-in-tests` does not
+// reach helpers outside `#[test]` functions.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;

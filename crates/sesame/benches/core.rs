@@ -2,6 +2,8 @@
 //! request (begin, current user, finish) on the in-memory store.
 
 #![allow(missing_docs)]
+// Benchmark setup: a failed unwrap is a broken benchmark, nothing to recover from.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 

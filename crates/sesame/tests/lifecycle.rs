@@ -1,6 +1,10 @@
 //! The request lifecycle end to end through the core's adapter-facing API (`begin`/`finish`),
 //! on the in-memory store with a mock clock: what a browser would see, and what the store holds.
 
+// Test code: a failed unwrap is a failed test. (clippy.toml's `allow-*-in-tests` does not
+// reach helpers outside `#[test]` functions.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -4,6 +4,10 @@
 //! talks to it over real HTTP, so the tests are independent and run concurrently. Test names are
 //! `<framework>::<scenario>`.
 
+// Test code: a failed unwrap is a failed test. (clippy.toml's `allow-*-in-tests` does not
+// reach helpers outside `#[test]` functions.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod harness;
 mod scenarios;
 

@@ -105,6 +105,10 @@ where
                 }
                 StateProj::Finishing { finish, outcome } => {
                     let finished = ready!(finish.as_mut().poll(cx));
+                    // `outcome` is set with the `Finishing` state and taken only here, as the
+                    // future completes: `None` means a poll after completion, a caller's bug that
+                    // the `Future` contract allows to panic on.
+                    #[allow(clippy::expect_used)]
                     let outcome = outcome
                         .take()
                         .expect("sesame-tower: ResponseFuture polled after completion");

@@ -1,87 +1,20 @@
-//! Users, backends, and the per-request auth handle: Flask-Login's `current_user`,
-//! `login_user`, `logout_user`, `confirm_login`, `login_required` and `fresh_login_required`.
+//! The per-request auth handle: who is logged in, login, logout, re-authentication, the
+//! user's other sessions.
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use tokio::sync::Mutex;
 
+use super::{AuthUser, Backend, Sesame, backend_err};
 use crate::config::Config;
-use crate::cookies::read_cookies;
-use crate::error::{AuthError, BoxError, SessionError, StoreError};
-use crate::events::{Event, Events, Listener};
-use crate::record::{AuthRecord, Record, RememberRecord, RetiredValidator};
+use crate::error::{AuthError, SessionError, StoreError};
+use crate::events::{Event, Events};
+use crate::record::{AuthRecord, Record, RememberRecord};
 use crate::redirect::login_url;
 use crate::remember::RememberToken;
-use crate::request::RequestInfo;
 use crate::response::{Rejection, RejectionKind};
 use crate::session::{Core, Session, State};
-use crate::store::{MemoryStore, SessionStore, Update};
-use crate::throttle::{Budget, LoginThrottle, ThrottleConfig, ThrottleError};
-
-/// A user, as Sesame needs to see it (axum-login's `AuthUser`, Flask-Login's `UserMixin`).
-///
-/// ```
-/// use sesame::AuthUser;
-///
-/// #[derive(Clone)]
-/// struct User { id: u64, password_hash: String, active: bool }
-///
-/// impl AuthUser for User {
-///     fn id(&self) -> String { self.id.to_string() }
-///     fn is_active(&self) -> bool { self.active }
-///     fn auth_hash(&self) -> &[u8] { self.password_hash.as_bytes() }
-/// }
-/// ```
-pub trait AuthUser: Clone + Send + Sync + 'static {
-    /// The user's id, stable for the user's lifetime.
-    fn id(&self) -> String;
-    /// Inactive users cannot log in (unless forced) and are not restored from sessions.
-    fn is_active(&self) -> bool {
-        true
-    }
-    /// Bytes that change whenever the user's credentials change (e.g. the password hash).
-    /// Sessions store a keyed MAC of them; a mismatch logs the session out.
-    fn auth_hash(&self) -> &[u8];
-}
-
-/// Where users come from: Flask-Login's `user_loader` and `request_loader`, plus credentials.
-#[async_trait]
-pub trait Backend: Send + Sync + 'static {
-    /// The user type.
-    type User: AuthUser;
-    /// What [`Backend::authenticate`] checks, e.g. a username and a password.
-    type Credentials: Send + Sync + 'static;
-    /// The backend's error type.
-    type Error: std::error::Error + Send + Sync + 'static;
-
-    /// Loads a user by id (Flask's `user_loader`).
-    async fn get_user(&self, id: &str) -> Result<Option<Self::User>, Self::Error>;
-
-    /// Checks credentials; `Ok(None)` when they are wrong. Verify passwords with
-    /// [`crate::password::PasswordHasher::verify_user`] so that unknown users cost the same.
-    async fn authenticate(
-        &self,
-        credentials: Self::Credentials,
-    ) -> Result<Option<Self::User>, Self::Error> {
-        let _ = credentials;
-        Ok(None)
-    }
-
-    /// Loads a user from the request itself, e.g. a bearer token (Flask's `request_loader`).
-    /// Such users are not stored in the session.
-    async fn user_from_request(
-        &self,
-        request: &RequestInfo,
-    ) -> Result<Option<Self::User>, Self::Error> {
-        let _ = request;
-        Ok(None)
-    }
-}
-
-fn backend_err<E: std::error::Error + Send + Sync + 'static>(e: E) -> AuthError {
-    AuthError::Backend(Box::new(e) as BoxError)
-}
+use crate::throttle::{Budget, ThrottleError};
 
 /// Options for [`AuthSession::login`] (Flask's `login_user` arguments).
 #[derive(Debug, Clone, Copy)]
@@ -120,164 +53,6 @@ pub struct SessionInfo {
     pub user_agent: Option<String>,
 }
 
-struct SesameInner<B> {
-    core: Arc<Core>,
-    backend: B,
-    throttle: LoginThrottle,
-}
-
-/// Sesame: configuration, store and user backend, shared by every request. Cheap to clone.
-///
-/// Adapters call [`Sesame::begin`] per request; applications mostly use the handles it returns.
-///
-/// ```
-/// use std::sync::Arc;
-/// use sesame::{Config, Sesame, store::MemoryStore, testing::TestBackend};
-///
-/// let config = Config::builder(&Config::generate_secret()).login_view("/login").build()?;
-/// let sesame = Sesame::builder(config, TestBackend::default())
-///     .store(Arc::new(MemoryStore::new()))
-///     .build();
-/// # let _ = sesame;
-/// # Ok::<(), sesame::ConfigError>(())
-/// ```
-pub struct Sesame<B: Backend> {
-    inner: Arc<SesameInner<B>>,
-}
-
-impl<B: Backend> Clone for Sesame<B> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-        }
-    }
-}
-
-impl<B: Backend> std::fmt::Debug for Sesame<B> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sesame")
-            .field("store", &self.inner.core.store)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Builder for [`Sesame`].
-#[must_use]
-pub struct SesameBuilder<B: Backend> {
-    config: Config,
-    backend: B,
-    store: Option<Arc<dyn SessionStore>>,
-    events: Events,
-    throttle: ThrottleConfig,
-}
-
-impl<B: Backend> std::fmt::Debug for SesameBuilder<B> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SesameBuilder").finish_non_exhaustive()
-    }
-}
-
-impl<B: Backend> SesameBuilder<B> {
-    /// The session store (default: a new [`MemoryStore`]).
-    pub fn store(mut self, store: Arc<dyn SessionStore>) -> Self {
-        self.store = Some(store);
-        self
-    }
-    /// Registers an event listener (Flask's signals).
-    pub fn on_event(mut self, listener: impl Fn(&Event) + Send + Sync + 'static) -> Self {
-        self.events.add(Arc::new(listener) as Listener);
-        self
-    }
-    /// Login throttling settings (default [`ThrottleConfig::default`]: 10 failures per account
-    /// in 15 minutes, then 30 s doubling up to 15 min). The throttle keeps its state in the
-    /// store; see [`crate::throttle`].
-    pub fn throttle(mut self, t: ThrottleConfig) -> Self {
-        self.throttle = t;
-        self
-    }
-    /// Builds the shared state.
-    pub fn build(self) -> Sesame<B> {
-        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
-        let throttle = LoginThrottle::new(&self.config, store.clone(), self.throttle);
-        Sesame {
-            inner: Arc::new(SesameInner {
-                core: Arc::new(Core {
-                    config: self.config,
-                    store,
-                    events: self.events,
-                }),
-                backend: self.backend,
-                throttle,
-            }),
-        }
-    }
-}
-
-impl<B: Backend> Sesame<B> {
-    /// Starts a builder.
-    pub fn builder(config: Config, backend: B) -> SesameBuilder<B> {
-        SesameBuilder {
-            config,
-            backend,
-            store: None,
-            events: Events::default(),
-            throttle: ThrottleConfig::default(),
-        }
-    }
-
-    /// Begins a request: reads Sesame's cookies from the raw `Cookie` header values and returns
-    /// the session and auth handles. Does no I/O.
-    pub fn begin<'a>(
-        &self,
-        mut request: RequestInfo,
-        cookie_headers: impl IntoIterator<Item = &'a [u8]>,
-    ) -> (Session, AuthSession<B>) {
-        request.decide_client_addr(&self.inner.core.config.trusted_proxies);
-        let incoming = read_cookies(&self.inner.core.config, cookie_headers);
-        let session = Session::new(self.inner.core.clone(), request, incoming);
-        let auth = AuthSession {
-            session: session.clone(),
-            sesame: self.clone(),
-            user: Arc::new(UserSlot {
-                user: Mutex::new(None),
-                from_request: std::sync::atomic::AtomicBool::new(false),
-            }),
-        };
-        (session, auth)
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.inner.core.config
-    }
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn SessionStore> {
-        &self.inner.core.store
-    }
-    /// The user backend.
-    pub fn backend(&self) -> &B {
-        &self.inner.backend
-    }
-    /// The login throttle [`AuthSession::authenticate`] uses, on this Sesame's store.
-    pub fn throttle(&self) -> &LoginThrottle {
-        &self.inner.throttle
-    }
-
-    /// Deletes expired records now; run it periodically (stores also expire lazily).
-    pub async fn purge_expired(&self) -> Result<usize, StoreError> {
-        let now = self.inner.core.config.now();
-        self.inner.core.store.purge_expired(now).await
-    }
-
-    /// Ends every session and remember-me token of a user (disable, "log out everywhere" from
-    /// an admin tool). Durable.
-    pub async fn revoke_user(&self, user_id: &str) -> Result<usize, StoreError> {
-        let store = &self.inner.core.store;
-        store.delete_user_remember(user_id).await?;
-        store.delete_user_sessions(user_id, None).await
-    }
-}
-
 /// The per-request auth handle: who is logged in, login, logout. Cheap to clone.
 pub struct AuthSession<B: Backend> {
     session: Session,
@@ -310,6 +85,18 @@ impl<B: Backend> std::fmt::Debug for AuthSession<B> {
 }
 
 impl<B: Backend> AuthSession<B> {
+    /// A handle on `session`, with no user loaded yet.
+    pub(super) fn new(session: Session, sesame: Sesame<B>) -> Self {
+        Self {
+            session,
+            sesame,
+            user: Arc::new(UserSlot {
+                user: Mutex::new(None),
+                from_request: std::sync::atomic::AtomicBool::new(false),
+            }),
+        }
+    }
+
     /// The session handle (data, flashes, CSRF).
     pub fn session(&self) -> &Session {
         &self.session
@@ -319,12 +106,12 @@ impl<B: Backend> AuthSession<B> {
         &self.sesame
     }
     fn core(&self) -> &Core {
-        &self.sesame.inner.core
+        self.sesame.core()
     }
-    fn config(&self) -> &Config {
+    pub(crate) fn config(&self) -> &Config {
         &self.core().config
     }
-    fn events(&self) -> &Events {
+    pub(crate) fn events(&self) -> &Events {
         &self.core().events
     }
 
@@ -349,7 +136,7 @@ impl<B: Backend> AuthSession<B> {
         if let Some(u) = Box::pin(self.user_from_remember()).await? {
             return Ok(Some(u));
         }
-        let backend = &self.sesame.inner.backend;
+        let backend = &self.sesame.backend();
         if let Some(u) = backend
             .user_from_request(self.session.request())
             .await
@@ -373,7 +160,7 @@ impl<B: Backend> AuthSession<B> {
         let Some(auth) = st.record.as_ref().and_then(|r| r.auth.as_ref()) else {
             return Ok(None);
         };
-        let backend = &self.sesame.inner.backend;
+        let backend = &self.sesame.backend();
         let user = backend.get_user(&auth.user_id).await.map_err(backend_err)?;
         let valid = match &user {
             Some(u) if !u.is_active() => false,
@@ -398,151 +185,6 @@ impl<B: Backend> AuthSession<B> {
         Box::pin(self.session.destroy_locked(&mut st)).await?;
         Ok(None)
     }
-
-    async fn user_from_remember(&self) -> Result<Option<B::User>, AuthError> {
-        if self.session.lock().await?.clear_remember {
-            // Session protection (strong) just ended this session: no restoring it.
-            return Ok(None);
-        }
-        let Some(token) = self.session.inner.incoming.remember.clone() else {
-            if self.session.inner.incoming.remember_present {
-                self.session.lock().await?.clear_remember = true;
-            }
-            return Ok(None);
-        };
-        let store = &self.core().store;
-        let clear = |this: &Self| {
-            let this = this.clone();
-            async move {
-                this.session.lock().await?.clear_remember = true;
-                Ok::<_, AuthError>(None)
-            }
-        };
-        let Some(rec) = self.rotate_remember(&token).await? else {
-            return clear(self).await;
-        };
-        let now = self.config().now();
-        let backend = &self.sesame.inner.backend;
-        let user = backend.get_user(&rec.user_id).await.map_err(backend_err)?;
-        let Some(user) = user.filter(|u| {
-            u.is_active()
-                && self
-                    .config()
-                    .keys
-                    .auth_hash_matches(&rec.auth_hash, u.auth_hash())
-        }) else {
-            store.delete_remember(token.selector()).await?;
-            let mut st = self.session.lock().await?;
-            st.set_remember = None;
-            st.clear_remember = true;
-            return Ok(None);
-        };
-        let mut st = self.session.lock().await?;
-        let record = self.session.new_record(Some(AuthRecord {
-            user_id: user.id(),
-            auth_hash: self.config().keys.auth_hash(user.auth_hash()),
-            fresh: false,
-            remembered: true,
-            login_at: now,
-        }));
-        self.session
-            .rotate_locked(&mut st, |latest| Some(keep_data(&record, latest)))
-            .await?;
-        // A revocation (theft, log-out-everywhere, a password change, a disabled user) that
-        // raced this restore deleted the token before or after the session above was
-        // created: after, its sweep of the user's sessions found it; before, the token is
-        // gone now, and the session goes too (SECURITY.md 47).
-        if store.load_remember(token.selector()).await?.is_none() {
-            tracing::warn!(user_id = %rec.user_id, "sesame: remember-me token revoked during its restore; the restored session is ended");
-            self.session.destroy_locked(&mut st).await?;
-            st.clear_remember = true;
-            return Ok(None);
-        }
-        drop(st);
-        self.events()
-            .emit(Event::LoadedFromRemember { user_id: user.id() });
-        Ok(Some(user))
-    }
-
-    /// Checks the presented remember-me token and rotates its validator (single use): the
-    /// token's record after the rotation, or `None` when the token is not (or no longer)
-    /// valid. The new cookie is recorded in the session state at once, so that it reaches
-    /// the client whatever happens later in the request (SECURITY.md 41, 50).
-    ///
-    /// A validator rotated away within the grace window is accepted too, and rotated again:
-    /// the cookie that carried its successor may never have reached the client (a store
-    /// failure later in that request, a client that disconnected). Anything else with a live
-    /// selector is theft: every token and session of the user is revoked.
-    async fn rotate_remember(
-        &self,
-        token: &RememberToken,
-    ) -> Result<Option<RememberRecord>, AuthError> {
-        let store = &self.core().store;
-        let grace = self.config().remember_grace;
-        for _ in 0..MAX_REMEMBER_ROTATIONS {
-            let now = self.config().now();
-            let Some(rec) = store.load_remember(token.selector()).await? else {
-                return Ok(None);
-            };
-            if rec.expires_at <= now {
-                store.delete_remember(token.selector()).await?;
-                return Ok(None);
-            }
-            let current = token.matches(&rec.validator_hash);
-            let retired = || {
-                rec.previous_validators
-                    .iter()
-                    .any(|p| now - p.retired_at <= grace && token.matches(&p.hash))
-            };
-            if !current && !retired() {
-                // A live selector with a wrong validator: the token was stolen and used.
-                tracing::warn!(user_id = %rec.user_id, "sesame: remember-me token replayed; revoking all of the user's sessions");
-                store.delete_user_remember(&rec.user_id).await?;
-                store.delete_user_sessions(&rec.user_id, None).await?;
-                self.events().emit(Event::RememberTheft {
-                    user_id: rec.user_id.clone(),
-                });
-                return Ok(None);
-            }
-            let next = token.with_new_validator();
-            let mut previous: Vec<RetiredValidator> = rec
-                .previous_validators
-                .iter()
-                .filter(|p| now - p.retired_at <= grace)
-                .cloned()
-                .collect();
-            previous.push(RetiredValidator {
-                hash: rec.validator_hash.clone(),
-                retired_at: now,
-            });
-            let keep_from = previous.len().saturating_sub(MAX_RETIRED_VALIDATORS);
-            previous.drain(..keep_from);
-            let rotated = RememberRecord {
-                version: rec.version + 1,
-                validator_hash: next.validator_hash(),
-                previous_validators: previous,
-                rotated_at: now,
-                ..rec.clone()
-            };
-            match store
-                .update_remember(token.selector(), &rotated, rec.version)
-                .await?
-            {
-                Update::Saved => {
-                    self.session.lock().await?.set_remember = Some((next, rec.expires_at - now));
-                    return Ok(Some(rotated));
-                }
-                // Rotated by a concurrent request: look again.
-                Update::Conflict(_) => tokio::task::yield_now().await,
-                Update::Missing => return Ok(None),
-            }
-        }
-        Err(StoreError::backend(std::io::Error::other(
-            "too many concurrent rotations of one remember-me token",
-        ))
-        .into())
-    }
-
     /// Whether the current user was loaded by the request loader (e.g. a bearer token) rather
     /// than from the session or a remember-me cookie. Such requests carry no cookie-borne
     /// authority, so cross-site request forgery does not apply to them.
@@ -597,7 +239,7 @@ impl<B: Backend> AuthSession<B> {
     /// `Retry-After` when the account is throttled, `503` when the store or the backend fails.
     ///
     /// `account` is the name the credentials claim (e.g. the username), trimmed and lowercased
-    /// for throttling. In order: the attempt is [reserved](LoginThrottle::reserve) in the
+    /// for throttling. In order: the attempt is [reserved](crate::throttle::LoginThrottle::reserve) in the
     /// store, against the account's budget or, when the client presents a device cookie for
     /// that account, against the device's own; a refusal is the `429`, and the backend is not
     /// called (no password hash is computed). Then the backend checks the credentials: a
@@ -627,7 +269,7 @@ impl<B: Backend> AuthSession<B> {
         credentials: B::Credentials,
         account: &str,
     ) -> Result<Option<B::User>, Rejection> {
-        let throttle = &self.sesame.inner.throttle;
+        let throttle = &self.sesame.throttle();
         let budget = self.throttle_budget(account);
         let reservation = match throttle.reserve(&budget).await {
             Ok(r) => r,
@@ -642,7 +284,7 @@ impl<B: Backend> AuthSession<B> {
             }
             Err(ThrottleError::Store(e)) => return Err(AuthError::from(e).into()),
         };
-        let backend = &self.sesame.inner.backend;
+        let backend = &self.sesame.backend();
         match backend.authenticate(credentials).await {
             Ok(Some(u)) if u.is_active() => {
                 reservation.succeeded().await.map_err(AuthError::from)?;
@@ -672,7 +314,7 @@ impl<B: Backend> AuthSession<B> {
     /// made without [`AuthSession::authenticate`], with [`Sesame::throttle`].
     pub fn throttle_budget(&self, account: &str) -> Budget {
         let device = self.session.inner.incoming.device.as_ref();
-        self.sesame.inner.throttle.budget_for(account, device)
+        self.sesame.throttle().budget_for(account, device)
     }
 
     /// Sends this client a new device cookie for `account`, as a successful
@@ -680,7 +322,7 @@ impl<B: Backend> AuthSession<B> {
     /// their own ([`crate::throttle`]). Call it after logins that do not go through
     /// `authenticate` (a registration, a passkey), with the name the user logs in with.
     pub async fn trust_device(&self, account: &str) -> Result<(), SessionError> {
-        let device = self.sesame.inner.throttle.issue_device(account);
+        let device = self.sesame.throttle().issue_device(account);
         self.session.lock().await?.set_device = Some(device);
         Ok(())
     }
@@ -1034,15 +676,9 @@ impl<B: Backend> AuthSession<B> {
     }
 }
 
-/// How many times a remember-me restore retries its rotation against concurrent ones.
-const MAX_REMEMBER_ROTATIONS: usize = 16;
-
-/// How many rotated-away validators a remember-me record keeps for the grace window.
-const MAX_RETIRED_VALIDATORS: usize = 8;
-
 /// A login's new record, carrying the data and flashes of the session it replaces when that
 /// session was anonymous or the same user's; another user's session starts clean.
-fn keep_data(fresh: &Record, latest: Option<Record>) -> Record {
+pub(crate) fn keep_data(fresh: &Record, latest: Option<Record>) -> Record {
     let mut record = fresh.clone();
     if let Some(old) = latest
         && old.user_id().is_none_or(|u| Some(u) == fresh.user_id())

@@ -1,0 +1,71 @@
+//! What Sesame needs from the application: its user type and where users come from.
+
+use async_trait::async_trait;
+
+use crate::error::{AuthError, BoxError};
+use crate::request::RequestInfo;
+
+/// A user, as Sesame needs to see it (axum-login's `AuthUser`, Flask-Login's `UserMixin`).
+///
+/// ```
+/// use sesame::AuthUser;
+///
+/// #[derive(Clone)]
+/// struct User { id: u64, password_hash: String, active: bool }
+///
+/// impl AuthUser for User {
+///     fn id(&self) -> String { self.id.to_string() }
+///     fn is_active(&self) -> bool { self.active }
+///     fn auth_hash(&self) -> &[u8] { self.password_hash.as_bytes() }
+/// }
+/// ```
+pub trait AuthUser: Clone + Send + Sync + 'static {
+    /// The user's id, stable for the user's lifetime.
+    fn id(&self) -> String;
+    /// Inactive users cannot log in (unless forced) and are not restored from sessions.
+    fn is_active(&self) -> bool {
+        true
+    }
+    /// Bytes that change whenever the user's credentials change (e.g. the password hash).
+    /// Sessions store a keyed MAC of them; a mismatch logs the session out.
+    fn auth_hash(&self) -> &[u8];
+}
+
+/// Where users come from: Flask-Login's `user_loader` and `request_loader`, plus credentials.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// The user type.
+    type User: AuthUser;
+    /// What [`Backend::authenticate`] checks, e.g. a username and a password.
+    type Credentials: Send + Sync + 'static;
+    /// The backend's error type.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Loads a user by id (Flask's `user_loader`).
+    async fn get_user(&self, id: &str) -> Result<Option<Self::User>, Self::Error>;
+
+    /// Checks credentials; `Ok(None)` when they are wrong. Verify passwords with
+    /// [`crate::password::PasswordHasher::verify_user`] so that unknown users cost the same.
+    async fn authenticate(
+        &self,
+        credentials: Self::Credentials,
+    ) -> Result<Option<Self::User>, Self::Error> {
+        let _ = credentials;
+        Ok(None)
+    }
+
+    /// Loads a user from the request itself, e.g. a bearer token (Flask's `request_loader`).
+    /// Such users are not stored in the session.
+    async fn user_from_request(
+        &self,
+        request: &RequestInfo,
+    ) -> Result<Option<Self::User>, Self::Error> {
+        let _ = request;
+        Ok(None)
+    }
+}
+
+/// A backend error, boxed as [`AuthError::Backend`].
+pub(crate) fn backend_err<E: std::error::Error + Send + Sync + 'static>(e: E) -> AuthError {
+    AuthError::Backend(Box::new(e) as BoxError)
+}

@@ -1,0 +1,12 @@
+//! Users, backends, and the per-request auth handle: Flask-Login's `current_user`,
+//! `login_user`, `logout_user`, `confirm_login`, `login_required` and `fresh_login_required`.
+
+mod auth_session;
+mod backend;
+mod sesame;
+
+pub(crate) use self::auth_session::keep_data;
+pub use self::auth_session::{AuthSession, LoginOptions, SessionInfo};
+pub(crate) use self::backend::backend_err;
+pub use self::backend::{AuthUser, Backend};
+pub use self::sesame::{Sesame, SesameBuilder};
