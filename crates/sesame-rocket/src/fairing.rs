@@ -51,6 +51,8 @@ struct Inner<B: Backend> {
     sesame: OnceLock<Sesame<B>>,
     /// What [`SesameFairing::from_figment`] builds the [`Sesame<B>`] with, at ignite.
     pending: Mutex<Option<Pending<B>>>,
+    /// Made by [`SesameFairing::from_figment`]: the `sesame` table is read, not ignored.
+    from_figment: bool,
 }
 
 type Make<B> = Box<dyn FnOnce(ConfigBuilder) -> Result<Sesame<B>, ConfigError> + Send>;
@@ -67,6 +69,7 @@ impl<B: Backend> SesameFairing<B> {
             inner: Arc::new(Inner {
                 sesame: OnceLock::from(sesame),
                 pending: Mutex::new(None),
+                from_figment: false,
             }),
         }
     }
@@ -139,6 +142,7 @@ impl<B: Backend> SesameFairing<B> {
                     secret: secret.map(<[u8]>::to_vec),
                     make: Box::new(make),
                 })),
+                from_figment: true,
             }),
         }
     }
@@ -152,7 +156,7 @@ impl<B: Backend> SesameFairing<B> {
     /// The [`Sesame<B>`], built from `figment` if the constructor did not give it.
     fn ready(&self, figment: &Figment) -> Result<&Sesame<B>, String> {
         if let Some(sesame) = self.inner.sesame.get() {
-            if figment.contains(SETTINGS) {
+            if !self.inner.from_figment && figment.contains(SETTINGS) {
                 tracing::warn!(
                     "sesame-rocket: the `{SETTINGS}` table of Rocket's configuration is ignored: \
                      the fairing was given a built Sesame (use `SesameFairing::from_figment` to \
@@ -399,6 +403,19 @@ fn register_catchers(rocket: Rocket<Build>) -> Rocket<Build> {
         })
         .map(|&code| catcher(code, fallback.clone()))
         .collect();
+    let kept: Vec<u16> = CAUGHT
+        .iter()
+        .copied()
+        .filter(|code| !missing.iter().any(|c| c.code == Some(*code)))
+        .collect();
+    if !kept.is_empty() {
+        tracing::info!(
+            "sesame-rocket: the application's own root catchers for {kept:?} also answer the \
+             refusals of Sesame's guards; they keep the core's answer (such as the login \
+             redirect, which a guard fails with 401 for) only if they call \
+             `sesame_rocket::rejection`"
+        );
+    }
     if missing.is_empty() {
         rocket
     } else {

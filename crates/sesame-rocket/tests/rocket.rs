@@ -563,7 +563,13 @@ async fn an_application_catcher_is_kept() {
         .rocket()
         .register("/", catchers![own_403])
         .mount("/", routes![plain_403]);
-    let rocket = rocket.ignite().await.expect("no catcher collision");
+    let (rocket, log) = logged(rocket.ignite()).await;
+    let rocket = rocket.expect("no catcher collision");
+    // The launch log says which statuses the application answers itself, and what that implies.
+    assert!(
+        log.contains("root catchers for [403]") && log.contains("`sesame_rocket::rejection`"),
+        "{log}"
+    );
     let at_root_403: Vec<_> = rocket
         .catchers()
         .filter(|c| c.code == Some(403) && c.base == "/")
