@@ -66,7 +66,6 @@ pub fn rocket(demo: Demo) -> Rocket<Build> {
     rocket::custom(config(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))))
         .attach(Shield::new())
         .attach(sesame_rocket::fairing(sesame))
-        .register("/", sesame_rocket::catchers())
         .register("/", [Catcher::new(404, not_found)])
         .mount(
             "/",

@@ -82,13 +82,10 @@ pub(super) async fn serve(
     }));
     let rocket = match sesame {
         None => rocket.mount("/", rocket::routes![bare]),
-        Some(sesame) => rocket
-            .attach(sesame_rocket::fairing(sesame))
-            .register("/", sesame_rocket::catchers())
-            .mount(
-                "/",
-                rocket::routes![index, login, session, session_same_user],
-            ),
+        Some(sesame) => rocket.attach(sesame_rocket::fairing(sesame)).mount(
+            "/",
+            rocket::routes![index, login, session, session_same_user],
+        ),
     };
     rocket.launch().await.map(drop).map_err(|e| {
         // Reading the kind marks the error handled (Rocket panics on dropping an unhandled

@@ -2,19 +2,31 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
+use rocket::catcher::Catcher;
 use rocket::fairing::{self, Fairing, Info, Kind};
+use rocket::figment::Figment;
+use rocket::serde::Deserialize;
 use rocket::{Build, Data, Request, Response, Rocket};
-use sesame::{AuthSession, Backend, Finish, RequestInfo, Sesame, Session};
+use sesame::{
+    AuthSession, Backend, Config, ConfigBuilder, ConfigError, Finish, Protection, RequestInfo,
+    SameSite, Sesame, Session,
+};
 
+use crate::catcher::{CAUGHT, catcher};
 use crate::response::rejection_response;
 
 /// Installs Sesame on a Rocket application. Attach it once:
-/// `rocket::build().attach(SesameFairing::new(sesame))` (or [`crate::fairing`]).
+/// `rocket::build().attach(SesameFairing::new(sesame))` (or [`crate::fairing`]), or, to read
+/// Sesame's settings from Rocket's configuration, [`SesameFairing::from_figment`].
 ///
 /// * On ignite, it manages the [`Sesame<B>`] as state (unless the application already manages
 ///   one), so that handlers can take `&State<Sesame<B>>`, and marks itself attached for the
-///   guards' [`Sentinel`](rocket::Sentinel)s.
+///   guards' [`Sentinel`](rocket::Sentinel)s. It registers Sesame's catchers at the root for
+///   those of `401`, `403`, `429`, `500` and `503` that the application has no root catcher
+///   for; see [Catchers](crate#catchers).
 /// * On every request, it reads what the core needs (method, path and query, client IP,
 ///   `User-Agent`, `Accept`, `Content-Type`, `Authorization`, the raw `Cookie` headers) and
 ///   begins the request with [`Sesame::begin`], which does no I/O: sessions are lazy. The
@@ -31,18 +43,137 @@ use crate::response::rejection_response;
 /// See the [crate docs](crate) for an example.
 #[must_use]
 pub struct SesameFairing<B: Backend> {
-    sesame: Sesame<B>,
+    inner: Arc<Inner<B>>,
+}
+
+struct Inner<B: Backend> {
+    /// Set by the constructor, or at ignite from Rocket's configuration.
+    sesame: OnceLock<Sesame<B>>,
+    /// What [`SesameFairing::from_figment`] builds the [`Sesame<B>`] with, at ignite.
+    pending: Mutex<Option<Pending<B>>>,
+    /// Made by [`SesameFairing::from_figment`]: the `sesame` table is read, not ignored.
+    from_figment: bool,
+}
+
+type Make<B> = Box<dyn FnOnce(ConfigBuilder) -> Result<Sesame<B>, ConfigError> + Send>;
+
+struct Pending<B: Backend> {
+    secret: Option<Vec<u8>>,
+    make: Make<B>,
 }
 
 impl<B: Backend> SesameFairing<B> {
     /// A fairing that runs every request through `sesame`.
     pub fn new(sesame: Sesame<B>) -> Self {
-        Self { sesame }
+        Self {
+            inner: Arc::new(Inner {
+                sesame: OnceLock::from(sesame),
+                pending: Mutex::new(None),
+                from_figment: false,
+            }),
+        }
     }
 
-    /// The shared Sesame state.
-    pub fn sesame(&self) -> &Sesame<B> {
-        &self.sesame
+    /// A fairing that builds its [`Sesame<B>`] at ignite, from the `sesame` table of Rocket's
+    /// configuration ([`Rocket::figment`]: `Rocket.toml`, `ROCKET_SESAME`, or the figment given
+    /// to [`rocket::custom`]).
+    ///
+    /// `make` receives a [`ConfigBuilder`] with the table's values applied, sets in code what
+    /// the configuration file should not decide (anything it sets wins over the file), and
+    /// builds the [`Sesame<B>`] with the backend and the store. The secret key is `secret`, or
+    /// the table's `secret_key` (hex, at least 64 bytes) which takes precedence; keep it out of
+    /// `Rocket.toml` unless that file is as secret as the key.
+    ///
+    /// | key | type | [`ConfigBuilder`] method |
+    /// | --- | --- | --- |
+    /// | `secret_key` | hex string | the secret, instead of `secret` |
+    /// | `idle_timeout`, `absolute_timeout`, `remember_duration` | seconds | same name |
+    /// | `login_view`, `refresh_view` | path | same name |
+    /// | `secure` | bool | [`secure`](ConfigBuilder::secure) |
+    /// | `same_site` | `"strict"`, `"lax"`, `"none"` | [`same_site`](ConfigBuilder::same_site) |
+    /// | `protection` | `"off"`, `"basic"`, `"strong"` | [`protection`](ConfigBuilder::protection) |
+    /// | `cookie_name` | string | [`cookie_name`](ConfigBuilder::cookie_name) |
+    /// | `trusted_proxies` | list of addresses or CIDR ranges | [`trusted_proxies`](ConfigBuilder::trusted_proxies) |
+    ///
+    /// ```toml
+    /// [default.sesame]
+    /// idle_timeout = 900
+    /// login_view = "/login"
+    /// protection = "strong"
+    ///
+    /// [debug.sesame]
+    /// secure = false # plain-HTTP development server; logged as a warning
+    /// ```
+    ///
+    /// An unknown key, a value of the wrong type, a missing secret key, or a configuration the
+    /// core refuses ([`ConfigError`]) stops the launch, with the reason in the log.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// use rocket::figment::Figment;
+    /// use sesame::{Config, Sesame, testing::TestBackend};
+    ///
+    /// let secret = Config::generate_secret(); // read from your secret store
+    /// let fairing = sesame_rocket::SesameFairing::from_figment(Some(&secret), |config| {
+    ///     Ok(Sesame::builder(config.build()?, TestBackend::default()).build())
+    /// });
+    /// // In an application, Rocket.toml; here, the same values merged in.
+    /// let figment = rocket::Config::figment()
+    ///     .merge(("sesame.idle_timeout", 900))
+    ///     .merge(("sesame.login_view", "/login"));
+    /// let rocket = rocket::custom(figment).attach(fairing.clone()).ignite().await?;
+    /// let sesame = fairing.sesame().expect("built at ignite");
+    /// assert_eq!(sesame.config().idle_timeout().as_secs(), 900);
+    /// assert_eq!(sesame.config().login_view(), Some("/login"));
+    /// # let _ = rocket;
+    /// # Ok(())
+    /// # })
+    /// # }
+    /// ```
+    pub fn from_figment<F>(secret: Option<&[u8]>, make: F) -> Self
+    where
+        F: FnOnce(ConfigBuilder) -> Result<Sesame<B>, ConfigError> + Send + 'static,
+    {
+        Self {
+            inner: Arc::new(Inner {
+                sesame: OnceLock::new(),
+                pending: Mutex::new(Some(Pending {
+                    secret: secret.map(<[u8]>::to_vec),
+                    make: Box::new(make),
+                })),
+                from_figment: true,
+            }),
+        }
+    }
+
+    /// The shared Sesame state; for a fairing made by [`SesameFairing::from_figment`], only
+    /// once Rocket has ignited.
+    pub fn sesame(&self) -> Option<&Sesame<B>> {
+        self.inner.sesame.get()
+    }
+
+    /// The [`Sesame<B>`], built from `figment` if the constructor did not give it.
+    fn ready(&self, figment: &Figment) -> Result<&Sesame<B>, String> {
+        if let Some(sesame) = self.inner.sesame.get() {
+            if !self.inner.from_figment && figment.contains(SETTINGS) {
+                tracing::warn!(
+                    "sesame-rocket: the `{SETTINGS}` table of Rocket's configuration is ignored: \
+                     the fairing was given a built Sesame (use `SesameFairing::from_figment` to \
+                     read it)"
+                );
+            }
+            return Ok(sesame);
+        }
+        let pending = self.inner.pending.lock().ok().and_then(|mut p| p.take());
+        let Some(Pending { secret, make }) = pending else {
+            return Err("the fairing's configuration was already consumed".to_owned());
+        };
+        let settings = Settings::from_figment(figment)?;
+        let sesame = settings.builder(secret).and_then(|builder| {
+            make(builder).map_err(|error| format!("invalid Sesame configuration: {error}"))
+        })?;
+        Ok(self.inner.sesame.get_or_init(|| sesame))
     }
 }
 
@@ -53,9 +184,7 @@ impl<B: Backend> SesameFairing<B> {
 ///
 /// # fn main() -> Result<(), sesame::ConfigError> {
 /// let sesame = Sesame::builder(Config::builder(&Config::generate_secret()).build()?, TestBackend::default()).build();
-/// let rocket = rocket::build()
-///     .attach(sesame_rocket::fairing(sesame))
-///     .register("/", sesame_rocket::catchers());
+/// let rocket = rocket::build().attach(sesame_rocket::fairing(sesame));
 /// # let _ = rocket;
 /// # Ok(())
 /// # }
@@ -64,10 +193,20 @@ pub fn fairing<B: Backend>(sesame: Sesame<B>) -> SesameFairing<B> {
     SesameFairing::new(sesame)
 }
 
+/// Shorthand for [`SesameFairing::from_figment`].
+pub fn fairing_from_figment<B, F>(secret: Option<&[u8]>, make: F) -> SesameFairing<B>
+where
+    B: Backend,
+    F: FnOnce(ConfigBuilder) -> Result<Sesame<B>, ConfigError> + Send + 'static,
+{
+    SesameFairing::from_figment(secret, make)
+}
+
 impl<B: Backend> Clone for SesameFairing<B> {
+    /// Another handle on the same fairing: a clone sees the [`Sesame<B>`] built at ignite.
     fn clone(&self) -> Self {
         Self {
-            sesame: self.sesame.clone(),
+            inner: self.inner.clone(),
         }
     }
 }
@@ -75,8 +214,111 @@ impl<B: Backend> Clone for SesameFairing<B> {
 impl<B: Backend> fmt::Debug for SesameFairing<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SesameFairing")
-            .field("sesame", &self.sesame)
-            .finish()
+            .field("sesame", &self.inner.sesame.get())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key of Sesame's table in Rocket's configuration.
+const SETTINGS: &str = "sesame";
+
+/// Sesame's table in Rocket's configuration; see [`SesameFairing::from_figment`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(crate = "rocket::serde", deny_unknown_fields)]
+struct Settings {
+    secret_key: Option<String>,
+    idle_timeout: Option<u64>,
+    absolute_timeout: Option<u64>,
+    remember_duration: Option<u64>,
+    login_view: Option<String>,
+    refresh_view: Option<String>,
+    secure: Option<bool>,
+    same_site: Option<SameSiteName>,
+    protection: Option<ProtectionName>,
+    cookie_name: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(crate = "rocket::serde", rename_all = "lowercase")]
+enum SameSiteName {
+    Strict,
+    Lax,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(crate = "rocket::serde", rename_all = "lowercase")]
+enum ProtectionName {
+    Off,
+    Basic,
+    Strong,
+}
+
+impl Settings {
+    fn from_figment(figment: &Figment) -> Result<Self, String> {
+        if !figment.contains(SETTINGS) {
+            return Ok(Self::default());
+        }
+        figment
+            .extract_inner(SETTINGS)
+            .map_err(|error| format!("invalid `{SETTINGS}` configuration: {error}"))
+    }
+
+    /// A builder with the secret key and these settings applied.
+    fn builder(self, secret: Option<Vec<u8>>) -> Result<ConfigBuilder, String> {
+        let secret = match (&self.secret_key, secret) {
+            (Some(hex), _) => sesame::decode_hex_secret(hex)
+                .map_err(|error| format!("invalid `{SETTINGS}.secret_key`: {error}"))?,
+            (None, Some(secret)) => secret,
+            (None, None) => {
+                return Err(format!(
+                    "no secret key: pass one to `SesameFairing::from_figment`, or set \
+                     `{SETTINGS}.secret_key` (hex) in Rocket's configuration"
+                ));
+            }
+        };
+        let secs = Duration::from_secs;
+        let mut builder = Config::builder(&secret);
+        if let Some(s) = self.idle_timeout {
+            builder = builder.idle_timeout(secs(s));
+        }
+        if let Some(s) = self.absolute_timeout {
+            builder = builder.absolute_timeout(secs(s));
+        }
+        if let Some(s) = self.remember_duration {
+            builder = builder.remember_duration(secs(s));
+        }
+        if let Some(path) = self.login_view {
+            builder = builder.login_view(path);
+        }
+        if let Some(path) = self.refresh_view {
+            builder = builder.refresh_view(path);
+        }
+        if let Some(secure) = self.secure {
+            builder = builder.secure(secure);
+        }
+        if let Some(same_site) = self.same_site {
+            builder = builder.same_site(match same_site {
+                SameSiteName::Strict => SameSite::Strict,
+                SameSiteName::Lax => SameSite::Lax,
+                SameSiteName::None => SameSite::None,
+            });
+        }
+        if let Some(protection) = self.protection {
+            builder = builder.protection(match protection {
+                ProtectionName::Off => Protection::Off,
+                ProtectionName::Basic => Protection::Basic,
+                ProtectionName::Strong => Protection::Strong,
+            });
+        }
+        if let Some(name) = self.cookie_name {
+            builder = builder.cookie_name(name);
+        }
+        if let Some(proxies) = self.trusted_proxies {
+            builder = builder.trusted_proxies(proxies);
+        }
+        Ok(builder)
     }
 }
 
@@ -105,9 +347,16 @@ impl<B: Backend> Fairing for SesameFairing<B> {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        let mut rocket = rocket;
+        let sesame = match self.ready(rocket.figment()) {
+            Ok(sesame) => sesame.clone(),
+            Err(message) => {
+                tracing::error!("sesame-rocket: {message}");
+                return Err(rocket);
+            }
+        };
+        let mut rocket = register_catchers(rocket);
         if rocket.state::<Sesame<B>>().is_none() {
-            rocket = rocket.manage(self.sesame.clone());
+            rocket = rocket.manage(sesame);
         }
         if rocket.state::<Attached<B>>().is_none() {
             rocket = rocket.manage(Attached::<B>(PhantomData));
@@ -116,7 +365,9 @@ impl<B: Backend> Fairing for SesameFairing<B> {
     }
 
     async fn on_request(&self, request: &mut Request<'_>, _data: &mut Data<'_>) {
-        let sesame = &self.sesame;
+        let Some(sesame) = self.inner.sesame.get() else {
+            return; // Ignite failed.
+        };
         request.local_cache(|| Some(begin(sesame, request)));
     }
 
@@ -131,6 +382,44 @@ impl<B: Backend> Fairing for SesameFairing<B> {
             *response = rejection_response(rejection);
         }
         apply_finish(response, finish);
+    }
+}
+
+/// Registers Sesame's catchers, at the root, for the statuses its guards fail with that the
+/// application has no root catcher for. Each falls back to the application's root default
+/// catcher, or to Rocket's, for errors that are not a refusal by a guard of this crate.
+fn register_catchers(rocket: Rocket<Build>) -> Rocket<Build> {
+    let at_root = |c: &Catcher| c.base == "/";
+    let fallback = rocket
+        .catchers()
+        .find(|c| c.code.is_none() && at_root(c))
+        .map_or_else(|| Catcher::default().handler, |c| c.handler.clone());
+    let missing: Vec<Catcher> = CAUGHT
+        .iter()
+        .filter(|&&code| {
+            !rocket
+                .catchers()
+                .any(|c| c.code == Some(code) && at_root(c))
+        })
+        .map(|&code| catcher(code, fallback.clone()))
+        .collect();
+    let kept: Vec<u16> = CAUGHT
+        .iter()
+        .copied()
+        .filter(|code| !missing.iter().any(|c| c.code == Some(*code)))
+        .collect();
+    if !kept.is_empty() {
+        tracing::info!(
+            "sesame-rocket: the application's own root catchers for {kept:?} also answer the \
+             refusals of Sesame's guards; they keep the core's answer (such as the login \
+             redirect, which a guard fails with 401 for) only if they call \
+             `sesame_rocket::rejection`"
+        );
+    }
+    if missing.is_empty() {
+        rocket
+    } else {
+        rocket.register("/", missing)
     }
 }
 

@@ -8,14 +8,13 @@
 //! | [`OptionalUser<B>`] | the user, or `None` for a guest | `503` when the store fails |
 //!
 //! A guard that refuses a request keeps the core's [`Rejection`] in the request and fails with
-//! its status (`401` for the `303` to the login view, which Rocket cannot catch); the
-//! [catchers](crate::catchers) answer with that rejection, byte for byte. Each guard does its
+//! its status (`401` for the `303` to the login view, which Rocket cannot catch); Sesame's
+//! [catchers](crate#catchers) answer with that rejection, byte for byte. Each guard does its
 //! work once per request (with `Request::local_cache_async`), so a route and its catcher, or two
 //! guards of one route, see one decision.
 //!
 //! Every guard is a [`Sentinel`]: a route that uses one on a Rocket without the fairing for the
-//! same backend type stops the launch, and so does a route that uses [`CurrentUser`] or
-//! [`FreshUser`] on a Rocket without a catcher for `401` (their login redirect would be lost).
+//! same backend type stops the launch, and the log says to attach `sesame_rocket::fairing(..)`.
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -44,21 +43,15 @@ fn auth_session<B: Backend>(
         .ok_or_else(|| Rejection::missing_layer(what))
 }
 
-/// Whether `rocket` lacks what a guard needs: a [`SesameFairing<B>`](crate::SesameFairing)
-/// and, for the guards that refuse with a redirect or a `401`, a catcher for `401`.
-fn not_ready<B: Backend>(rocket: &Rocket<Ignite>, guard: &str, refuses_with_401: bool) -> bool {
+/// Whether `rocket` lacks what a guard needs: a [`SesameFairing<B>`](crate::SesameFairing),
+/// which also registers the catchers that answer the guards' refusals.
+fn not_ready<B: Backend>(rocket: &Rocket<Ignite>, guard: &str) -> bool {
     if rocket.state::<Attached<B>>().is_none() {
         tracing::error!(
             backend = std::any::type_name::<B>(),
             "sesame-rocket: a route uses {guard}, but no SesameFairing for this backend is \
-             attached: add `.attach(sesame_rocket::fairing(sesame))`"
-        );
-        return true;
-    }
-    if refuses_with_401 && !rocket.catchers().any(|c| c.code == Some(401)) {
-        tracing::error!(
-            "sesame-rocket: a route uses {guard}, but no catcher answers its refusals (401): \
-             add `.register(\"/\", sesame_rocket::catchers())`"
+             attached: add `.attach(sesame_rocket::fairing(sesame))` (or \
+             `sesame_rocket::fairing_from_figment(..)`)"
         );
         return true;
     }
@@ -129,13 +122,13 @@ impl<'r, B: Backend> FromRequest<'r> for Auth<B> {
 
 impl<B: Backend> Sentinel for Auth<B> {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
-        not_ready::<B>(rocket, "the `Auth` guard", false)
+        not_ready::<B>(rocket, "the `Auth` guard")
     }
 }
 
 /// The logged-in user; anyone else gets the core's
 /// [`require_login`](AuthSession::require_login) decision (a `303` to the login view with a
-/// safe `next`, or a `401`, JSON for JSON requests), sent by the [catchers](crate::catchers).
+/// safe `next`, or a `401`, JSON for JSON requests), sent by Sesame's [catchers](crate#catchers).
 ///
 /// ```
 /// use sesame::testing::TestBackend;
@@ -151,7 +144,7 @@ pub struct CurrentUser<B: Backend>(pub B::User);
 
 /// A user who logged in with credentials in this session; anyone else gets the core's
 /// [`require_fresh_login`](AuthSession::require_fresh_login) decision (a `303` to the refresh
-/// view, or a `401`), sent by the [catchers](crate::catchers).
+/// view, or a `401`), sent by Sesame's [catchers](crate#catchers).
 ///
 /// ```
 /// use sesame::testing::TestBackend;
@@ -184,7 +177,7 @@ pub struct FreshUser<B: Backend>(pub B::User);
 pub struct OptionalUser<B: Backend>(pub Option<B::User>);
 
 macro_rules! user_guard {
-    ($name:ident, $target:ty, $cache:ident, $what:literal, $needs_401:literal, |$auth:ident| $load:expr) => {
+    ($name:ident, $target:ty, $cache:ident, $what:literal, |$auth:ident| $load:expr) => {
         /// The outcome of the guard, cached in the request.
         struct $cache<B: Backend>(Result<$target, Rejection>);
 
@@ -245,7 +238,7 @@ macro_rules! user_guard {
 
         impl<B: Backend> Sentinel for $name<B> {
             fn abort(rocket: &Rocket<Ignite>) -> bool {
-                not_ready::<B>(rocket, $what, $needs_401)
+                not_ready::<B>(rocket, $what)
             }
         }
     };
@@ -256,7 +249,6 @@ user_guard!(
     B::User,
     LoginOutcome,
     "the `CurrentUser` guard",
-    true,
     |auth| auth.require_login().await
 );
 user_guard!(
@@ -264,7 +256,6 @@ user_guard!(
     B::User,
     FreshOutcome,
     "the `FreshUser` guard",
-    true,
     |auth| auth.require_fresh_login().await
 );
 user_guard!(
@@ -272,6 +263,5 @@ user_guard!(
     Option<B::User>,
     OptionalOutcome,
     "the `OptionalUser` guard",
-    false,
     |auth| auth.current_user().await.map_err(Rejection::from)
 );

@@ -6,7 +6,9 @@ mod fairing;
 pub mod guard;
 mod response;
 
-pub use catcher::{catchers, rejection};
-pub use fairing::{SesameFairing, fairing};
+#[allow(deprecated)]
+pub use catcher::catchers;
+pub use catcher::rejection;
+pub use fairing::{SesameFairing, fairing, fairing_from_figment};
 pub use guard::{Auth, CurrentUser, FreshUser, OptionalUser};
 pub use response::SesameRejection;

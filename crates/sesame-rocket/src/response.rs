@@ -23,7 +23,7 @@ pub(crate) fn rejection_response(rejection: Rejection) -> Response<'static> {
 
 /// The core's [`Rejection`] as a Rocket [`Responder`]: its status, its headers and its body.
 ///
-/// What the [catchers](crate::catchers) answer with when a guard of this crate refuses a
+/// What Sesame's [catchers](crate#catchers) answer with when a guard of this crate refuses a
 /// request. Handlers can return it too; `?` converts [`Rejection`], [`AuthError`] and
 /// [`SessionError`] into it (the core decides the status: `503` for a store failure, `500` for
 /// an internal error, `403` for an inactive user).

@@ -5,15 +5,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rocket::config::LogLevel;
 use rocket::error::ErrorKind;
+use rocket::figment::value::Value;
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::request::{FromRequest, Outcome};
 use rocket::response::Redirect;
-use rocket::{Build, Request, Rocket, get, post, routes};
+use rocket::{Build, Request, Rocket, catch, catchers, get, post, routes};
 use sesame::testing::{FlakyStore, TestBackend, TestUser, login_cookie};
 use sesame::{Config, LoginOptions, Rejection, Sesame};
 use sesame_rocket::{Auth, CurrentUser, FreshUser, OptionalUser, SesameRejection};
@@ -176,9 +177,7 @@ impl App {
     }
 
     fn rocket(&self) -> Rocket<Build> {
-        Self::bare()
-            .attach(sesame_rocket::fairing(self.sesame.clone()))
-            .register("/", sesame_rocket::catchers())
+        Self::bare().attach(sesame_rocket::fairing(self.sesame.clone()))
     }
 
     async fn tracked(&self) -> Client {
@@ -476,19 +475,138 @@ async fn a_failing_store_in_a_guard_answers_the_cores_503() {
 }
 
 #[tokio::test]
-async fn the_catchers_fall_back_to_a_plain_response() {
+async fn other_errors_get_rockets_default_page() {
     let app = App::new();
     let client = app.untracked().await;
     let response = client.get("/teapot-401").dispatch().await;
     assert_eq!(response.status(), Status::Unauthorized);
     assert_eq!(
         header(&response, "Content-Type"),
-        Some("text/plain; charset=utf-8")
+        Some("text/html; charset=utf-8")
     );
+    let body = response.into_string().await.unwrap_or_default();
+    assert!(body.contains("401: Unauthorized"), "{body}");
+}
+
+#[catch(401)]
+fn own_401(request: &Request<'_>) -> Result<SesameRejection, &'static str> {
+    sesame_rocket::rejection(request, Status::Unauthorized)
+        .map(SesameRejection)
+        .ok_or("our own 401")
+}
+
+#[catch(403)]
+fn own_403() -> &'static str {
+    "our own 403"
+}
+
+#[catch(default)]
+fn own_default(status: Status, _request: &Request<'_>) -> String {
+    format!("our own {}", status.code)
+}
+
+#[get("/teapot-403")]
+fn plain_403() -> Status {
+    Status::Forbidden
+}
+
+#[get("/teapot-503")]
+fn plain_503() -> Status {
+    Status::ServiceUnavailable
+}
+
+#[tokio::test]
+async fn the_fairing_registers_sesames_catchers() {
+    let app = App::new();
+    let rocket = app.rocket().ignite().await.expect("ignites");
+    let mut ours: Vec<u16> = rocket
+        .catchers()
+        .filter(|c| c.base == "/" && c.name.as_deref().is_some_and(|n| n.starts_with("sesame")))
+        .filter_map(|c| c.code)
+        .collect();
+    ours.sort_unstable();
+    assert_eq!(ours, [401, 403, 429, 500, 503]);
+}
+
+#[tokio::test]
+async fn an_application_catcher_using_the_helper_keeps_the_login_redirect() {
+    let app = App::new();
+    let rocket = app
+        .rocket()
+        .register("/", catchers![own_401])
+        .mount("/", routes![plain_403]);
+    let client = Client::untracked(rocket).await.expect("a valid rocket");
+
+    // The guard's refusal: the core's redirect, through the application's catcher.
+    let response = client.get("/dashboard").dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(
+        header(&response, "Location"),
+        Some("/login?next=%2Fdashboard")
+    );
+    assert_eq!(all(&response, "Vary"), ["Cookie"]);
+
+    // ... and JSON clients still get the core's 401.
+    let response = client.get("/dashboard").header(json()).dispatch().await;
+    assert_eq!(response.status(), Status::Unauthorized);
     assert_eq!(
         response.into_string().await.as_deref(),
-        Some("401 Unauthorized")
+        Some(Rejection::json(401, "unauthorized").body())
     );
+
+    // Any other 401: the application's page.
+    let response = client.get("/teapot-401").dispatch().await;
+    assert_eq!(response.status(), Status::Unauthorized);
+    assert_eq!(response.into_string().await.as_deref(), Some("our own 401"));
+}
+
+#[tokio::test]
+async fn an_application_catcher_is_kept() {
+    let app = App::new();
+    let rocket = app
+        .rocket()
+        .register("/", catchers![own_403])
+        .mount("/", routes![plain_403]);
+    let (rocket, log) = logged(rocket.ignite()).await;
+    let rocket = rocket.expect("no catcher collision");
+    // The launch log says which statuses the application answers itself, and what that implies.
+    assert!(
+        log.contains("root catchers for [403]") && log.contains("`sesame_rocket::rejection`"),
+        "{log}"
+    );
+    let at_root_403: Vec<_> = rocket
+        .catchers()
+        .filter(|c| c.code == Some(403) && c.base == "/")
+        .map(|c| c.name.clone())
+        .collect();
+    assert_eq!(at_root_403, [Some("own_403".into())]);
+    let client = Client::untracked(rocket).await.expect("a valid rocket");
+
+    let response = client.get("/teapot-403").dispatch().await;
+    assert_eq!(response.status(), Status::Forbidden);
+    assert_eq!(response.into_string().await.as_deref(), Some("our own 403"));
+
+    // The statuses the application left to Sesame still get the core's decisions.
+    let response = client.get("/dashboard").dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+}
+
+#[tokio::test]
+async fn sesames_catchers_fall_back_to_the_applications_default_catcher() {
+    let app = App::new();
+    let rocket = app
+        .rocket()
+        .register("/", catchers![own_default])
+        .mount("/", routes![plain_503]);
+    let client = Client::untracked(rocket).await.expect("a valid rocket");
+
+    let response = client.get("/teapot-503").dispatch().await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+    assert_eq!(response.into_string().await.as_deref(), Some("our own 503"));
+    let response = client.get("/teapot-401").dispatch().await;
+    assert_eq!(response.into_string().await.as_deref(), Some("our own 401"));
+    let response = client.get("/dashboard").dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
 }
 
 #[tokio::test]
@@ -517,9 +635,7 @@ async fn the_core_sees_the_request_as_sent() {
 #[tokio::test]
 async fn the_client_address_is_the_peer_unless_it_is_a_trusted_proxy() {
     async fn addr_seen(sesame: &Sesame<B>, peer: &str) -> Option<String> {
-        let rocket = App::bare()
-            .attach(sesame_rocket::fairing(sesame.clone()))
-            .register("/", sesame_rocket::catchers());
+        let rocket = App::bare().attach(sesame_rocket::fairing(sesame.clone()));
         let client = Client::untracked(rocket).await.expect("a valid rocket");
         let peer: SocketAddr = peer.parse().expect("an address");
         let response = client
@@ -557,10 +673,43 @@ async fn the_client_address_is_the_peer_unless_it_is_a_trusted_proxy() {
     );
 }
 
+/// What is logged while `f` runs, on this thread.
+async fn logged<T>(f: impl Future<Output = T>) -> (T, String) {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut buffer) = self.0.lock() {
+                buffer.extend_from_slice(bytes);
+            }
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // `#[tokio::test]` runs on one thread: the default subscriber sees the whole future.
+    let output = {
+        let _default = tracing::subscriber::set_default(subscriber);
+        f.await
+    };
+    let text = buffer
+        .0
+        .lock()
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    (output, text.unwrap_or_default())
+}
+
 #[tokio::test]
 async fn the_sentinel_aborts_a_launch_without_the_fairing() {
-    let rocket = App::bare().register("/", sesame_rocket::catchers());
-    let Err(error) = Client::tracked(rocket).await else {
+    let (result, log) = logged(App::bare().ignite()).await;
+    let Err(error) = result else {
         panic!("the launch is not aborted");
     };
     let ErrorKind::SentinelAborts(sentries) = error.kind() else {
@@ -572,27 +721,124 @@ async fn the_sentinel_aborts_a_launch_without_the_fairing() {
             .any(|s| s.type_name.contains("sesame_rocket::guard::")),
         "{sentries:?}"
     );
+    assert!(
+        log.contains("no SesameFairing for this backend is attached")
+            && log.contains("`.attach(sesame_rocket::fairing(sesame))`"),
+        "{log}"
+    );
 }
 
 #[tokio::test]
-async fn the_sentinel_aborts_a_launch_without_the_catchers() {
+async fn the_fairing_alone_is_enough() {
     let app = App::new();
+    // No catchers registered by hand: the fairing registers what the guards need.
     let rocket = App::bare().attach(sesame_rocket::fairing(app.sesame.clone()));
-    let Err(error) = Client::tracked(rocket).await else {
-        panic!("the launch is not aborted");
-    };
-    let ErrorKind::SentinelAborts(sentries) = error.kind() else {
-        panic!("not a sentinel abort: {error:?}");
-    };
-    let names: Vec<&str> = sentries.iter().map(|s| s.type_name).collect();
-    assert!(names.iter().any(|n| n.contains("CurrentUser")), "{names:?}");
-    assert!(names.iter().any(|n| n.contains("FreshUser")), "{names:?}");
-    // The guards that never redirect do not need the catchers.
-    assert!(
-        !names.iter().any(|n| n.contains("OptionalUser")),
-        "{names:?}"
+    assert!(rocket.ignite().await.is_ok());
+}
+
+/// A fairing that reads Sesame's table of Rocket's configuration, from `values`.
+fn configured(values: &[(&str, Value)], secret: Option<&[u8]>) -> Rocket<Build> {
+    let mut figment = rocket::Config::figment().merge(("log_level", "off"));
+    for (key, value) in values {
+        figment = figment.merge((format!("sesame.{key}"), value.clone()));
+    }
+    let fairing = sesame_rocket::fairing_from_figment(secret, |config| {
+        Ok(Sesame::builder(config.build()?, B::default().with_user(alice())).build())
+    });
+    rocket::custom(figment)
+        .attach(fairing)
+        .mount("/", routes![login, dashboard])
+}
+
+#[tokio::test]
+async fn the_fairing_reads_rockets_configuration() {
+    let secret = Config::generate_secret();
+    let rocket = configured(
+        &[
+            ("idle_timeout", 900.into()),
+            ("absolute_timeout", 3600.into()),
+            ("login_view", "/sign-in".into()),
+            ("secure", false.into()),
+            ("protection", "strong".into()),
+        ],
+        Some(&secret),
     );
-    assert!(!names.iter().any(|n| n.contains("::Auth<")), "{names:?}");
+    let rocket = rocket.ignite().await.expect("ignites");
+    let config = rocket.state::<Sesame<B>>().expect("managed").config();
+    assert_eq!(config.idle_timeout().as_secs(), 900);
+    assert_eq!(config.absolute_timeout().as_secs(), 3600);
+    assert_eq!(config.login_view(), Some("/sign-in"));
+    assert!(!config.cookie().secure());
+    assert_eq!(config.protection(), sesame::Protection::Strong);
+
+    let client = Client::untracked(rocket).await.expect("a valid rocket");
+    let response = client.get("/dashboard").dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(
+        header(&response, "Location"),
+        Some("/sign-in?next=%2Fdashboard")
+    );
+    let response = client.post("/login").dispatch().await;
+    let cookie = all(&response, "Set-Cookie").join("\n");
+    assert!(
+        cookie.starts_with("sesame="),
+        "not secure, no __Host-: {cookie}"
+    );
+}
+
+#[tokio::test]
+async fn the_secret_key_can_come_from_rockets_configuration_as_hex() {
+    let hex: String = Config::generate_secret()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let rocket = configured(&[("secret_key", hex.into())], None);
+    assert!(rocket.ignite().await.is_ok());
+}
+
+#[tokio::test]
+async fn a_bad_configuration_stops_the_launch_with_the_reason() {
+    let secret = Config::generate_secret();
+    type Case<'a> = (&'a [(&'a str, Value)], Option<&'a [u8]>, &'a str);
+    let cases: [Case<'_>; 5] = [
+        (
+            &[("protection", "paranoid".into())],
+            Some(&secret),
+            "protection",
+        ),
+        (&[("idle_timout", 900.into())], Some(&secret), "idle_timout"),
+        (
+            &[("idle_timeout", "soon".into())],
+            Some(&secret),
+            "idle_timeout",
+        ),
+        (&[], None, "no secret key"),
+        (&[("secret_key", "not hex".into())], None, "secret_key"),
+    ];
+    for (values, secret, expected) in cases {
+        let (result, log) = logged(configured(values, secret).ignite()).await;
+        let Err(error) = result else {
+            panic!("{expected}: the launch is not aborted");
+        };
+        let ErrorKind::FailedFairings(failed) = error.kind() else {
+            panic!("not a failed fairing: {error:?}");
+        };
+        assert_eq!(
+            failed.iter().map(|f| f.name).collect::<Vec<_>>(),
+            ["Sesame"]
+        );
+        assert!(log.contains(expected), "{expected}: {log}");
+    }
+    // The core's own checks too: idle timeout above the absolute timeout.
+    let values = [
+        ("idle_timeout", 7200.into()),
+        ("absolute_timeout", 3600.into()),
+    ];
+    let (result, log) = logged(configured(&values, Some(&secret)).ignite()).await;
+    // Rocket's error panics when dropped unhandled: look at it.
+    let kind = result.err().map(|e| format!("{:?}", e.kind()));
+    assert!(kind.is_some_and(|k| k.contains("FailedFairings")));
+    assert!(log.contains("invalid Sesame configuration"), "{log}");
 }
 
 #[tokio::test]
@@ -602,8 +848,9 @@ async fn a_guard_without_the_fairing_is_a_clear_500() {
         log_level: LogLevel::Off,
         ..rocket::Config::debug_default()
     })
-    .mount("/", routes![indirect])
-    .register("/", sesame_rocket::catchers());
+    .mount("/", routes![indirect]);
+    #[allow(deprecated)]
+    let rocket = rocket.register("/", sesame_rocket::catchers());
     let client = Client::untracked(rocket).await.expect("a valid rocket");
     let response = client.get("/indirect").dispatch().await;
     assert_eq!(response.status(), Status::InternalServerError);
