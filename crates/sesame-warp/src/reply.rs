@@ -1,5 +1,5 @@
-//! Step 4 of the lifecycle: commit the session onto a reply, and the core's rejections as warp
-//! responses.
+//! Step 4 of the lifecycle: commit the session onto a reply (the translation itself is
+//! [`sesame_http`]'s).
 
 use std::future::Future;
 
