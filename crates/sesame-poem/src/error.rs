@@ -4,7 +4,7 @@ use std::fmt;
 
 use poem::error::ResponseError;
 use poem::http::StatusCode;
-use poem::{IntoResponse, Response};
+use poem::{Body, IntoResponse, Response, ResponseParts};
 use sesame::{AuthError, Rejection, SessionError};
 
 /// The core's [`Rejection`] as a Poem error and response: exactly the core's status, headers
@@ -58,18 +58,33 @@ impl SesameError {
 
 impl ResponseError for SesameError {
     fn status(&self) -> StatusCode {
-        crate::response::status(&self.0)
+        sesame_http::rejection_status(&self.0)
     }
 
     fn as_response(&self) -> Response {
-        crate::response::rejection_response(&self.0)
+        rejection_response(&self.0)
     }
 }
 
 impl IntoResponse for SesameError {
     fn into_response(self) -> Response {
-        crate::response::rejection_response(&self.0)
+        rejection_response(&self.0)
     }
+}
+
+/// The core's [`Rejection`] as a [`poem::Response`] ([`sesame_http::rejection_response`]):
+/// exactly its status, headers and body.
+pub(crate) fn rejection_response(rejection: &Rejection) -> Response {
+    let (parts, body) = sesame_http::rejection_response::<Body>(rejection).into_parts();
+    Response::from_parts(
+        ResponseParts {
+            status: parts.status,
+            version: parts.version,
+            headers: parts.headers,
+            extensions: parts.extensions,
+        },
+        body,
+    )
 }
 
 impl From<Rejection> for SesameError {

@@ -6,7 +6,6 @@ pub mod extract;
 pub mod middleware;
 mod request;
 pub mod require;
-mod response;
 
 pub use error::SesameError;
 pub use extract::{Auth, CurrentUser, FreshUser, OptionalUser, SessionHandle};

@@ -101,7 +101,7 @@ use std::fmt;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use sesame::{AuthSession, Backend, Sesame};
 
-use crate::response::{apply_finish, rejection_response};
+use crate::error::rejection_response;
 
 /// Poem middleware that begins and finishes every request with the Sesame core; use it with
 /// [`EndpointExt::with`](poem::EndpointExt::with). See the [module docs](crate::middleware).
@@ -213,7 +213,7 @@ impl<E: Endpoint, B: Backend> Endpoint for SesameEndpoint<E, B> {
         if let Some(rejection) = finish.replacement.take() {
             response = rejection_response(&rejection);
         }
-        apply_finish(response.headers_mut(), finish);
+        sesame_http::apply_finish(response.headers_mut(), finish);
         Ok(response)
     }
 }

@@ -2,8 +2,7 @@
 
 use std::net::IpAddr;
 
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, FORWARDED, USER_AGENT};
-use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Request};
+use http::{Extensions, Request};
 use sesame::{AuthSession, Backend, RequestInfo, Sesame, Session};
 
 /// The socket peer's address, for session protection, inserted into the request extensions by
@@ -37,35 +36,23 @@ pub struct ClientAddr(pub IpAddr);
 /// Returns the session to finish once the response is ready.
 pub(crate) fn begin<B: Backend, Body>(sesame: &Sesame<B>, request: &mut Request<Body>) -> Session {
     let info = request_info(request);
-    let cookies = request
-        .headers()
-        .get_all(COOKIE)
-        .iter()
-        .map(HeaderValue::as_bytes);
-    let (session, auth): (Session, AuthSession<B>) = sesame.begin(info, cookies);
+    let (session, auth): (Session, AuthSession<B>) =
+        sesame.begin(info, sesame_http::cookie_headers(request.headers()));
     let extensions = request.extensions_mut();
     extensions.insert(session.clone());
     extensions.insert(auth);
     session
 }
 
-/// What the core reads off a request: method, path and query, client address and the
-/// headers it looks at. Headers that are not valid UTF-8 count as absent.
-pub(crate) fn request_info<Body>(request: &Request<Body>) -> RequestInfo {
-    let headers = request.headers();
-    RequestInfo::new(request.method().as_str(), path_and_query(request))
-        .client_addr(client_addr(request.extensions()))
-        .x_forwarded_for_values(
-            headers
-                .get_all(&X_FORWARDED_FOR)
-                .iter()
-                .map(HeaderValue::as_bytes),
-        )
-        .forwarded_values(headers.get_all(FORWARDED).iter().map(HeaderValue::as_bytes))
-        .user_agent(first(headers, &USER_AGENT))
-        .accept_values(headers.get_all(ACCEPT).iter().map(HeaderValue::as_bytes))
-        .content_type(first(headers, &CONTENT_TYPE))
-        .authorization(first(headers, &AUTHORIZATION))
+/// What the core reads off a request ([`sesame_http::request_info`]), with the path and query
+/// and the peer as tower and axum know them.
+fn request_info<Body>(request: &Request<Body>) -> RequestInfo {
+    sesame_http::request_info(
+        request.method(),
+        path_and_query(request),
+        client_addr(request.extensions()),
+        request.headers(),
+    )
 }
 
 /// The path and query as the client sent them: axum's `OriginalUri` when a router (possibly a
@@ -92,53 +79,23 @@ fn client_addr(extensions: &Extensions) -> Option<IpAddr> {
     None
 }
 
-/// `X-Forwarded-For` (not among `http`'s standard header names).
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-
-fn utf8(value: &HeaderValue) -> Option<&str> {
-    std::str::from_utf8(value.as_bytes()).ok()
-}
-
-/// The first value of a header, if it is valid UTF-8.
-fn first<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
-    headers.get(name).and_then(utf8)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn reads_headers_and_treats_non_utf8_as_absent() {
-        let request = Request::builder()
-            .method("POST")
-            .uri("http://example.com/login?next=%2Fdashboard")
-            .header(USER_AGENT, HeaderValue::from_bytes(b"caf\xe9").unwrap())
-            .header(ACCEPT, "text/html")
-            .header(ACCEPT, "application/json")
-            .header(AUTHORIZATION, "Bearer abc")
+    fn hands_over_the_method_the_path_and_the_headers() {
+        let request = Request::post("http://example.com/login?next=%2Fdashboard")
+            .header("authorization", "Bearer abc")
             .body(())
             .unwrap();
         let info = request_info(&request);
-        assert_eq!(info.method(), "POST");
-        assert_eq!(info.path_and_query(), "/login?next=%2Fdashboard");
-        assert_eq!(info.agent(), None);
+        // An absolute-form URI: only its path and query count.
+        assert_eq!(
+            (info.method(), info.path_and_query()),
+            ("POST", "/login?next=%2Fdashboard")
+        );
         assert_eq!(info.bearer_token(), Some("abc"));
-        // Both Accept values are seen: HTML is preferred, so not a JSON request.
-        assert!(!info.wants_json());
-        assert_eq!(info.addr(), None);
-    }
-
-    #[test]
-    fn accepts_utf8_beyond_ascii() {
-        let request = Request::builder()
-            .header(
-                USER_AGENT,
-                HeaderValue::from_bytes("Navigateur é".as_bytes()).unwrap(),
-            )
-            .body(())
-            .unwrap();
-        assert_eq!(request_info(&request).agent(), Some("Navigateur é"));
     }
 
     #[test]
@@ -175,37 +132,20 @@ mod tests {
     }
 
     #[test]
-    fn hands_over_the_peer_and_the_forwarding_headers_undecided() {
-        // The core decides (SECURITY.md 42): without trusted proxies the peer is the client,
-        // whatever X-Forwarded-For, Forwarded and X-Real-IP say.
-        let mut request = Request::builder()
-            .header("x-forwarded-for", "203.0.113.7")
-            .header("forwarded", "for=203.0.113.8")
-            .header("x-real-ip", "203.0.113.9")
-            .body(())
-            .unwrap();
-        let peer: IpAddr = [10, 0, 0, 7].into();
-        request.extensions_mut().insert(ClientAddr(peer));
-        let info = request_info(&request);
-        assert_eq!(info.addr(), Some(peer));
-        assert_eq!(info.peer_addr(), Some(peer));
-        // With the peer trusted, the core reads the headers the layer handed over; both
-        // name the same client here, or the peer would be kept.
-        let config = sesame::Config::builder(&[3u8; 64])
-            .trusted_proxies(["10.0.0.0/8"])
-            .build()
-            .unwrap();
-        let sesame =
-            sesame::Sesame::builder(config, sesame::testing::TestBackend::default()).build();
-        let mut request = Request::builder()
-            .header("x-forwarded-for", "198.51.100.1, 203.0.113.7")
-            .header("x-forwarded-for", "10.1.1.1")
-            .header("forwarded", "for=203.0.113.7")
-            .header("x-real-ip", "203.0.113.9")
-            .body(())
-            .unwrap();
-        request.extensions_mut().insert(ClientAddr(peer));
-        let session = begin(&sesame, &mut request);
-        assert_eq!(session.request().addr(), Some([203, 0, 113, 7].into()));
+    fn begin_puts_both_handles_into_the_extensions() {
+        let sesame = sesame::Sesame::builder(
+            sesame::Config::builder(&[3u8; 64]).build().unwrap(),
+            sesame::testing::TestBackend::default(),
+        )
+        .build();
+        let mut request = Request::new(());
+        begin(&sesame, &mut request);
+        assert!(request.extensions().get::<Session>().is_some());
+        assert!(
+            request
+                .extensions()
+                .get::<AuthSession<sesame::testing::TestBackend>>()
+                .is_some()
+        );
     }
 }

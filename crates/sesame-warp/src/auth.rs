@@ -5,11 +5,12 @@ use std::future::Future;
 use std::ops::Deref;
 
 use sesame::{AuthSession, Backend, Rejection};
+use sesame_http::rejection_response;
 use warp::Reply;
 use warp::reply::Response;
 
 use crate::SesameRejection;
-use crate::reply::{commit, rejection_response};
+use crate::reply::commit;
 
 /// The request's auth session, yielded by [`auth`](crate::auth) and the other filters of this
 /// crate.

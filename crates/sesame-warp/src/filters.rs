@@ -12,7 +12,7 @@ use warp::path::FullPath;
 use warp::reply::Response;
 
 use crate::Auth;
-use crate::request::{cookie_headers, request_info};
+use crate::request::request_info;
 
 /// The request's auth session. Never rejects; does no I/O (the session is lazy: nothing is read
 /// from the store until the handler asks).
@@ -64,7 +64,7 @@ pub fn auth<B: Backend>(
                   remote,
                   headers: HeaderMap| {
                 let info = request_info(&method, path.as_str(), query.as_deref(), remote, &headers);
-                let (_session, auth) = sesame.begin(info, cookie_headers(&headers));
+                let (_session, auth) = sesame.begin(info, sesame_http::cookie_headers(&headers));
                 Auth::new(auth)
             },
         )

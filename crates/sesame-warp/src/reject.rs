@@ -1,9 +1,10 @@
 //! Sesame's typed rejection and [`recover`], which answers it.
 
 use sesame::{Rejection, Session};
+use sesame_http::rejection_response;
 use warp::reply::Response;
 
-use crate::reply::{commit, rejection_response};
+use crate::reply::commit;
 
 /// A refusal decided by the core (the login-required `303` or `401`, the fresh-login-required
 /// redirect, a store failure's `503`...), as a typed warp rejection

@@ -1,15 +1,14 @@
-//! Step 1 of the lifecycle: read what the core needs off a warp request.
+//! Step 1 of the lifecycle: what the core reads off a warp request, as warp's filters hand it
+//! over.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use sesame::RequestInfo;
-use warp::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, FORWARDED, USER_AGENT};
-use warp::http::{HeaderMap, HeaderName, HeaderValue, Method};
+use warp::http::{HeaderMap, Method};
 
-/// What the core reads off a request: method, path and query, the socket peer (`remote`), the
-/// forwarding headers (the core decides whether to read them) and the other headers it looks at.
-/// Headers that are not valid UTF-8 count as absent (never a rejection).
+/// What the core reads off a request ([`sesame_http::request_info`]): warp extracts the path
+/// and the raw query apart (`Some("")` for a bare `?`), and the socket peer as `remote`.
 pub(crate) fn request_info(
     method: &Method,
     path: &str,
@@ -21,37 +20,12 @@ pub(crate) fn request_info(
         Some(query) => Cow::Owned(format!("{path}?{query}")),
         None => Cow::Borrowed(path),
     };
-    RequestInfo::new(method.as_str(), &path_and_query)
-        .client_addr(remote.map(|addr| addr.ip()))
-        .x_forwarded_for_values(
-            headers
-                .get_all(&X_FORWARDED_FOR)
-                .iter()
-                .map(HeaderValue::as_bytes),
-        )
-        .forwarded_values(headers.get_all(FORWARDED).iter().map(HeaderValue::as_bytes))
-        .user_agent(first(headers, &USER_AGENT))
-        .accept_values(headers.get_all(ACCEPT).iter().map(HeaderValue::as_bytes))
-        .content_type(first(headers, &CONTENT_TYPE))
-        .authorization(first(headers, &AUTHORIZATION))
-}
-
-/// Every raw `Cookie` header value, for [`sesame::Sesame::begin`] (which ignores what it cannot
-/// read).
-pub(crate) fn cookie_headers(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
-    headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes)
-}
-
-/// `X-Forwarded-For` (not among `http`'s standard header names).
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-
-fn utf8(value: &HeaderValue) -> Option<&str> {
-    std::str::from_utf8(value.as_bytes()).ok()
-}
-
-/// The first value of a header, if it is valid UTF-8.
-fn first<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
-    headers.get(name).and_then(utf8)
+    sesame_http::request_info(
+        method,
+        &path_and_query,
+        remote.map(|addr| addr.ip()),
+        headers,
+    )
 }
 
 #[cfg(test)]
@@ -59,13 +33,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_headers_and_treats_non_utf8_as_absent() {
-        let mut headers = HeaderMap::new();
-        headers.insert(USER_AGENT, HeaderValue::from_bytes(b"caf\xe9").unwrap());
-        headers.append(ACCEPT, HeaderValue::from_static("text/html"));
-        headers.append(ACCEPT, HeaderValue::from_static("application/json"));
-        headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+    fn joins_the_path_and_the_query_and_reads_the_peer() {
         let remote = SocketAddr::from(([10, 0, 0, 7], 4000));
+        let headers = HeaderMap::new();
         let info = request_info(
             &Method::POST,
             "/login",
@@ -75,45 +45,16 @@ mod tests {
         );
         assert_eq!(info.method(), "POST");
         assert_eq!(info.path_and_query(), "/login?next=%2Fdashboard");
-        assert_eq!(info.agent(), None);
-        assert_eq!(info.bearer_token(), Some("abc"));
         assert_eq!(info.addr(), Some(remote.ip()));
-        // Both Accept values are seen: HTML is preferred, so not a JSON request.
-        assert!(!info.wants_json());
     }
 
     #[test]
-    fn accepts_utf8_beyond_ascii_and_an_empty_query() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            USER_AGENT,
-            HeaderValue::from_bytes("Navigateur é".as_bytes()).unwrap(),
-        );
+    fn an_empty_query_and_no_query() {
+        let headers = HeaderMap::new();
         let info = request_info(&Method::GET, "/", Some(""), None, &headers);
-        assert_eq!(info.agent(), Some("Navigateur é"));
         assert_eq!(info.path_and_query(), "/?");
         assert_eq!(info.addr(), None);
-    }
-
-    #[test]
-    fn the_peer_is_the_client_whatever_the_forwarding_headers_say() {
-        // Without trusted proxies (the core decides; see SECURITY.md 42).
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
-        headers.insert("forwarded", HeaderValue::from_static("for=203.0.113.8"));
-        headers.insert("x-real-ip", HeaderValue::from_static("203.0.113.9"));
-        let remote = SocketAddr::from(([10, 0, 0, 7], 4000));
-        let info = request_info(&Method::GET, "/", None, Some(remote), &headers);
-        assert_eq!(info.addr(), Some(remote.ip()));
-        assert_eq!(info.peer_addr(), Some(remote.ip()));
-    }
-
-    #[test]
-    fn every_cookie_header_is_passed_on() {
-        let mut headers = HeaderMap::new();
-        headers.append(COOKIE, HeaderValue::from_static("a=1"));
-        headers.append(COOKIE, HeaderValue::from_static("b=2; c=3"));
-        let all: Vec<&[u8]> = cookie_headers(&headers).collect();
-        assert_eq!(all, [&b"a=1"[..], &b"b=2; c=3"[..]]);
+        let info = request_info(&Method::GET, "/a", None, None, &headers);
+        assert_eq!(info.path_and_query(), "/a");
     }
 }

@@ -8,7 +8,6 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::CheckFuture;
-use crate::response::into_response;
 
 pin_project! {
     /// The response future of [`RequireLogin`](super::RequireLogin): the core's decision, then
@@ -68,7 +67,7 @@ where
             match this.state.as_mut().project() {
                 StateProj::Check { check } => {
                     if let Err(rejection) = ready!(check.as_mut().poll(cx)) {
-                        return Poll::Ready(Ok(into_response(rejection)));
+                        return Poll::Ready(Ok(sesame_http::rejection_response(&rejection)));
                     }
                     let (Some(mut service), Some(request)) =
                         (this.service.take(), this.request.take())

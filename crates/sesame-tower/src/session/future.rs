@@ -7,8 +7,6 @@ use http::Response;
 use pin_project_lite::pin_project;
 use sesame::{Finish, Session};
 
-use crate::response::{apply_finish, into_response};
-
 type FinishFuture = Pin<Box<dyn Future<Output = Finish> + Send>>;
 
 pin_project! {
@@ -125,16 +123,10 @@ where
 /// become responses first.
 fn complete<ResBody: From<String>, E>(
     outcome: Result<Response<ResBody>, E>,
-    mut finish: Finish,
+    finish: Finish,
 ) -> Result<Response<ResBody>, E> {
     match outcome {
-        Ok(mut response) => {
-            if let Some(rejection) = finish.replacement.take() {
-                response = into_response(rejection);
-            }
-            apply_finish(response.headers_mut(), finish);
-            Ok(response)
-        }
+        Ok(response) => Ok(sesame_http::finish_response(response, finish)),
         Err(inner) => {
             if !finish.set_cookies.is_empty() {
                 tracing::warn!(

@@ -1,0 +1,8 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod request;
+mod response;
+
+pub use request::{cookie_headers, request_info};
+pub use response::{apply_finish, finish_response, rejection_response, rejection_status};
