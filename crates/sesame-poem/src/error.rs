@@ -12,7 +12,7 @@ use sesame::{AuthError, Rejection, SessionError};
 /// requests, the CSRF `403`, the `429` with `Retry-After`, the store-failure `503`...).
 ///
 /// Every extractor and middleware of this crate fails with it. Handlers can return it too,
-/// either as `Result<T, SesameError>` or through [`poem::Error`], which it converts into; `?`
+/// either as `Result<T, SesameRejection>` or through [`poem::Error`], which it converts into; `?`
 /// converts the core's [`Rejection`], [`AuthError`] and [`SessionError`] into it (the core
 /// decides the status: `503` for a store failure, `500` for an internal error, `403` for an
 /// inactive user).
@@ -20,10 +20,10 @@ use sesame::{AuthError, Rejection, SessionError};
 /// ```
 /// use poem::{Response, handler, web::Redirect, IntoResponse};
 /// use sesame::testing::TestBackend;
-/// use sesame_poem::{Auth, SesameError};
+/// use sesame_poem::{Auth, SesameRejection};
 ///
 /// #[handler]
-/// async fn logout(auth: Auth<TestBackend>) -> Result<Response, SesameError> {
+/// async fn logout(auth: Auth<TestBackend>) -> Result<Response, SesameRejection> {
 ///     auth.logout().await?;
 ///     Ok(Redirect::see_other("/").into_response())
 /// }
@@ -34,17 +34,24 @@ use sesame::{AuthError, Rejection, SessionError};
 /// ```
 /// use poem::error::ResponseError;
 /// use sesame::Rejection;
-/// use sesame_poem::SesameError;
+/// use sesame_poem::SesameRejection;
 ///
-/// let response = SesameError(Rejection::redirect("/login?next=%2F")).as_response();
+/// let response = SesameRejection(Rejection::redirect("/login?next=%2F")).as_response();
 /// assert_eq!(response.status(), 303);
 /// assert_eq!(response.headers()["location"], "/login?next=%2F");
 /// assert_eq!(response.headers()["cache-control"], "no-store");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SesameError(pub Rejection);
+pub struct SesameRejection(pub Rejection);
 
-impl SesameError {
+/// The old name of [`SesameRejection`] (every adapter calls it that now).
+#[deprecated(
+    since = "0.1.0",
+    note = "renamed `SesameRejection`, as in the other adapters"
+)]
+pub type SesameError = SesameRejection;
+
+impl SesameRejection {
     /// The core's rejection.
     pub fn rejection(&self) -> &Rejection {
         &self.0
@@ -56,7 +63,7 @@ impl SesameError {
     }
 }
 
-impl ResponseError for SesameError {
+impl ResponseError for SesameRejection {
     fn status(&self) -> StatusCode {
         sesame_http::rejection_status(&self.0)
     }
@@ -66,7 +73,7 @@ impl ResponseError for SesameError {
     }
 }
 
-impl IntoResponse for SesameError {
+impl IntoResponse for SesameRejection {
     fn into_response(self) -> Response {
         rejection_response(&self.0)
     }
@@ -87,31 +94,31 @@ pub(crate) fn rejection_response(rejection: &Rejection) -> Response {
     )
 }
 
-impl From<Rejection> for SesameError {
+impl From<Rejection> for SesameRejection {
     fn from(rejection: Rejection) -> Self {
         Self(rejection)
     }
 }
 
-impl From<AuthError> for SesameError {
+impl From<AuthError> for SesameRejection {
     fn from(error: AuthError) -> Self {
         Self(error.into())
     }
 }
 
-impl From<SessionError> for SesameError {
+impl From<SessionError> for SesameRejection {
     fn from(error: SessionError) -> Self {
         Self(error.into())
     }
 }
 
-impl fmt::Display for SesameError {
+impl fmt::Display for SesameRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.0, f)
     }
 }
 
-impl std::error::Error for SesameError {
+impl std::error::Error for SesameRejection {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.0)
     }
@@ -128,7 +135,7 @@ mod tests {
     #[tokio::test]
     async fn json_401_is_the_core_s() {
         let rejection = Rejection::unauthorized_json();
-        let response = SesameError(rejection.clone()).as_response();
+        let response = SesameRejection(rejection.clone()).as_response();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(response.headers()["content-type"], "application/json");
         assert_eq!(response.headers()["cache-control"], "no-store");
@@ -138,7 +145,7 @@ mod tests {
 
     #[tokio::test]
     async fn through_poem_error() {
-        let error: poem::Error = SesameError(Rejection::unavailable()).into();
+        let error: poem::Error = SesameRejection(Rejection::unavailable()).into();
         assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
         let response = error.into_response();
         assert_eq!(response.headers()["retry-after"], "1");

@@ -9,16 +9,16 @@
 //! | [`FreshUser<B>`] | the user, logged in with credentials in this session | the core's [`require_fresh_login`](AuthSession::require_fresh_login) decision |
 //! | [`OptionalUser<B>`] | the user, or `None` for a guest | `503` when the store fails |
 //!
-//! Every rejection is a [`SesameError`]: the core's [`Rejection`] as a Poem error, answered
+//! Every rejection is a [`SesameRejection`]: the core's [`Rejection`] as a Poem error, answered
 //! with exactly the core's status, headers and body.
 //!
 //! ```
 //! use poem::{IntoResponse, Response, handler, web::Redirect};
 //! use sesame::testing::TestBackend;
-//! use sesame_poem::{Auth, SesameError};
+//! use sesame_poem::{Auth, SesameRejection};
 //!
 //! #[handler]
-//! async fn logout(auth: Auth<TestBackend>) -> Result<Response, SesameError> {
+//! async fn logout(auth: Auth<TestBackend>) -> Result<Response, SesameRejection> {
 //!     auth.logout().await?;
 //!     Ok(Redirect::see_other("/").into_response())
 //! }
@@ -30,13 +30,13 @@ use std::ops::{Deref, DerefMut};
 use poem::{FromRequest, Request, RequestBody, Result};
 use sesame::{AuthSession, Backend, Rejection, Session};
 
-use crate::SesameError;
+use crate::SesameRejection;
 
-fn auth_session<B: Backend>(req: &Request, what: &str) -> Result<AuthSession<B>, SesameError> {
+fn auth_session<B: Backend>(req: &Request, what: &str) -> Result<AuthSession<B>, SesameRejection> {
     req.extensions()
         .get::<AuthSession<B>>()
         .cloned()
-        .ok_or_else(|| SesameError(Rejection::missing_layer(what)))
+        .ok_or_else(|| SesameRejection(Rejection::missing_layer(what)))
 }
 
 /// The per-request [`AuthSession`]: who is logged in, login, logout, confirm, sessions.
@@ -47,13 +47,13 @@ fn auth_session<B: Backend>(req: &Request, what: &str) -> Result<AuthSession<B>,
 /// ```
 /// use poem::{IntoResponse, Response, handler, http::StatusCode, web::{Form, Redirect}};
 /// use sesame::{LoginOptions, testing::TestBackend};
-/// use sesame_poem::{Auth, SesameError};
+/// use sesame_poem::{Auth, SesameRejection};
 ///
 /// #[derive(serde::Deserialize)]
 /// struct LoginForm { username: String, password: String }
 ///
 /// #[handler]
-/// async fn login(auth: Auth<TestBackend>, Form(form): Form<LoginForm>) -> Result<Response, SesameError> {
+/// async fn login(auth: Auth<TestBackend>, Form(form): Form<LoginForm>) -> Result<Response, SesameRejection> {
 ///     let credentials = (form.username.clone(), form.password);
 ///     let Some(user) = auth.authenticate(credentials, &form.username).await? else {
 ///         return Ok((StatusCode::UNAUTHORIZED, "Invalid username or password.").into_response());
@@ -96,10 +96,10 @@ impl<'a, B: Backend> FromRequest<'a> for Auth<B> {
 ///
 /// ```
 /// use poem::handler;
-/// use sesame_poem::{SesameError, SessionHandle};
+/// use sesame_poem::{SesameRejection, SessionHandle};
 ///
 /// #[handler]
-/// async fn visits(SessionHandle(session): SessionHandle) -> Result<String, SesameError> {
+/// async fn visits(SessionHandle(session): SessionHandle) -> Result<String, SesameRejection> {
 ///     let n = session.get::<u64>("visits").await?.unwrap_or(0) + 1;
 ///     session.insert("visits", &n).await?;
 ///     Ok(format!("visit number {n}"))
@@ -118,7 +118,7 @@ impl Deref for SessionHandle {
 impl<'a> FromRequest<'a> for SessionHandle {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> Result<Self> {
         let session = req.extensions().get::<Session>().cloned().ok_or_else(|| {
-            SesameError(Rejection::missing_layer("the `SessionHandle` extractor"))
+            SesameRejection(Rejection::missing_layer("the `SessionHandle` extractor"))
         })?;
         Ok(Self(session))
     }
@@ -207,7 +207,7 @@ macro_rules! user_wrapper {
         impl<'a, B: Backend> FromRequest<'a> for $name<B> {
             async fn from_request(req: &'a Request, _body: &mut RequestBody) -> Result<Self> {
                 let $auth = auth_session::<B>(req, $what)?;
-                let user = $load.map_err(SesameError::from)?;
+                let user = $load.map_err(SesameRejection::from)?;
                 Ok(Self(user))
             }
         }

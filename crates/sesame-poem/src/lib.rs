@@ -7,7 +7,8 @@ pub mod middleware;
 mod request;
 pub mod require;
 
-pub use error::SesameError;
+#[allow(deprecated)]
+pub use error::{SesameError, SesameRejection};
 pub use extract::{Auth, CurrentUser, FreshUser, OptionalUser, SessionHandle};
 pub use middleware::{SesameEndpoint, SesameMiddleware};
 pub use require::{

@@ -6,7 +6,7 @@
 //! routes they protect): they read the [`sesame::AuthSession`] the session middleware inserted,
 //! ask the core ([`require_login`](sesame::AuthSession::require_login) or
 //! [`require_fresh_login`](sesame::AuthSession::require_fresh_login)) and either call the inner
-//! endpoint or fail with the core's decision as a [`SesameError`]: a `303 See Other` to the
+//! endpoint or fail with the core's decision as a [`SesameRejection`]: a `303 See Other` to the
 //! login view with a safe `next` (and a flashed message), a `401` (JSON for requests that ask
 //! for JSON) when there is no login view, a `503` when the store fails. Without the session
 //! middleware they fail with a `500` that says so.
@@ -56,14 +56,14 @@ use std::marker::PhantomData;
 use poem::{Endpoint, Middleware, Request, Result};
 use sesame::{AuthSession, Backend, Rejection};
 
-use crate::SesameError;
+use crate::SesameRejection;
 
 /// The session's [`AuthSession`], or the missing-middleware error naming `what`.
-fn auth_session<B: Backend>(req: &Request, what: &str) -> Result<AuthSession<B>, SesameError> {
+fn auth_session<B: Backend>(req: &Request, what: &str) -> Result<AuthSession<B>, SesameRejection> {
     req.extensions()
         .get::<AuthSession<B>>()
         .cloned()
-        .ok_or_else(|| SesameError(Rejection::missing_layer(what)))
+        .ok_or_else(|| SesameRejection(Rejection::missing_layer(what)))
 }
 
 macro_rules! require_middleware {
@@ -150,7 +150,7 @@ macro_rules! require_middleware {
 
             async fn call(&self, req: Request) -> Result<E::Output> {
                 let $auth = auth_session::<B>(&req, $what)?;
-                $check.map_err(SesameError)?;
+                $check.map_err(SesameRejection)?;
                 self.inner.call(req).await
             }
         }
@@ -159,7 +159,7 @@ macro_rules! require_middleware {
 
 require_middleware!(
     /// Lets only logged-in users through (Flask's `login_required`); anyone else gets the
-    /// core's [`require_login`](AuthSession::require_login) decision as a [`SesameError`]. See
+    /// core's [`require_login`](AuthSession::require_login) decision as a [`SesameRejection`]. See
     /// the [module docs](crate::require).
     ///
     /// ```
@@ -185,7 +185,7 @@ require_middleware!(
     /// Lets only users who logged in with credentials in this session through (Flask's
     /// `fresh_login_required`); anyone else gets the core's
     /// [`require_fresh_login`](AuthSession::require_fresh_login) decision (a redirect to the
-    /// refresh view, or a `401`) as a [`SesameError`]. See the [module docs](crate::require).
+    /// refresh view, or a `401`) as a [`SesameRejection`]. See the [module docs](crate::require).
     ///
     /// ```
     /// use poem::{EndpointExt, get, handler};

@@ -14,8 +14,8 @@ use sesame::store::{MemoryStore, SessionStore};
 use sesame::testing::{FlakyStore, TestBackend, TestUser, login_cookie};
 use sesame::{Config, LoginOptions, Rejection, Sesame};
 use sesame_poem::{
-    Auth, CurrentUser, FreshLoginRequired, FreshUser, LoginRequired, OptionalUser, SesameError,
-    SesameMiddleware, SessionHandle,
+    Auth, CurrentUser, FreshLoginRequired, FreshUser, LoginRequired, OptionalUser,
+    SesameMiddleware, SesameRejection, SessionHandle,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -45,7 +45,7 @@ struct LoginForm {
 }
 
 #[handler]
-async fn login(auth: Auth<B>, Form(form): Form<LoginForm>) -> Result<Response, SesameError> {
+async fn login(auth: Auth<B>, Form(form): Form<LoginForm>) -> Result<Response, SesameRejection> {
     let credentials = (form.username.clone(), form.password);
     let Some(user) = auth.authenticate(credentials, &form.username).await? else {
         return Ok((StatusCode::UNAUTHORIZED, "Invalid username or password.").into_response());
@@ -55,7 +55,7 @@ async fn login(auth: Auth<B>, Form(form): Form<LoginForm>) -> Result<Response, S
 }
 
 #[handler]
-async fn logout(auth: Auth<B>) -> Result<Redirect, SesameError> {
+async fn logout(auth: Auth<B>) -> Result<Redirect, SesameRejection> {
     auth.logout().await?;
     Ok(Redirect::see_other("/"))
 }
@@ -85,7 +85,7 @@ fn plain() -> &'static str {
 
 /// Reads the session, changes nothing.
 #[handler]
-async fn peek(SessionHandle(session): SessionHandle) -> Result<String, SesameError> {
+async fn peek(SessionHandle(session): SessionHandle) -> Result<String, SesameRejection> {
     let theme: Option<String> = session.get("theme").await?;
     Ok(theme.unwrap_or_else(|| "light".to_owned()))
 }
@@ -96,7 +96,7 @@ async fn touch_then_fail(SessionHandle(session): SessionHandle) -> poem::Result<
     session
         .insert("theme", "dark")
         .await
-        .map_err(SesameError::from)?;
+        .map_err(SesameRejection::from)?;
     Err(poem::Error::from_string(
         "bad input",
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -109,12 +109,12 @@ async fn login_then_fail(auth: Auth<B>) -> poem::Result<String> {
     let user = auth.sesame().backend().user("1").expect("alice exists");
     auth.login(&user, LoginOptions::default())
         .await
-        .map_err(SesameError::from)?;
+        .map_err(SesameRejection::from)?;
     Err(poem::Error::from_status(StatusCode::BAD_REQUEST))
 }
 
 #[handler]
-async fn write(SessionHandle(session): SessionHandle) -> Result<&'static str, SesameError> {
+async fn write(SessionHandle(session): SessionHandle) -> Result<&'static str, SesameRejection> {
     session.insert("theme", "dark").await?;
     Ok("written")
 }
@@ -133,7 +133,7 @@ async fn client_addr(auth: Auth<B>) -> String {
 }
 
 #[handler]
-async fn me(auth: Auth<B>) -> Result<Json<serde_json::Value>, SesameError> {
+async fn me(auth: Auth<B>) -> Result<Json<serde_json::Value>, SesameRejection> {
     let user = auth.require_login().await?;
     Ok(Json(serde_json::json!({ "username": user.username })))
 }
