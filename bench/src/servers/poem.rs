@@ -6,7 +6,7 @@ use poem::http::StatusCode;
 use poem::listener::TcpAcceptor;
 use poem::{EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler, post};
 use sesame::Sesame;
-use sesame_poem::{Auth, CurrentUser, SesameError, SesameMiddleware};
+use sesame_poem::{Auth, CurrentUser, SesameMiddleware, SesameRejection};
 use tokio::net::TcpListener;
 
 use crate::app::{self, BenchBackend, HELLO};
@@ -26,7 +26,7 @@ async fn login(
     req: &Request,
     Auth(auth): Auth<BenchBackend>,
     body: Vec<u8>,
-) -> Result<Response, SesameError> {
+) -> Result<Response, SesameRejection> {
     Ok(if app::login(&auth, &body, req.uri().query()).await? {
         "ok".into_response()
     } else {
@@ -35,13 +35,15 @@ async fn login(
 }
 
 #[handler]
-async fn session(Auth(auth): Auth<BenchBackend>) -> Result<&'static str, SesameError> {
+async fn session(Auth(auth): Auth<BenchBackend>) -> Result<&'static str, SesameRejection> {
     app::write_session(&auth, false).await?;
     Ok("ok")
 }
 
 #[handler]
-async fn session_same_user(Auth(auth): Auth<BenchBackend>) -> Result<&'static str, SesameError> {
+async fn session_same_user(
+    Auth(auth): Auth<BenchBackend>,
+) -> Result<&'static str, SesameRejection> {
     app::write_session(&auth, true).await?;
     Ok("ok")
 }

@@ -254,6 +254,35 @@ impl RequestInfo {
         ct_json && !html
     }
 
+    /// Where to send the client after a login: the `next` of the request's query string
+    /// (percent-decoded) when it is a [safe](crate::redirect::safe_next) same-site path, else
+    /// `default` (trusted as is: it comes from the application). What the login-required
+    /// redirect put there comes back here; handlers need not parse the query themselves.
+    ///
+    /// ```
+    /// use sesame::RequestInfo;
+    ///
+    /// let r = RequestInfo::new("GET", "/login?next=%2Fsettings%3Ftab%3D1");
+    /// assert_eq!(r.next_or("/dashboard"), "/settings?tab=1");
+    /// let r = RequestInfo::new("GET", "/login?next=%2F%2Fevil.com");
+    /// assert_eq!(r.next_or("/dashboard"), "/dashboard");
+    /// assert_eq!(RequestInfo::new("GET", "/login").next_or("/dashboard"), "/dashboard");
+    /// ```
+    pub fn next_or(&self, default: &str) -> String {
+        let query = self.path_and_query.split_once('?').map_or("", |(_, q)| q);
+        let query = query.split('#').next().unwrap_or(query);
+        let next = query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(k, _)| *k == "next")
+            .map(|(_, v)| {
+                percent_encoding::percent_decode_str(&v.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            });
+        crate::redirect::next_or(next.as_deref(), default).to_owned()
+    }
+
     /// Whether the method may change state (everything but GET, HEAD, OPTIONS, TRACE).
     pub fn is_unsafe_method(&self) -> bool {
         !matches!(&*self.method, "GET" | "HEAD" | "OPTIONS" | "TRACE")
@@ -308,6 +337,27 @@ mod tests {
         ));
         assert!(!r(None, None));
         assert!(r(None, Some("application/json")));
+    }
+
+    #[test]
+    fn security_20_next_from_the_query_is_only_a_same_site_path() {
+        let next = |q: &str| RequestInfo::new("GET", &format!("/login?{q}")).next_or("/home");
+        for hostile in [
+            "next=%2F%2Fevil.com",
+            "next=%2F%5Cevil.com",
+            "next=%5C%5Cevil.com",
+            "next=https%3Aevil.com",
+            "next=%252F%252Fevil.com",
+            "next=%2F%2509%2Fevil.com",
+            "next=javascript%3Aalert(1)",
+            "next=+%2Fdashboard",
+            "next=",
+            "nextx=%2Fsettings",
+        ] {
+            assert_eq!(next(hostile), "/home", "{hostile}");
+        }
+        assert_eq!(next("a=1&next=%2Fsettings&b=2"), "/settings");
+        assert_eq!(next("next=%2Fcart%3Fitem%3Da%2Bb"), "/cart?item=a+b");
     }
 
     #[test]

@@ -196,6 +196,12 @@ impl<B: Backend> AuthSession<B> {
             .load(std::sync::atomic::Ordering::Relaxed))
     }
 
+    /// Where to send the user after logging in: the safe `next` of this request's query
+    /// string, else `default` ([`RequestInfo::next_or`](crate::RequestInfo::next_or)).
+    pub fn next_or(&self, default: &str) -> String {
+        self.session.request().next_or(default)
+    }
+
     /// Checks a submitted CSRF token: [`Session::verify_csrf`] on this request's session.
     pub async fn verify_csrf(&self, submitted: &str) -> Result<(), Rejection> {
         self.session.verify_csrf(submitted).await
