@@ -675,6 +675,10 @@ async fn the_client_address_is_the_peer_unless_it_is_a_trusted_proxy() {
 
 /// What is logged while `f` runs, on this thread.
 async fn logged<T>(f: impl Future<Output = T>) -> (T, String) {
+    // One global subscriber for the whole test binary, writing into one buffer: a scoped
+    // (`set_default`) subscriber races with tests running on other threads over tracing's
+    // global callsite cache and can miss events. Tests only look for their own messages in
+    // what was written while they ran.
     #[derive(Clone, Default)]
     struct Buffer(Arc<Mutex<Vec<u8>>>);
     impl std::io::Write for Buffer {
@@ -688,21 +692,25 @@ async fn logged<T>(f: impl Future<Output = T>) -> (T, String) {
             Ok(())
         }
     }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    // `#[tokio::test]` runs on one thread: the default subscriber sees the whole future.
-    let output = {
-        let _default = tracing::subscriber::set_default(subscriber);
-        f.await
-    };
+    static BUFFER: std::sync::OnceLock<Buffer> = std::sync::OnceLock::new();
+    let buffer = BUFFER.get_or_init(|| {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other global subscriber in this test binary");
+        buffer
+    });
+    let start = buffer.0.lock().map(|b| b.len()).unwrap_or(0);
+    let output = f.await;
     let text = buffer
         .0
         .lock()
-        .map(|b| String::from_utf8_lossy(&b).into_owned());
+        .map(|b| String::from_utf8_lossy(&b[start..]).into_owned());
     (output, text.unwrap_or_default())
 }
 
