@@ -359,17 +359,7 @@ impl<B: Backend> AuthSession<B> {
             if let Some(old) = self.session.inner.incoming.remember.as_ref() {
                 store.delete_remember(old.selector()).await?;
             }
-            let token = RememberToken::generate();
-            let rec = RememberRecord {
-                version: 1,
-                user_id: user_id.clone(),
-                validator_hash: token.validator_hash(),
-                previous_validators: Vec::new(),
-                rotated_at: now,
-                expires_at: now + self.config().remember_duration,
-                auth_hash: self.config().keys.auth_hash(user.auth_hash()),
-            };
-            while !store.create_remember(token.selector(), &rec).await? {}
+            let token = self.create_remember_token(user).await?;
             st.set_remember = Some((token, self.config().remember_duration));
         }
         drop(st);
@@ -659,10 +649,12 @@ impl<B: Backend> AuthSession<B> {
         Ok(())
     }
 
-    async fn issue_remember(&self, user: &B::User) -> Result<(), AuthError> {
+    /// Stores a new remember-me token for `user` (durable) and returns it; the caller puts it
+    /// in the session state to send its cookie.
+    async fn create_remember_token(&self, user: &B::User) -> Result<RememberToken, AuthError> {
         let now = self.config().now();
-        let token = RememberToken::generate();
-        let rec = RememberRecord {
+        let mut token = RememberToken::generate();
+        let mut rec = RememberRecord {
             version: 1,
             user_id: user.id(),
             validator_hash: token.validator_hash(),
@@ -671,12 +663,21 @@ impl<B: Backend> AuthSession<B> {
             expires_at: now + self.config().remember_duration,
             auth_hash: self.config().keys.auth_hash(user.auth_hash()),
         };
+        // A selector collision (96 random bits: never in practice) draws another token.
         while !self
             .core()
             .store
             .create_remember(token.selector(), &rec)
             .await?
-        {}
+        {
+            token = RememberToken::generate();
+            rec.validator_hash = token.validator_hash();
+        }
+        Ok(token)
+    }
+
+    async fn issue_remember(&self, user: &B::User) -> Result<(), AuthError> {
+        let token = self.create_remember_token(user).await?;
         self.session.lock().await?.set_remember = Some((token, self.config().remember_duration));
         Ok(())
     }
