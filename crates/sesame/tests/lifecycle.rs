@@ -5,9 +5,11 @@
 // reach helpers outside `#[test]` functions.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::sync::Arc;
 
+use common::Browser;
 use sesame::store::{MemoryStore, SessionStore};
 use sesame::testing::{FlakyStore, MockClock, StoreOp, TestBackend, TestUser};
 use sesame::{
@@ -16,37 +18,6 @@ use sesame::{
 };
 
 const KEY: [u8; 64] = [7; 64];
-
-/// A browser: a cookie jar fed by `Set-Cookie` values.
-#[derive(Default, Clone, Debug)]
-struct Browser {
-    cookies: BTreeMap<String, String>,
-    user_agent: Option<String>,
-}
-
-impl Browser {
-    fn header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-    fn apply(&mut self, f: &Finish) {
-        for sc in &f.set_cookies {
-            let c = cookie::Cookie::parse(sc.clone()).unwrap();
-            if c.max_age() == Some(cookie::time::Duration::ZERO) {
-                self.cookies.remove(c.name());
-            } else {
-                self.cookies
-                    .insert(c.name().to_owned(), c.value().to_owned());
-            }
-        }
-    }
-    fn get(&self, name: &str) -> Option<&String> {
-        self.cookies.get(name)
-    }
-}
 
 struct Harness {
     sesame: Sesame<TestBackend>,

@@ -11,16 +11,18 @@
 // reach helpers outside `#[test]` functions.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use common::Browser;
 use sesame::store::{MemoryStore, SessionStore};
 use sesame::testing::{FlakyStore, MockClock, TestBackend, TestUser};
 use sesame::throttle::ThrottleConfig;
-use sesame::{Backend, Config, Event, Finish, LoginOptions, RequestInfo, Sesame};
+use sesame::{Backend, Config, Event, LoginOptions, RequestInfo, Sesame};
 use tokio::sync::Barrier;
 
 const KEY: [u8; 64] = [7; 64];
@@ -115,33 +117,6 @@ fn harness() -> Harness {
         &KEY,
         &backend(),
     )
-}
-
-/// A browser: a cookie jar fed by `Set-Cookie` values.
-#[derive(Default, Clone, Debug)]
-struct Browser {
-    cookies: BTreeMap<String, String>,
-}
-
-impl Browser {
-    fn header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-    fn apply(&mut self, f: &Finish) {
-        for sc in &f.set_cookies {
-            let c = cookie::Cookie::parse(sc.clone()).unwrap();
-            if c.max_age() == Some(cookie::time::Duration::ZERO) {
-                self.cookies.remove(c.name());
-            } else {
-                self.cookies
-                    .insert(c.name().to_owned(), c.value().to_owned());
-            }
-        }
-    }
 }
 
 /// What a login attempt answered: `200` logged in, `401` wrong, or the rejection's status.
