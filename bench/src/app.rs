@@ -87,6 +87,12 @@ impl fmt::Debug for Credentials {
     }
 }
 
+impl sesame::LoginCredentials for Credentials {
+    fn account(&self) -> &str {
+        &self.username
+    }
+}
+
 impl Credentials {
     /// Reads `username` and `password` from a url-encoded form body, else from the query.
     pub fn parse(body: &[u8], query: Option<&str>) -> Option<Self> {
@@ -286,8 +292,7 @@ pub async fn login(
     let Some(credentials) = Credentials::parse(body, query) else {
         return Ok(false);
     };
-    let account = credentials.username.clone();
-    let Some(user) = auth.authenticate(credentials, &account).await? else {
+    let Some(user) = auth.authenticate(credentials).await? else {
         return Ok(false);
     };
     auth.login(&user, LoginOptions::default()).await?;

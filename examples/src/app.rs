@@ -564,10 +564,7 @@ impl Demo {
                     username: username.to_owned(),
                     password: password.to_owned(),
                 };
-                match auth
-                    .authenticate(credentials, &username.to_lowercase())
-                    .await?
-                {
+                match auth.authenticate(credentials).await? {
                     Some(user) => {
                         auth.login(
                             &user,
@@ -755,7 +752,7 @@ impl Demo {
                     password: current.to_owned(),
                 };
                 let ok = auth
-                    .authenticate(credentials, &user.username.to_lowercase())
+                    .authenticate(credentials)
                     .await?
                     .is_some_and(|u| u.id == user.id);
                 if !ok {

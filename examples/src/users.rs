@@ -578,6 +578,13 @@ pub struct Credentials {
     pub password: String,
 }
 
+impl sesame::LoginCredentials for Credentials {
+    /// The username: the throttle counts failures per account, in any letter case.
+    fn account(&self) -> &str {
+        &self.username
+    }
+}
+
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")

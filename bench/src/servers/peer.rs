@@ -65,7 +65,7 @@ async fn login(mut auth: AuthSession<Peer>, uri: Uri, body: Bytes) -> Response {
             Ok(()) => "ok".into_response(),
             Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         },
-        Ok(None) => (StatusCode::UNAUTHORIZED, "invalid").into_response(),
+        Ok(None) => (StatusCode::UNAUTHORIZED).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

@@ -2,7 +2,7 @@
 
 use poem::Request;
 use poem::http::Uri;
-use sesame::{AuthSession, Backend, RequestInfo, Sesame, Session};
+use sesame::{AuthSession, Backend, Config, RequestInfo, Sesame, Session};
 
 /// Begins the request with the core and puts both handles into the request's extensions.
 ///
@@ -10,7 +10,7 @@ use sesame::{AuthSession, Backend, RequestInfo, Sesame, Session};
 /// `CookieJarManager` middleware and panics without it. Returns the session to finish once the
 /// response is ready.
 pub(crate) fn begin<B: Backend>(sesame: &Sesame<B>, request: &mut Request) -> Session {
-    let info = request_info(request);
+    let info = request_info(sesame.config(), request);
     let (session, auth): (Session, AuthSession<B>) =
         sesame.begin(info, sesame_http::cookie_headers(request.headers()));
     let extensions = request.extensions_mut();
@@ -21,9 +21,10 @@ pub(crate) fn begin<B: Backend>(sesame: &Sesame<B>, request: &mut Request) -> Se
 
 /// What the core reads off a request ([`sesame_http::request_info`]), with the path and query
 /// and the socket peer as Poem knows them.
-fn request_info(request: &Request) -> RequestInfo {
+fn request_info(config: &Config, request: &Request) -> RequestInfo {
     let peer = request.remote_addr().as_socket_addr().map(|a| a.ip());
     sesame_http::request_info(
+        config,
         request.method(),
         path_and_query(request),
         peer,
@@ -48,6 +49,10 @@ fn path_and_query(request: &Request) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_config() -> Config {
+        Config::builder(&[3u8; 64]).build().unwrap()
+    }
     use poem::http::Method;
 
     #[test]
@@ -57,7 +62,7 @@ mod tests {
             .uri_str("/api/me")
             .header("accept", "application/json")
             .finish();
-        let info = request_info(&request);
+        let info = request_info(&test_config(), &request);
         assert_eq!(info.method(), "PUT");
         assert!(info.wants_json());
         // Built by hand: no socket address, and no original URI (its own URI counts).
@@ -67,6 +72,6 @@ mod tests {
     #[test]
     fn empty_uri_is_the_root() {
         let request = Request::builder().finish();
-        assert_eq!(request_info(&request).path_and_query(), "/");
+        assert_eq!(request_info(&test_config(), &request).path_and_query(), "/");
     }
 }

@@ -47,7 +47,7 @@ struct LoginForm {
 #[handler]
 async fn login(auth: Auth<B>, Form(form): Form<LoginForm>) -> Result<Response, SesameRejection> {
     let credentials = (form.username.clone(), form.password);
-    let Some(user) = auth.authenticate(credentials, &form.username).await? else {
+    let Some(user) = auth.authenticate(credentials).await? else {
         return Ok((StatusCode::UNAUTHORIZED, "Invalid username or password.").into_response());
     };
     auth.login(&user, LoginOptions::default()).await?;

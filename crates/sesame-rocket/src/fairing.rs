@@ -436,7 +436,8 @@ fn begin<B: Backend>(sesame: &Sesame<B>, request: &Request<'_>) -> Begun<B> {
         .user_agent(headers.get_one("User-Agent"))
         .accept_values(headers.get("Accept").map(str::as_bytes))
         .content_type(headers.get_one("Content-Type"))
-        .authorization(headers.get_one("Authorization"));
+        .authorization(headers.get_one("Authorization"))
+        .kept_headers(sesame.config(), |name| headers.get(name).map(str::as_bytes));
     let (session, auth) = if headers.contains("Cookie") {
         sesame.begin(info, headers.get("Cookie").map(str::as_bytes))
     } else {

@@ -72,7 +72,7 @@ fn not_ready<B: Backend>(rocket: &Rocket<Ignite>, guard: &str) -> bool {
 /// #[rocket::post("/login")]
 /// async fn login(auth: Auth<TestBackend>) -> Result<Redirect, SesameRejection> {
 ///     let credentials = ("alice".to_owned(), "correct horse".to_owned());
-///     let Some(user) = auth.authenticate(credentials, "alice").await? else {
+///     let Some(user) = auth.authenticate(credentials).await? else {
 ///         return Ok(Redirect::to("/login?failed"));
 ///     };
 ///     auth.login(&user, LoginOptions::default()).await?;

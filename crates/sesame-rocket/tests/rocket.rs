@@ -29,7 +29,7 @@ const SESSION: &str = "__Host-sesame";
 #[post("/login")]
 async fn login(auth: Auth<B>) -> Result<Redirect, SesameRejection> {
     let credentials = ("alice".to_owned(), "password1".to_owned());
-    let Some(user) = auth.authenticate(credentials, "alice").await? else {
+    let Some(user) = auth.authenticate(credentials).await? else {
         return Ok(Redirect::to("/login?failed"));
     };
     auth.login(&user, LoginOptions::default()).await?;

@@ -92,7 +92,7 @@ fn auth_session<B: Backend>(parts: &Parts, what: &str) -> Result<AuthSession<B>,
 ///
 /// async fn login(auth: Auth<TestBackend>) -> Result<Redirect, SesameRejection> {
 ///     let Some(user) = auth
-///         .authenticate(("alice".into(), "correct horse".into()), "alice")
+///         .authenticate(("alice".into(), "correct horse".into()))
 ///         .await?
 ///     else {
 ///         return Ok(Redirect::to("/login?failed"));

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use http::{Extensions, Request};
-use sesame::{AuthSession, Backend, RequestInfo, Sesame, Session};
+use sesame::{AuthSession, Backend, Config, RequestInfo, Sesame, Session};
 
 /// The socket peer's address, for session protection, inserted into the request extensions by
 /// whoever accepts the connection.
@@ -35,7 +35,7 @@ pub struct ClientAddr(pub IpAddr);
 ///
 /// Returns the session to finish once the response is ready.
 pub(crate) fn begin<B: Backend, Body>(sesame: &Sesame<B>, request: &mut Request<Body>) -> Session {
-    let info = request_info(request);
+    let info = request_info(sesame.config(), request);
     let (session, auth): (Session, AuthSession<B>) =
         sesame.begin(info, sesame_http::cookie_headers(request.headers()));
     let extensions = request.extensions_mut();
@@ -46,8 +46,9 @@ pub(crate) fn begin<B: Backend, Body>(sesame: &Sesame<B>, request: &mut Request<
 
 /// What the core reads off a request ([`sesame_http::request_info`]), with the path and query
 /// and the peer as tower and axum know them.
-fn request_info<Body>(request: &Request<Body>) -> RequestInfo {
+fn request_info<Body>(config: &Config, request: &Request<Body>) -> RequestInfo {
     sesame_http::request_info(
+        config,
         request.method(),
         path_and_query(request),
         client_addr(request.extensions()),
@@ -83,13 +84,17 @@ fn client_addr(extensions: &Extensions) -> Option<IpAddr> {
 mod tests {
     use super::*;
 
+    fn test_config() -> Config {
+        Config::builder(&[3u8; 64]).build().unwrap()
+    }
+
     #[test]
     fn hands_over_the_method_the_path_and_the_headers() {
         let request = Request::post("http://example.com/login?next=%2Fdashboard")
             .header("authorization", "Bearer abc")
             .body(())
             .unwrap();
-        let info = request_info(&request);
+        let info = request_info(&test_config(), &request);
         // An absolute-form URI: only its path and query count.
         assert_eq!(
             (info.method(), info.path_and_query()),
@@ -110,7 +115,7 @@ mod tests {
                 [127, 0, 0, 1],
                 4000,
             ))));
-        assert_eq!(request_info(&request).addr(), Some(addr));
+        assert_eq!(request_info(&test_config(), &request).addr(), Some(addr));
     }
 
     #[cfg(feature = "axum")]
@@ -126,7 +131,7 @@ mod tests {
                 [127, 0, 0, 1],
                 4000,
             ))));
-        let info = request_info(&request);
+        let info = request_info(&test_config(), &request);
         assert_eq!(info.path_and_query(), "/app/dashboard?x=1");
         assert_eq!(info.addr(), Some([127, 0, 0, 1].into()));
     }

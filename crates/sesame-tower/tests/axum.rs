@@ -52,7 +52,7 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> Result<axum::response::Response, SesameRejection> {
     let credentials = (form.username.clone(), form.password);
-    let Some(user) = auth.authenticate(credentials, &form.username).await? else {
+    let Some(user) = auth.authenticate(credentials).await? else {
         return Ok((StatusCode::UNAUTHORIZED, "Invalid username or password.").into_response());
     };
     let options = LoginOptions {

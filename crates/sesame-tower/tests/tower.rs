@@ -40,7 +40,7 @@ async fn handler(request: Request<Body>) -> Result<Response<Body>, Infallible> {
     let response = match request.uri().path() {
         "/login" => {
             let user = match auth
-                .authenticate(("alice".into(), "correct horse".into()), "alice")
+                .authenticate(("alice".into(), "correct horse".into()))
                 .await
             {
                 Ok(Some(user)) => user,

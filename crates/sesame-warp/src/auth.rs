@@ -82,7 +82,7 @@ impl<B: Backend> Auth<B> {
     /// use warp::Filter as _;
     ///
     /// async fn login(auth: &Auth<TestBackend>) -> Result<impl warp::Reply, Rejection> {
-    ///     let Some(user) = auth.authenticate(("alice".into(), "password1".into()), "alice").await? else {
+    ///     let Some(user) = auth.authenticate(("alice".into(), "password1".into())).await? else {
     ///         return Ok(warp::reply::with_status("Invalid username or password.", warp::http::StatusCode::UNAUTHORIZED));
     ///     };
     ///     auth.login(&user, LoginOptions::default()).await?;

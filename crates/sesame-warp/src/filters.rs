@@ -63,7 +63,14 @@ pub fn auth<B: Backend>(
                   query: Option<String>,
                   remote,
                   headers: HeaderMap| {
-                let info = request_info(&method, path.as_str(), query.as_deref(), remote, &headers);
+                let info = request_info(
+                    sesame.config(),
+                    &method,
+                    path.as_str(),
+                    query.as_deref(),
+                    remote,
+                    &headers,
+                );
                 let (_session, auth) = sesame.begin(info, sesame_http::cookie_headers(&headers));
                 Auth::new(auth)
             },

@@ -4,12 +4,13 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 
-use sesame::RequestInfo;
+use sesame::{Config, RequestInfo};
 use warp::http::{HeaderMap, Method};
 
 /// What the core reads off a request ([`sesame_http::request_info`]): warp extracts the path
 /// and the raw query apart (`Some("")` for a bare `?`), and the socket peer as `remote`.
 pub(crate) fn request_info(
+    config: &Config,
     method: &Method,
     path: &str,
     query: Option<&str>,
@@ -21,6 +22,7 @@ pub(crate) fn request_info(
         None => Cow::Borrowed(path),
     };
     sesame_http::request_info(
+        config,
         method,
         &path_and_query,
         remote.map(|addr| addr.ip()),
@@ -32,11 +34,16 @@ pub(crate) fn request_info(
 mod tests {
     use super::*;
 
+    fn config() -> Config {
+        Config::builder(&[3u8; 64]).build().unwrap()
+    }
+
     #[test]
     fn joins_the_path_and_the_query_and_reads_the_peer() {
         let remote = SocketAddr::from(([10, 0, 0, 7], 4000));
         let headers = HeaderMap::new();
         let info = request_info(
+            &config(),
             &Method::POST,
             "/login",
             Some("next=%2Fdashboard"),
@@ -51,10 +58,10 @@ mod tests {
     #[test]
     fn an_empty_query_and_no_query() {
         let headers = HeaderMap::new();
-        let info = request_info(&Method::GET, "/", Some(""), None, &headers);
+        let info = request_info(&config(), &Method::GET, "/", Some(""), None, &headers);
         assert_eq!(info.path_and_query(), "/?");
         assert_eq!(info.addr(), None);
-        let info = request_info(&Method::GET, "/a", None, None, &headers);
+        let info = request_info(&config(), &Method::GET, "/a", None, None, &headers);
         assert_eq!(info.path_and_query(), "/a");
     }
 }

@@ -72,7 +72,7 @@ struct LoginForm {
 
 async fn do_login(auth: &Auth<B>, form: LoginForm) -> Result<warp::reply::Response, Rejection> {
     let credentials = (form.username.clone(), form.password);
-    let Some(user) = auth.authenticate(credentials, &form.username).await? else {
+    let Some(user) = auth.authenticate(credentials).await? else {
         return Ok(warp::reply::with_status(
             "Invalid username or password.",
             StatusCode::UNAUTHORIZED,

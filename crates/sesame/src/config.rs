@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use crate::error::ConfigError;
 use crate::keys::Keys;
-use crate::password::PasswordParams;
+use crate::password::{PasswordHasher, PasswordParams};
 use crate::proxy::IpNet;
 
 /// The cookie `SameSite` attribute.
@@ -159,7 +159,10 @@ pub struct Config {
     pub(crate) max_sessions_per_user: usize,
     pub(crate) max_record_bytes: usize,
     pub(crate) password: PasswordParams,
+    pub(crate) hasher: PasswordHasher,
     pub(crate) trusted_proxies: Vec<IpNet>,
+    /// Lowercase names of the extra request headers kept for the request loader.
+    pub(crate) request_headers: Arc<[String]>,
     pub(crate) clock: Arc<dyn Clock>,
 }
 
@@ -218,6 +221,30 @@ impl Config {
     pub fn password_params(&self) -> &PasswordParams {
         &self.password
     }
+    /// The password hasher, with the configured parameters (or the one given to
+    /// [`ConfigBuilder::password_hasher`]). Clones share one pool of argon2 computations, so
+    /// give your backend this one: a login storm then never computes more hashes at once
+    /// than it allows.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use sesame::Config;
+    ///
+    /// let config = Config::builder(&Config::generate_secret()).build()?;
+    /// let hasher = config.password_hasher().clone(); // for your user table
+    /// let phc = hasher.hash("correct horse battery staple").await?;
+    /// assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn password_hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+    /// The extra request headers kept for the request loader
+    /// ([`ConfigBuilder::request_headers`]), lowercase.
+    pub fn request_headers(&self) -> &[String] {
+        &self.request_headers
+    }
     /// The maximum encoded size of a session record, in bytes.
     pub fn max_record_bytes(&self) -> usize {
         self.max_record_bytes
@@ -263,7 +290,9 @@ pub struct ConfigBuilder {
     max_sessions_per_user: usize,
     max_record_bytes: usize,
     password: PasswordParams,
+    hasher: Option<PasswordHasher>,
     trusted_proxies: Vec<String>,
+    request_headers: Vec<String>,
     clock: Arc<dyn Clock>,
 }
 
@@ -297,7 +326,9 @@ impl ConfigBuilder {
             max_sessions_per_user: 64,
             max_record_bytes: 64 * 1024,
             password: PasswordParams::default(),
+            hasher: None,
             trusted_proxies: Vec::new(),
+            request_headers: Vec::new(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -449,9 +480,62 @@ impl ConfigBuilder {
         self.max_record_bytes = n;
         self
     }
-    /// Password hashing parameters (default OWASP's argon2id: m=19 MiB, t=2, p=1).
+    /// Password hashing parameters (default OWASP's argon2id: m=19 MiB, t=2, p=1); the
+    /// [`Config::password_hasher`] uses them. [`ConfigBuilder::build`] refuses parameters below
+    /// the floor ([`PasswordParams::validate`]).
     pub fn password_params(mut self, p: PasswordParams) -> Self {
         self.password = p;
+        self.hasher = None;
+        self
+    }
+    /// The password hasher to hand out as [`Config::password_hasher`], e.g. one with its own
+    /// concurrency limit ([`PasswordHasher::with_max_concurrency`]), or a fast one in tests
+    /// ([`PasswordHasher::new_insecure_for_tests`]); its parameters replace
+    /// [`ConfigBuilder::password_params`].
+    ///
+    /// ```
+    /// use sesame::{Config, PasswordHasher, PasswordParams};
+    ///
+    /// let hasher = PasswordHasher::new(PasswordParams::default())?.with_max_concurrency(4);
+    /// let config = Config::builder(&Config::generate_secret()).password_hasher(hasher).build()?;
+    /// assert_eq!(config.password_hasher().max_concurrency(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn password_hasher(mut self, hasher: PasswordHasher) -> Self {
+        self.password = hasher.params();
+        self.hasher = Some(hasher);
+        self
+    }
+    /// Request headers to keep for the request loader ([`Backend::user_from_request`]), beyond
+    /// the ones the core always reads (`Authorization`, `User-Agent`, `Accept`,
+    /// `Content-Type`): e.g. `["X-Api-Key"]`. Names are case-insensitive; replaces any list
+    /// given before. Default: none, and nothing is copied.
+    ///
+    /// [`RequestInfo::header`](crate::RequestInfo::header) then returns them. Only the named
+    /// headers are copied off each request, so an application that needs none pays nothing.
+    ///
+    /// ```
+    /// use sesame::{Config, ConfigError};
+    ///
+    /// let config = Config::builder(&Config::generate_secret()).request_headers(["X-Api-Key"]).build()?;
+    /// assert_eq!(config.request_headers(), ["x-api-key"]);
+    ///
+    /// let bad = Config::builder(&Config::generate_secret()).request_headers(["X Api Key"]).build();
+    /// assert!(matches!(bad, Err(ConfigError::RequestHeader(_))));
+    /// # Ok::<(), ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigBuilder::build`] fails with [`ConfigError::RequestHeader`] on a name that is not
+    /// an HTTP header name, or on `Cookie` (the session's own cookies are never handed out).
+    ///
+    /// [`Backend::user_from_request`]: crate::Backend::user_from_request
+    pub fn request_headers<S: AsRef<str>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.request_headers = names
+            .into_iter()
+            .map(|n| n.as_ref().to_ascii_lowercase())
+            .collect();
         self
     }
     /// The reverse proxies (load balancers, CDNs) in front of the application, as IP addresses
@@ -572,7 +656,19 @@ impl ConfigBuilder {
                 return Err(ConfigError::View(what));
             }
         }
-        self.password.validate()?;
+        let hasher = match self.hasher {
+            Some(hasher) => hasher,
+            None => PasswordHasher::new(self.password)?,
+        };
+        for name in &self.request_headers {
+            let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            if name.is_empty() || !name.bytes().all(token) || name == "cookie" {
+                return Err(ConfigError::RequestHeader(name.clone()));
+            }
+        }
+        let mut request_headers = self.request_headers;
+        request_headers.sort();
+        request_headers.dedup();
         let trusted_proxies = self
             .trusted_proxies
             .iter()
@@ -620,7 +716,9 @@ impl ConfigBuilder {
             max_sessions_per_user: self.max_sessions_per_user,
             max_record_bytes: self.max_record_bytes,
             password: self.password,
+            hasher,
             trusted_proxies,
+            request_headers: request_headers.into(),
             clock: self.clock,
         })
     }

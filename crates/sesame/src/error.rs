@@ -98,6 +98,12 @@ pub enum ConfigError {
         #[source]
         source: crate::proxy::IpNetError,
     },
+    /// A name given to [`crate::ConfigBuilder::request_headers`] is not an HTTP header name,
+    /// or is `Cookie`.
+    #[error(
+        "cannot keep request header {0:?} for the request loader: not a header name, or the Cookie header"
+    )]
+    RequestHeader(String),
 }
 
 /// A value in the session could not be encoded or decoded with serde.

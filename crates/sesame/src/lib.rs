@@ -21,7 +21,10 @@ pub mod store;
 pub mod testing;
 pub mod throttle;
 
-pub use auth::{AuthSession, AuthUser, Backend, LoginOptions, Sesame, SesameBuilder, SessionInfo};
+pub use auth::{
+    AuthSession, AuthUser, Backend, LoginCredentials, LoginOptions, Sesame, SesameBuilder,
+    SessionInfo,
+};
 pub use config::{Clock, Config, ConfigBuilder, CookieMode, Protection, SameSite, SystemClock};
 pub use error::{AuthError, BoxError, ConfigError, DataError, SessionError, StoreError};
 pub use events::Event;

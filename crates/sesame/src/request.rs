@@ -1,7 +1,9 @@
 //! What an adapter reads off a request and hands to the core.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 
 /// The parts of an HTTP request Sesame looks at, read by an adapter.
 ///
@@ -29,7 +31,14 @@ pub struct RequestInfo {
     pub(crate) accept: Option<String>,
     pub(crate) content_type: Option<String>,
     pub(crate) authorization: Option<String>,
+    /// The names of the headers kept for the request loader (the configuration's list).
+    pub(crate) kept_names: Option<Arc<[String]>>,
+    /// Their values, in the order of `kept_names`.
+    pub(crate) kept_values: Vec<Option<String>>,
 }
+
+/// Longest kept header value (all values joined).
+const MAX_KEPT: usize = 8192;
 
 /// Longest `User-Agent` kept (for the fingerprint and the sessions page).
 const MAX_UA: usize = 512;
@@ -79,6 +88,20 @@ fn clip_chain(mut chain: String) -> Option<String> {
         chain.drain(..start + comma + 1);
     }
     Some(chain)
+}
+
+/// Logs, once per header name (for the first 64 names), that a request loader asked for a
+/// header the configuration does not keep.
+fn warn_not_kept(name: &str) {
+    static WARNED: OnceLock<parking_lot::Mutex<HashSet<String>>> = OnceLock::new();
+    let mut warned = WARNED.get_or_init(Default::default).lock();
+    if warned.len() < 64 && warned.insert(name.to_ascii_lowercase()) {
+        tracing::warn!(
+            header = name,
+            "sesame: the request header {name:?} is not kept for the request loader; add it to \
+             ConfigBuilder::request_headers"
+        );
+    }
 }
 
 fn clip(s: &str, max: usize) -> String {
@@ -230,6 +253,75 @@ impl RequestInfo {
     pub fn authorization_header(&self) -> Option<&str> {
         self.authorization.as_deref()
     }
+    /// A request header, by case-insensitive name, for request loaders: one the core always
+    /// reads (`Authorization`, `User-Agent`, `Accept`, `Content-Type`) or one the configuration
+    /// keeps ([`ConfigBuilder::request_headers`](crate::ConfigBuilder::request_headers)).
+    /// Several values of one header read as one, joined with `", "`; a value that is not UTF-8
+    /// counts as absent.
+    ///
+    /// Any other name is `None`, and logs a warning (once per name) saying which configuration
+    /// to add: copying only the named headers keeps a request that needs none free of the work.
+    ///
+    /// ```
+    /// use sesame::{Config, RequestInfo, Sesame, testing::TestBackend};
+    ///
+    /// let config = Config::builder(&Config::generate_secret()).request_headers(["X-Api-Key"]).build()?;
+    /// let sesame = Sesame::builder(config, TestBackend::default()).build();
+    /// // What an adapter does with the request's headers:
+    /// let info = RequestInfo::new("GET", "/api/me")
+    ///     .kept_headers(sesame.config(), |name| {
+    ///         (name == "x-api-key").then_some(b"k-123".as_slice())
+    ///     });
+    /// let (session, _auth) = sesame.begin(info, []);
+    /// assert_eq!(session.request().header("X-API-Key"), Some("k-123"));
+    /// assert_eq!(session.request().header("x-other"), None); // not kept: a warning says so
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let builtin = [
+            ("authorization", &self.authorization),
+            ("user-agent", &self.user_agent),
+            ("accept", &self.accept),
+            ("content-type", &self.content_type),
+        ];
+        if let Some((_, value)) = builtin.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            return value.as_deref();
+        }
+        let names = self.kept_names.as_deref().unwrap_or_default();
+        match names.iter().position(|n| n.eq_ignore_ascii_case(name)) {
+            Some(i) => self.kept_values.get(i).and_then(Option::as_deref),
+            None => {
+                warn_not_kept(name);
+                None
+            }
+        }
+    }
+
+    /// Copies the headers `config` keeps for the request loader
+    /// ([`Config::request_headers`](crate::Config::request_headers)): `get(name)` yields every
+    /// raw value of the header `name` (lowercase). Adapters call it; a value that is not UTF-8
+    /// is skipped, and one longer than 8 KiB is cut. Nothing is copied when the configuration
+    /// keeps no header.
+    pub fn kept_headers<'a, I>(
+        mut self,
+        config: &crate::Config,
+        mut get: impl FnMut(&str) -> I,
+    ) -> Self
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+    {
+        let names = &config.request_headers;
+        if names.is_empty() {
+            return self;
+        }
+        self.kept_values = names
+            .iter()
+            .map(|name| join_values(get(name)).map(|v| clip(&v, MAX_KEPT)))
+            .collect();
+        self.kept_names = Some(Arc::clone(names));
+        self
+    }
+
     /// The token of an `Authorization: Bearer <token>` header.
     pub fn bearer_token(&self) -> Option<&str> {
         let h = self.authorization.as_deref()?;

@@ -133,7 +133,7 @@ impl Harness {
         let (s, a) = self
             .sesame
             .begin(RequestInfo::new("POST", "/login"), [h.as_bytes()]);
-        let outcome = match a.authenticate((user.into(), password.into()), user).await {
+        let outcome = match a.authenticate((user.into(), password.into())).await {
             Ok(Some(u)) => Outcome {
                 status: match a.login(&u, LoginOptions::default()).await {
                     Ok(()) => 200,

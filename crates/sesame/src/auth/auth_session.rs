@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
-use super::{AuthUser, Backend, Sesame, backend_err};
+use super::{AuthUser, Backend, LoginCredentials, Sesame, backend_err};
 use crate::config::Config;
 use crate::error::{AuthError, SessionError, StoreError};
 use crate::events::{Event, Events};
@@ -244,13 +244,14 @@ impl<B: Backend> AuthSession<B> {
     /// (answer with one generic message), `Err` with the response to send instead: `429` with
     /// `Retry-After` when the account is throttled, `503` when the store or the backend fails.
     ///
-    /// `account` is the name the credentials claim (e.g. the username), trimmed and lowercased
-    /// for throttling. In order: the attempt is [reserved](crate::throttle::LoginThrottle::reserve) in the
-    /// store, against the account's budget or, when the client presents a device cookie for
-    /// that account, against the device's own; a refusal is the `429`, and the backend is not
-    /// called (no password hash is computed). Then the backend checks the credentials: a
-    /// failure is counted, a success clears the budget and sends this client a new device
-    /// cookie (kept across logout), a backend error gives the reservation back uncounted.
+    /// The account is the one the credentials claim ([`LoginCredentials::account`], e.g. the
+    /// username), trimmed and lowercased for throttling. In order: the attempt is
+    /// [reserved](crate::throttle::LoginThrottle::reserve) in the store, against the account's
+    /// budget or, when the client presents a device cookie for that account, against the
+    /// device's own; a refusal is the `429`, and the backend is not called (no password hash is
+    /// computed). Then the backend checks the credentials: a failure is counted, a success
+    /// clears the budget and sends this client a new device cookie (kept across logout), a
+    /// backend error gives the reservation back uncounted.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -261,10 +262,10 @@ impl<B: Backend> AuthSession<B> {
     /// let sesame = Sesame::builder(Config::builder(&[2u8; 64]).build()?, backend).build();
     /// let (_, auth) = sesame.begin(RequestInfo::new("POST", "/login"), []);
     /// for _ in 0..10 {
-    ///     assert!(auth.authenticate(("alice".into(), "wrong".into()), "alice").await?.is_none());
+    ///     assert!(auth.authenticate(("alice".into(), "wrong".into())).await?.is_none());
     /// }
     /// // Locked for unknown clients, even with the right password: 429, nothing checked.
-    /// let refused = auth.authenticate(("alice".into(), "right".into()), "alice").await.unwrap_err();
+    /// let refused = auth.authenticate(("alice".into(), "right".into())).await.unwrap_err();
     /// assert_eq!(refused.status(), 429);
     /// assert!(refused.headers().iter().any(|(n, v)| *n == "retry-after" && v == "30"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -273,8 +274,9 @@ impl<B: Backend> AuthSession<B> {
     pub async fn authenticate(
         &self,
         credentials: B::Credentials,
-        account: &str,
     ) -> Result<Option<B::User>, Rejection> {
+        let account = credentials.account().to_owned();
+        let account = account.as_str();
         let throttle = &self.sesame.throttle();
         let budget = self.throttle_budget(account);
         let reservation = match throttle.reserve(&budget).await {

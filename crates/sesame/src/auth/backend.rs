@@ -31,13 +31,57 @@ pub trait AuthUser: Clone + Send + Sync + 'static {
     fn auth_hash(&self) -> &[u8];
 }
 
+/// What a user logs in with (a username and a password, an email and a one-time code...), as
+/// [`Backend::authenticate`] checks it: it names the account it claims, which
+/// [`AuthSession::authenticate`](crate::AuthSession::authenticate) throttles before the backend
+/// is asked (SECURITY.md 28).
+///
+/// Implemented for `(String, String)` (account, secret) and for `()` (a backend without
+/// credential logins, e.g. bearer tokens only).
+///
+/// ```
+/// use sesame::LoginCredentials;
+///
+/// struct PasswordForm { username: String, password: String }
+///
+/// impl LoginCredentials for PasswordForm {
+///     fn account(&self) -> &str { &self.username }
+/// }
+///
+/// let form = PasswordForm { username: "Alice".into(), password: "correct horse".into() };
+/// assert_eq!(form.account(), "Alice"); // the throttle trims and lowercases it
+/// # let _ = form.password;
+/// ```
+pub trait LoginCredentials: Send + Sync + 'static {
+    /// The account these credentials claim, e.g. the username or the email address, as the
+    /// user typed it. Login throttling counts against it, trimmed and lowercased, so `Alice`
+    /// and ` alice` spend one budget; a backend that looks accounts up case-sensitively should
+    /// still accept that they share one.
+    fn account(&self) -> &str;
+}
+
+impl LoginCredentials for (String, String) {
+    /// The first element.
+    fn account(&self) -> &str {
+        &self.0
+    }
+}
+
+impl LoginCredentials for () {
+    /// No account: a backend whose `authenticate` is never called.
+    fn account(&self) -> &str {
+        ""
+    }
+}
+
 /// Where users come from: Flask-Login's `user_loader` and `request_loader`, plus credentials.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// The user type.
     type User: AuthUser;
-    /// What [`Backend::authenticate`] checks, e.g. a username and a password.
-    type Credentials: Send + Sync + 'static;
+    /// What [`Backend::authenticate`] checks, e.g. a username and a password; it names the
+    /// account it claims ([`LoginCredentials::account`]) for throttling.
+    type Credentials: LoginCredentials;
     /// The backend's error type.
     type Error: std::error::Error + Send + Sync + 'static;
 

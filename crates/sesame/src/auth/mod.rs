@@ -8,5 +8,5 @@ mod sesame;
 pub(crate) use self::auth_session::keep_data;
 pub use self::auth_session::{AuthSession, LoginOptions, SessionInfo};
 pub(crate) use self::backend::backend_err;
-pub use self::backend::{AuthUser, Backend};
+pub use self::backend::{AuthUser, Backend, LoginCredentials};
 pub use self::sesame::{Sesame, SesameBuilder};

@@ -147,6 +147,12 @@ impl<B: Backend> Sesame<B> {
     pub(super) fn core(&self) -> &Core {
         &self.inner.core
     }
+    /// The password hasher of the configuration ([`Config::password_hasher`]), for handlers
+    /// that set passwords (registration, password change): clones share one pool of argon2
+    /// computations with the backend's.
+    pub fn hasher(&self) -> &crate::password::PasswordHasher {
+        self.inner.core.config.password_hasher()
+    }
     /// The login throttle [`AuthSession::authenticate`] uses, on this Sesame's store.
     pub fn throttle(&self) -> &LoginThrottle {
         &self.inner.throttle
