@@ -1,6 +1,10 @@
 //! The request loader (Flask's `request_loader`) reading a header the configuration keeps: an
 //! API key in `X-Api-Key`, as a user of the core sees it.
 
+// Test code: a failed unwrap is a failed test (clippy.toml's `allow-*-in-tests` covers only
+// `#[test]` functions, not their helpers).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::convert::Infallible;
 
 use async_trait::async_trait;
