@@ -58,6 +58,12 @@ pub enum Event {
     },
     /// An anonymous user hit a login-required resource.
     Unauthorized,
+    /// A logged-in user lacked a permission a resource requires
+    /// ([`AuthSession::require_perm`](crate::AuthSession::require_perm)).
+    Forbidden {
+        /// The user's id.
+        user_id: String,
+    },
     /// A non-fresh session hit a fresh-login-required resource.
     NeedsRefresh {
         /// The user's id.
@@ -109,6 +115,7 @@ impl Events {
             Event::LoginFailed { .. }
             | Event::LoginThrottled { .. }
             | Event::Unauthorized
+            | Event::Forbidden { .. }
             | Event::SessionRotated => {
                 tracing::debug!(event = ?e, "sesame event")
             }

@@ -22,8 +22,8 @@ pub mod testing;
 pub mod throttle;
 
 pub use auth::{
-    AuthSession, AuthUser, Backend, LoginCredentials, LoginOptions, Sesame, SesameBuilder,
-    SessionInfo,
+    AuthSession, AuthUser, AuthzBackend, Backend, LoginCredentials, LoginOptions, Sesame,
+    SesameBuilder, SessionInfo,
 };
 pub use config::{Clock, Config, ConfigBuilder, CookieMode, Protection, SameSite, SystemClock};
 pub use error::{AuthError, BoxError, ConfigError, DataError, SessionError, StoreError};

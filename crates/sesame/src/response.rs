@@ -136,6 +136,21 @@ impl Rejection {
         r
     }
 
+    /// `403`: logged in, without the right to this (kind [`RejectionKind::Forbidden`]); JSON
+    /// `{"error":"forbidden"}` when `json`.
+    pub fn forbidden(json: bool) -> Self {
+        if json {
+            Self::json_kind(403, RejectionKind::Forbidden)
+        } else {
+            Self::new(
+                403,
+                "text/plain; charset=utf-8",
+                "Forbidden: you do not have permission to see this page.",
+            )
+            .with_kind(RejectionKind::Forbidden)
+        }
+    }
+
     /// `403` for a missing or wrong CSRF token.
     pub fn csrf(json: bool) -> Self {
         let r = if json {

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use async_trait::async_trait;
 use parking_lot::RwLock;
 
-use crate::auth::{AuthUser, Backend, LoginOptions, Sesame};
+use crate::auth::{AuthUser, AuthzBackend, Backend, LoginOptions, Sesame};
 use crate::config::Clock;
 use crate::error::{AuthError, StoreError};
 use crate::id::StoreKey;
@@ -38,6 +38,8 @@ pub struct TestUser {
     pub active: bool,
     /// A bearer token accepted by the request loader.
     pub token: Option<String>,
+    /// What [`TestBackend`] grants the user as an [`AuthzBackend`](crate::AuthzBackend).
+    pub permissions: Vec<String>,
 }
 
 impl TestUser {
@@ -49,7 +51,15 @@ impl TestUser {
             password: password.into(),
             active: true,
             token: None,
+            permissions: Vec::new(),
         }
+    }
+
+    /// The user, granted `permission` (builder style).
+    #[must_use]
+    pub fn with_permission(mut self, permission: &str) -> Self {
+        self.permissions.push(permission.to_owned());
+        self
     }
 }
 
@@ -65,10 +75,12 @@ impl AuthUser for TestUser {
     }
 }
 
-/// An in-memory [`Backend`] with username/password credentials and bearer tokens.
+/// An in-memory [`Backend`] with username/password credentials and bearer tokens, and an
+/// [`AuthzBackend`] granting each [`TestUser`] its `permissions`.
 #[derive(Debug, Clone, Default)]
 pub struct TestBackend {
     users: Arc<RwLock<HashMap<String, TestUser>>>,
+    permission_loads: Arc<AtomicUsize>,
 }
 
 impl TestBackend {
@@ -84,6 +96,26 @@ impl TestBackend {
     /// A user by id.
     pub fn user(&self, id: &str) -> Option<TestUser> {
         self.users.read().get(id).cloned()
+    }
+    /// How many times permissions were loaded ([`AuthzBackend::all_permissions`]).
+    pub fn permission_loads(&self) -> usize {
+        self.permission_loads.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl AuthzBackend for TestBackend {
+    type Permission = String;
+
+    async fn user_permissions(
+        &self,
+        user: &TestUser,
+    ) -> Result<std::collections::HashSet<String>, Infallible> {
+        self.permission_loads.fetch_add(1, Ordering::SeqCst);
+        let stored = self.users.read().get(&user.id).cloned();
+        Ok(stored
+            .map(|u| u.permissions.into_iter().collect())
+            .unwrap_or_default())
     }
 }
 

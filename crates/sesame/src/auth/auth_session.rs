@@ -57,13 +57,15 @@ pub struct SessionInfo {
 pub struct AuthSession<B: Backend> {
     session: Session,
     sesame: Sesame<B>,
-    user: Arc<UserSlot<B::User>>,
+    pub(super) user: Arc<UserSlot<B::User>>,
 }
 
 /// The request's user, loaded at most once, and how it was found (one allocation per request).
-struct UserSlot<U> {
+pub(super) struct UserSlot<U> {
     user: Mutex<Option<Option<U>>>,
     from_request: std::sync::atomic::AtomicBool,
+    /// The permissions of the user, once asked for ([`crate::AuthzBackend`]).
+    pub(super) permissions: Mutex<Option<super::authz::LoadedPermissions>>,
 }
 
 impl<B: Backend> Clone for AuthSession<B> {
@@ -93,6 +95,7 @@ impl<B: Backend> AuthSession<B> {
             user: Arc::new(UserSlot {
                 user: Mutex::new(None),
                 from_request: std::sync::atomic::AtomicBool::new(false),
+                permissions: Mutex::new(None),
             }),
         }
     }

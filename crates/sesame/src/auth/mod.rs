@@ -2,11 +2,13 @@
 //! `login_user`, `logout_user`, `confirm_login`, `login_required` and `fresh_login_required`.
 
 mod auth_session;
+mod authz;
 mod backend;
 mod sesame;
 
 pub(crate) use self::auth_session::keep_data;
 pub use self::auth_session::{AuthSession, LoginOptions, SessionInfo};
+pub use self::authz::AuthzBackend;
 pub(crate) use self::backend::backend_err;
 pub use self::backend::{AuthUser, Backend, LoginCredentials};
 pub use self::sesame::{Sesame, SesameBuilder};
