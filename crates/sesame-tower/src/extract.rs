@@ -24,13 +24,15 @@
 //! # let _ = axum::Router::<()>::new().route("/logout", axum::routing::post(logout));
 //! ```
 
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
-use sesame::{AuthError, AuthSession, Backend, Rejection, Session, SessionError};
+use sesame::{AuthError, AuthSession, AuthzBackend, Backend, Rejection, Session, SessionError};
 
 /// The core's [`Rejection`] as an axum response: its status, its headers and its body.
 ///
@@ -277,3 +279,56 @@ user_wrapper!(
     "the `OptionalUser` extractor",
     |auth| auth.current_user().await?
 );
+
+/// What the logged-in user may do ([`sesame::AuthzBackend`]), loaded once per request; a guest
+/// gets the core's [`require_login`](AuthSession::require_login) decision. For checks that
+/// depend on the request (the owner of a document, a permission named in the path); fixed
+/// requirements read better as [`permission_required`](crate::permission_required) on the
+/// route.
+///
+/// ```
+/// use sesame::testing::TestBackend;
+/// use sesame_tower::{Permissions, SesameRejection};
+///
+/// async fn report(perms: Permissions<TestBackend>) -> Result<String, SesameRejection> {
+///     if perms.contains("reports") {
+///         Ok("the report".to_owned())
+///     } else {
+///         Err(SesameRejection(sesame::Rejection::forbidden(false))) // the core's 403
+///     }
+/// }
+/// # let _ = axum::Router::<()>::new().route("/report", axum::routing::get(report));
+/// ```
+pub struct Permissions<B: AuthzBackend>(pub Arc<HashSet<B::Permission>>);
+
+impl<B: AuthzBackend> Clone for Permissions<B> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<B: AuthzBackend> fmt::Debug for Permissions<B>
+where
+    B::Permission: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Permissions").field(&self.0).finish()
+    }
+}
+
+impl<B: AuthzBackend> Deref for Permissions<B> {
+    type Target = HashSet<B::Permission>;
+    fn deref(&self) -> &HashSet<B::Permission> {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync, B: AuthzBackend> FromRequestParts<S> for Permissions<B> {
+    type Rejection = SesameRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, SesameRejection> {
+        let auth = auth_session::<B>(parts, "the `Permissions` extractor")?;
+        auth.require_login().await?;
+        Ok(Self(auth.permissions().await.map_err(Rejection::from)?))
+    }
+}

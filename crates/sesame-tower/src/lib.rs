@@ -9,8 +9,13 @@ mod response;
 pub mod session;
 
 #[cfg(feature = "axum")]
-pub use extract::{Auth, CurrentUser, FreshUser, OptionalUser, SesameRejection, SessionHandle};
+pub use extract::{
+    Auth, CurrentUser, FreshUser, OptionalUser, Permissions, SesameRejection, SessionHandle,
+};
 pub use request::ClientAddr;
-pub use require::{RequireLogin, RequireLoginLayer, fresh_login_required, login_required};
+pub use require::{
+    RequireLogin, RequireLoginLayer, fresh_login_required, login_required, permission_required,
+    permissions_required,
+};
 pub use response::into_response;
 pub use session::{SesameLayer, SesameService};

@@ -654,3 +654,72 @@ async fn over_real_http() {
     let response = raw(addr, "GET", "/addr", &[], "").await;
     assert_eq!(response.body, "127.0.0.1");
 }
+
+/// Permissions (SECURITY.md 51) through axum's idioms: a `route_layer` and an extractor.
+#[tokio::test]
+async fn security_51_permission_layer_and_extractor() {
+    use sesame::testing::login_cookie;
+    use sesame_tower::{Permissions, permission_required};
+
+    let alice = TestUser::new("1", "alice", "pw").with_permission("admin");
+    let bob = TestUser::new("2", "bob", "pw").with_permission("reports");
+    let config = Config::builder(&[7u8; 64])
+        .login_view("/login")
+        .build()
+        .unwrap();
+    let backend = TestBackend::default()
+        .with_user(alice.clone())
+        .with_user(bob.clone());
+    let sesame = Sesame::builder(config, backend).build();
+    async fn reports(perms: Permissions<B>) -> Result<String, SesameRejection> {
+        if perms.contains("reports") {
+            Ok(format!("{} permission(s)", perms.len()))
+        } else {
+            Err(SesameRejection(sesame::Rejection::forbidden(false)))
+        }
+    }
+    let app = Router::new()
+        .route("/admin", get(|| async { "admin" }))
+        .route_layer(permission_required::<B>("admin".to_owned()))
+        .route("/reports", get(reports))
+        .layer(SesameLayer::new(sesame.clone()));
+    let alice = login_cookie(&sesame, &alice, LoginOptions::default())
+        .await
+        .unwrap();
+    let bob = login_cookie(&sesame, &bob, LoginOptions::default())
+        .await
+        .unwrap();
+
+    // Anonymous: the login-required answer, from the layer and from the extractor.
+    for path in ["/admin", "/reports"] {
+        let response = send(&app, get_req(path, None)).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+        assert!(
+            response.headers()[header::LOCATION]
+                .to_str()
+                .unwrap()
+                .starts_with("/login?next="),
+            "{path}"
+        );
+    }
+    // Logged in without: 403, never a redirect; JSON for JSON requests.
+    let response = send(&app, get_req("/admin", Some(&bob))).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.headers().get(header::LOCATION).is_none());
+    let request = Request::get("/admin")
+        .header(header::COOKIE, &bob)
+        .header(header::ACCEPT, "application/json")
+        .body(Body::empty())
+        .unwrap();
+    let response = send(&app, request).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(text(response).await, r#"{"error":"forbidden"}"#);
+    let response = send(&app, get_req("/reports", Some(&alice))).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // With: through.
+    let response = send(&app, get_req("/admin", Some(&alice))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(text(response).await, "admin");
+    let response = send(&app, get_req("/reports", Some(&bob))).await;
+    assert_eq!(text(response).await, "1 permission(s)");
+}

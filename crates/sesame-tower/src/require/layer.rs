@@ -1,7 +1,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use sesame::Backend;
+use sesame::{AuthzBackend, Backend};
 use tower_layer::Layer;
 
 use super::{RequireLogin, Requirement};
@@ -11,23 +11,23 @@ use super::{RequireLogin, Requirement};
 /// Made by [`login_required`](crate::login_required) and
 /// [`fresh_login_required`](crate::fresh_login_required); wraps services in [`RequireLogin`].
 #[must_use]
-pub struct RequireLoginLayer<B> {
-    requirement: Requirement,
+pub struct RequireLoginLayer<B: Backend> {
+    requirement: Requirement<B>,
     _backend: PhantomData<fn() -> B>,
 }
 
 impl<B: Backend> RequireLoginLayer<B> {
     /// Flask's `login_required`: see [`sesame::AuthSession::require_login`].
     pub fn new() -> Self {
-        Self::with(Requirement::Login)
+        Self::with(Requirement::login())
     }
 
     /// Flask's `fresh_login_required`: see [`sesame::AuthSession::require_fresh_login`].
     pub fn fresh() -> Self {
-        Self::with(Requirement::FreshLogin)
+        Self::with(Requirement::fresh_login())
     }
 
-    fn with(requirement: Requirement) -> Self {
+    fn with(requirement: Requirement<B>) -> Self {
         Self {
             requirement,
             _backend: PhantomData,
@@ -41,15 +41,24 @@ impl<B: Backend> Default for RequireLoginLayer<B> {
     }
 }
 
-impl<B> Clone for RequireLoginLayer<B> {
-    fn clone(&self) -> Self {
-        *self
+impl<B: AuthzBackend> RequireLoginLayer<B> {
+    /// Django's `permission_required`, for every one of `permissions`: see
+    /// [`sesame::AuthSession::require_perms`].
+    pub fn permissions(permissions: impl IntoIterator<Item = B::Permission>) -> Self {
+        Self::with(Requirement::permissions(permissions.into_iter().collect()))
     }
 }
 
-impl<B> Copy for RequireLoginLayer<B> {}
+impl<B: Backend> Clone for RequireLoginLayer<B> {
+    fn clone(&self) -> Self {
+        Self {
+            requirement: self.requirement.clone(),
+            _backend: PhantomData,
+        }
+    }
+}
 
-impl<B> fmt::Debug for RequireLoginLayer<B> {
+impl<B: Backend> fmt::Debug for RequireLoginLayer<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequireLoginLayer")
             .field("requirement", &self.requirement)
@@ -61,6 +70,6 @@ impl<S, B: Backend> Layer<S> for RequireLoginLayer<B> {
     type Service = RequireLogin<S, B>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequireLogin::new(inner, self.requirement)
+        RequireLogin::new(inner, self.requirement.clone())
     }
 }

@@ -82,10 +82,12 @@
 //! # }).unwrap();
 //! ```
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
-use sesame::{Backend, Rejection};
+use sesame::{AuthSession, AuthzBackend, Backend, Rejection};
 
 mod future;
 mod layer;
@@ -98,20 +100,56 @@ pub use service::RequireLogin;
 /// The core's decision, boxed: `Ok` lets the request through.
 type CheckFuture = Pin<Box<dyn Future<Output = Result<(), Rejection>> + Send>>;
 
-/// Which of the core's checks to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Requirement {
-    Login,
-    FreshLogin,
+/// Which of the core's checks to run, and how the middleware is named in the missing-layer
+/// message.
+struct Requirement<B: Backend> {
+    name: &'static str,
+    check: Arc<dyn Fn(AuthSession<B>) -> CheckFuture + Send + Sync>,
 }
 
-impl Requirement {
-    /// How the middleware is named in the missing-layer message.
-    fn name(self) -> &'static str {
-        match self {
-            Self::Login => "`login_required`",
-            Self::FreshLogin => "`fresh_login_required`",
+impl<B: Backend> Requirement<B> {
+    fn login() -> Self {
+        Self {
+            name: "`login_required`",
+            check: Arc::new(|auth| Box::pin(async move { auth.require_login().await.map(drop) })),
         }
+    }
+
+    fn fresh_login() -> Self {
+        Self {
+            name: "`fresh_login_required`",
+            check: Arc::new(|auth| {
+                Box::pin(async move { auth.require_fresh_login().await.map(drop) })
+            }),
+        }
+    }
+}
+
+impl<B: AuthzBackend> Requirement<B> {
+    fn permissions(permissions: Vec<B::Permission>) -> Self {
+        let permissions: Arc<[B::Permission]> = permissions.into();
+        Self {
+            name: "`permission_required`",
+            check: Arc::new(move |auth| {
+                let permissions = Arc::clone(&permissions);
+                Box::pin(async move { auth.require_perms(permissions.iter()).await.map(drop) })
+            }),
+        }
+    }
+}
+
+impl<B: Backend> Clone for Requirement<B> {
+    fn clone(&self) -> Self {
+        Self {
+            name: self.name,
+            check: Arc::clone(&self.check),
+        }
+    }
+}
+
+impl<B: Backend> fmt::Debug for Requirement<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
     }
 }
 
@@ -147,4 +185,50 @@ pub fn login_required<B: Backend>() -> RequireLoginLayer<B> {
 /// ```
 pub fn fresh_login_required<B: Backend>() -> RequireLoginLayer<B> {
     RequireLoginLayer::fresh()
+}
+
+/// A layer that lets only logged-in users with `permission` through (Django's
+/// `permission_required`, axum-login's `permission_required!`): anonymous requests get the
+/// login-required answer, logged-in users without the permission a `403` (JSON for JSON
+/// requests), never a redirect back to the login page
+/// ([`sesame::AuthSession::require_perm`]). Permissions are loaded once per request.
+///
+/// ```
+/// # #[cfg(feature = "axum")]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// use axum::{Router, body::Body, http::Request, routing::get};
+/// use sesame::testing::{TestBackend, TestUser, login_cookie};
+/// use sesame::{Config, LoginOptions, Sesame};
+/// use sesame_tower::{SesameLayer, permission_required};
+/// use tower::ServiceExt as _;
+///
+/// let bob = TestUser::new("2", "bob", "pw"); // no "admin" permission
+/// let config = Config::builder(&Config::generate_secret()).login_view("/login").build()?;
+/// let sesame = Sesame::builder(config, TestBackend::default().with_user(bob.clone())).build();
+/// let app = Router::new()
+///     .route("/admin", get(|| async { "admin" }))
+///     .route_layer(permission_required::<TestBackend>("admin".to_owned()))
+///     .layer(SesameLayer::new(sesame.clone()));
+///
+/// let anonymous = app.clone().oneshot(Request::get("/admin").body(Body::empty())?).await?;
+/// assert_eq!(anonymous.status(), 303); // to the login view
+/// let cookie = login_cookie(&sesame, &bob, LoginOptions::default()).await?;
+/// let request = Request::get("/admin").header("cookie", cookie).body(Body::empty())?;
+/// assert_eq!(app.oneshot(request).await?.status(), 403);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })
+/// # }
+/// # #[cfg(not(feature = "axum"))]
+/// # fn main() {}
+/// ```
+pub fn permission_required<B: AuthzBackend>(permission: B::Permission) -> RequireLoginLayer<B> {
+    RequireLoginLayer::permissions([permission])
+}
+
+/// [`permission_required`] for several permissions: all of them are needed.
+pub fn permissions_required<B: AuthzBackend>(
+    permissions: impl IntoIterator<Item = B::Permission>,
+) -> RequireLoginLayer<B> {
+    RequireLoginLayer::permissions(permissions)
 }

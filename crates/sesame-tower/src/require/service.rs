@@ -11,14 +11,14 @@ use super::{CheckFuture, Requirement, ResponseFuture};
 /// The service [`RequireLoginLayer`](super::RequireLoginLayer) makes: asks the core whether the
 /// request may go on, and answers with the core's rejection (a redirect to the login view, a
 /// `401`) when it may not. See the [module docs](crate::require).
-pub struct RequireLogin<S, B> {
+pub struct RequireLogin<S, B: Backend> {
     inner: S,
-    requirement: Requirement,
+    requirement: Requirement<B>,
     _backend: PhantomData<fn() -> B>,
 }
 
-impl<S, B> RequireLogin<S, B> {
-    pub(super) fn new(inner: S, requirement: Requirement) -> Self {
+impl<S, B: Backend> RequireLogin<S, B> {
+    pub(super) fn new(inner: S, requirement: Requirement<B>) -> Self {
         Self {
             inner,
             requirement,
@@ -42,13 +42,13 @@ impl<S, B> RequireLogin<S, B> {
     }
 }
 
-impl<S: Clone, B> Clone for RequireLogin<S, B> {
+impl<S: Clone, B: Backend> Clone for RequireLogin<S, B> {
     fn clone(&self) -> Self {
-        Self::new(self.inner.clone(), self.requirement)
+        Self::new(self.inner.clone(), self.requirement.clone())
     }
 }
 
-impl<S: fmt::Debug, B> fmt::Debug for RequireLogin<S, B> {
+impl<S: fmt::Debug, B: Backend> fmt::Debug for RequireLogin<S, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequireLogin")
             .field("inner", &self.inner)
@@ -77,14 +77,9 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let check: CheckFuture = match request.extensions().get::<AuthSession<B>>().cloned() {
-            Some(auth) => match self.requirement {
-                Requirement::Login => Box::pin(async move { auth.require_login().await.map(drop) }),
-                Requirement::FreshLogin => {
-                    Box::pin(async move { auth.require_fresh_login().await.map(drop) })
-                }
-            },
+            Some(auth) => (self.requirement.check)(auth),
             None => {
-                let rejection = Rejection::missing_layer(self.requirement.name());
+                let rejection = Rejection::missing_layer(self.requirement.name);
                 Box::pin(std::future::ready(Err(rejection)))
             }
         };
