@@ -24,11 +24,13 @@
 //! }
 //! ```
 
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 use poem::{FromRequest, Request, RequestBody, Result};
-use sesame::{AuthSession, Backend, Rejection, Session};
+use sesame::{AuthSession, AuthzBackend, Backend, Rejection, Session};
 
 use crate::SesameRejection;
 
@@ -229,3 +231,48 @@ user_wrapper!(
     "the `OptionalUser` extractor",
     |auth| auth.current_user().await
 );
+
+/// What the logged-in user may do ([`sesame::AuthzBackend`]), loaded once per request; a guest
+/// gets the core's [`require_login`](AuthSession::require_login) decision. For checks that
+/// depend on the request; fixed requirements read better as
+/// [`PermissionRequired`](crate::PermissionRequired) on the route.
+///
+/// ```
+/// use poem::handler;
+/// use sesame::testing::TestBackend;
+/// use sesame_poem::{Permissions, SesameRejection};
+///
+/// #[handler]
+/// async fn report(perms: Permissions<TestBackend>) -> Result<String, SesameRejection> {
+///     if perms.0.contains("reports") {
+///         Ok("the report".to_owned())
+///     } else {
+///         Err(SesameRejection(sesame::Rejection::forbidden(false))) // the core's 403
+///     }
+/// }
+/// ```
+pub struct Permissions<B: AuthzBackend>(pub Arc<HashSet<B::Permission>>);
+
+impl<B: AuthzBackend> Clone for Permissions<B> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<B: AuthzBackend> fmt::Debug for Permissions<B>
+where
+    B::Permission: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Permissions").field(&self.0).finish()
+    }
+}
+
+impl<'a, B: AuthzBackend> FromRequest<'a> for Permissions<B> {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> Result<Self> {
+        let auth = auth_session::<B>(req, "the `Permissions` extractor")?;
+        auth.require_login().await.map_err(SesameRejection)?;
+        let permissions = auth.permissions().await.map_err(SesameRejection::from)?;
+        Ok(Self(permissions))
+    }
+}

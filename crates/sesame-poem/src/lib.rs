@@ -9,8 +9,9 @@ pub mod require;
 
 #[allow(deprecated)]
 pub use error::{SesameError, SesameRejection};
-pub use extract::{Auth, CurrentUser, FreshUser, OptionalUser, SessionHandle};
+pub use extract::{Auth, CurrentUser, FreshUser, OptionalUser, Permissions, SessionHandle};
 pub use middleware::{SesameEndpoint, SesameMiddleware};
 pub use require::{
     FreshLoginRequired, FreshLoginRequiredEndpoint, LoginRequired, LoginRequiredEndpoint,
+    PermissionRequired, PermissionRequiredEndpoint,
 };

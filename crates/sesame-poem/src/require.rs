@@ -52,9 +52,10 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use poem::{Endpoint, Middleware, Request, Result};
-use sesame::{AuthSession, Backend, Rejection};
+use sesame::{AuthSession, AuthzBackend, Backend, Rejection};
 
 use crate::SesameRejection;
 
@@ -205,3 +206,91 @@ require_middleware!(
     "the `FreshLoginRequired` middleware",
     |auth| auth.require_fresh_login().await
 );
+
+/// Django's `permission_required` as Poem middleware: only logged-in users holding every one of
+/// the permissions reach the endpoint. Anonymous requests get the core's login-required
+/// answer, logged-in users without the permissions a `403` (JSON for JSON requests), never a
+/// redirect back to the login page ([`sesame::AuthSession::require_perms`]).
+///
+/// ```
+/// use poem::{EndpointExt as _, Route, get, handler};
+/// use sesame::testing::TestBackend;
+/// use sesame_poem::PermissionRequired;
+///
+/// #[handler]
+/// fn admin() -> &'static str {
+///     "admin"
+/// }
+///
+/// let app = Route::new().at(
+///     "/admin",
+///     get(admin).with(PermissionRequired::<TestBackend>::new(["admin".to_owned()])),
+/// );
+/// # drop(app);
+/// ```
+#[must_use]
+pub struct PermissionRequired<B: AuthzBackend> {
+    permissions: Arc<[B::Permission]>,
+}
+
+impl<B: AuthzBackend> PermissionRequired<B> {
+    /// Requires every one of `permissions`.
+    pub fn new(permissions: impl IntoIterator<Item = B::Permission>) -> Self {
+        Self {
+            permissions: permissions.into_iter().collect(),
+        }
+    }
+}
+
+impl<B: AuthzBackend> Clone for PermissionRequired<B> {
+    fn clone(&self) -> Self {
+        Self {
+            permissions: Arc::clone(&self.permissions),
+        }
+    }
+}
+
+impl<B: AuthzBackend> fmt::Debug for PermissionRequired<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PermissionRequired")
+            .field("permissions", &self.permissions.len())
+            .finish()
+    }
+}
+
+impl<E: Endpoint, B: AuthzBackend> Middleware<E> for PermissionRequired<B> {
+    type Output = PermissionRequiredEndpoint<E, B>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        PermissionRequiredEndpoint {
+            inner: ep,
+            permissions: Arc::clone(&self.permissions),
+        }
+    }
+}
+
+/// The endpoint [`PermissionRequired`] wraps around yours.
+pub struct PermissionRequiredEndpoint<E, B: AuthzBackend> {
+    inner: E,
+    permissions: Arc<[B::Permission]>,
+}
+
+impl<E: fmt::Debug, B: AuthzBackend> fmt::Debug for PermissionRequiredEndpoint<E, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PermissionRequiredEndpoint")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl<E: Endpoint, B: AuthzBackend> Endpoint for PermissionRequiredEndpoint<E, B> {
+    type Output = E::Output;
+
+    async fn call(&self, req: Request) -> Result<E::Output> {
+        let auth = auth_session::<B>(&req, "the `PermissionRequired` middleware")?;
+        auth.require_perms(self.permissions.iter())
+            .await
+            .map_err(SesameRejection)?;
+        self.inner.call(req).await
+    }
+}

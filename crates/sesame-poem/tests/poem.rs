@@ -544,3 +544,75 @@ async fn raw_get(addr: std::net::SocketAddr, path: &str) -> String {
     stream.read_to_string(&mut response).await.unwrap();
     response
 }
+
+/// Permissions (SECURITY.md 51) in Poem's idioms: a middleware and an extractor.
+#[tokio::test]
+async fn security_51_permission_middleware_and_extractor() {
+    use sesame_poem::{PermissionRequired, Permissions};
+
+    #[handler]
+    async fn reports(perms: Permissions<B>) -> Result<String, SesameRejection> {
+        if perms.0.contains("reports") {
+            Ok(format!("{} permission(s)", perms.0.len()))
+        } else {
+            Err(SesameRejection(Rejection::forbidden(false)))
+        }
+    }
+    #[handler]
+    fn admin() -> &'static str {
+        "admin"
+    }
+
+    let alice = TestUser::new("1", "alice", "pw").with_permission("admin");
+    let bob = TestUser::new("2", "bob", "pw").with_permission("reports");
+    let config = Config::builder(&[7u8; 64])
+        .login_view("/login")
+        .build()
+        .unwrap();
+    let backend = TestBackend::default()
+        .with_user(alice.clone())
+        .with_user(bob.clone());
+    let sesame = Sesame::builder(config, backend).build();
+    let app = Route::new()
+        .at(
+            "/admin",
+            get(admin).with(PermissionRequired::<B>::new(["admin".to_owned()])),
+        )
+        .at("/reports", get(reports))
+        .with(SesameMiddleware::new(sesame.clone()));
+    let client = TestClient::new(app);
+    let alice = login_cookie(&sesame, &alice, LoginOptions::default())
+        .await
+        .unwrap();
+    let bob = login_cookie(&sesame, &bob, LoginOptions::default())
+        .await
+        .unwrap();
+
+    for path in ["/admin", "/reports"] {
+        let response = client.get(path).send().await;
+        response.assert_status(StatusCode::SEE_OTHER);
+        let location = response.0.headers()["location"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(location.starts_with("/login?next="), "{path}: {location}");
+    }
+    let response = client.get("/admin").header("cookie", &bob).send().await;
+    response.assert_status(StatusCode::FORBIDDEN);
+    response.assert_header_is_not_exist("location");
+    let response = client
+        .get("/admin")
+        .header("cookie", &bob)
+        .header("accept", "application/json")
+        .send()
+        .await;
+    response.assert_status(StatusCode::FORBIDDEN);
+    response.assert_text(r#"{"error":"forbidden"}"#).await;
+    let response = client.get("/reports").header("cookie", &alice).send().await;
+    response.assert_status(StatusCode::FORBIDDEN);
+    let response = client.get("/admin").header("cookie", &alice).send().await;
+    response.assert_status_is_ok();
+    response.assert_text("admin").await;
+    let response = client.get("/reports").header("cookie", &bob).send().await;
+    response.assert_text("1 permission(s)").await;
+}
