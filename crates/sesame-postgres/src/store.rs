@@ -712,6 +712,32 @@ impl Conn {
             Ok(Err(Fail::Pg(e))) => Err(store_error(op, e)),
             Ok(Err(Fail::Store(e))) => Err(e),
             Err(_) => {
+                // The server may still be running the statement (waiting on a lock, or not
+                // having noticed the client leave): ask it to cancel, in the background and
+                // bounded, so that the overrun statement is not applied later. It may have
+                // been applied already: as with any database, a write that failed with
+                // `Unavailable` may or may not have been made. (The cancel request goes
+                // without TLS; a server that requires TLS refuses it, and its own
+                // `statement_timeout` cancels the statement.)
+                if let Ok(client) = self.client() {
+                    let token = client.cancel_token();
+                    let bound = self.bound;
+                    tokio::spawn(async move {
+                        match tokio::time::timeout(bound, token.cancel_query(tokio_postgres::NoTls))
+                            .await
+                        {
+                            Ok(Ok(())) => {}
+                            Ok(Err(error)) => {
+                                tracing::warn!(%error, "could not cancel an overrun PostgreSQL statement");
+                            }
+                            Err(_) => {
+                                tracing::warn!(
+                                    "cancelling an overrun PostgreSQL statement timed out"
+                                );
+                            }
+                        }
+                    });
+                }
                 self.broken.store(true, Ordering::Relaxed);
                 Err(StoreError::unavailable(TimedOut {
                     op,

@@ -72,6 +72,11 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// An SQL identifier, quoted.
+pub fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// A fresh schema name, unique to one test.
 pub fn unique_schema() -> String {
     let hex = sesame::store::suite::key().to_hex();
@@ -110,8 +115,16 @@ pub async fn test_store_with(
     test: &str,
     settings: impl FnOnce(PostgresStoreBuilder) -> PostgresStoreBuilder,
 ) -> Option<TestStore> {
+    test_store_in(test, unique_schema(), settings).await
+}
+
+/// As [`test_store_with`], in the schema `schema`.
+pub async fn test_store_in(
+    test: &str,
+    schema: String,
+    settings: impl FnOnce(PostgresStoreBuilder) -> PostgresStoreBuilder,
+) -> Option<TestStore> {
     let url = url();
-    let schema = unique_schema();
     let builder = PostgresStore::builder(&url).schema(schema.clone());
     match settings(builder).build().await {
         Ok(store) => {
@@ -121,7 +134,10 @@ pub async fn test_store_with(
             Some(t)
         }
         Err(e) => {
-            skip(test, &format!("no PostgreSQL at {url}: {}", error_chain(&e)));
+            skip(
+                test,
+                &format!("no PostgreSQL at {url}: {}", error_chain(&e)),
+            );
             None
         }
     }
@@ -139,7 +155,7 @@ impl TestStore {
 
     /// The schema, quoted for SQL.
     pub fn quoted(&self) -> String {
-        format!("\"{}\"", self.schema)
+        quote(&self.schema)
     }
 }
 
@@ -163,7 +179,7 @@ impl Drop for TestStore {
                 };
                 tokio::spawn(connection);
                 let _ = client
-                    .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote(&schema)))
                     .await;
             });
         });
