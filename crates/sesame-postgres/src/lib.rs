@@ -17,3 +17,8 @@ pub use store::{
 /// on, re-exported for [`PostgresStore::builder`] with a pool and [`PostgresStore::pool`].
 pub use deadpool_postgres;
 pub use deadpool_postgres::tokio_postgres;
+
+/// The guide `docs/postgres.md`, compiled as doctests so that its examples cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/postgres.md")]
+pub struct PostgresGuide;
