@@ -15,6 +15,10 @@ use sesame::store::{Durability, SessionStore, Update};
 use sesame::{StoreError, ThrottleRecord};
 use sesame_postgres::{PostgresStore, PostgresStoreError};
 
+/// What "hung" means to these tests: far beyond every bound they set (a loaded CI machine is
+/// slow, never this slow). The bounds themselves are checked from below.
+const HUNG: Duration = Duration::from_secs(10);
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -115,11 +119,7 @@ async fn server_gone_is_unavailable_then_recovers() {
         let started = Instant::now();
         let r = store.load(&k).await;
         assert!(unavailable(&r), "{r:?}");
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < HUNG, "{:?}", started.elapsed());
     }
     let r = store
         .update(&k, &record(Some(&u), now() + 3600), 1, Durability::Flush)
@@ -159,11 +159,7 @@ async fn a_hung_server_is_bounded_then_recovers() {
         let started = Instant::now();
         let r = store.load(&k).await;
         assert!(unavailable(&r), "{r:?}");
-        assert!(
-            started.elapsed() < Duration::from_secs(4),
-            "{:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < HUNG, "{:?}", started.elapsed());
     }
     proxy.thaw();
     recovers(&store, &k, Duration::from_secs(10)).await;
@@ -191,8 +187,8 @@ async fn an_exhausted_pool_waits_a_bounded_time() {
     let r = t.store.load(&k).await;
     let waited = started.elapsed();
     assert!(unavailable(&r), "{r:?}");
-    assert!(waited >= wait - Duration::from_millis(50), "{waited:?}");
-    assert!(waited < wait + Duration::from_secs(2), "{waited:?}");
+    assert!(waited >= wait, "{waited:?}");
+    assert!(waited < HUNG, "{waited:?}");
     drop(held);
     assert!(t.store.load(&k).await.unwrap().is_some());
 }
@@ -230,9 +226,16 @@ async fn a_stuck_statement_is_cancelled_by_the_statement_timeout() {
     let started = Instant::now();
     let r = t.store.update(&k, &r2, 1, Durability::Flush).await;
     let took = started.elapsed();
-    assert!(unavailable(&r), "{r:?}");
-    assert!(took >= timeout - Duration::from_millis(50), "{took:?}");
-    assert!(took < Duration::from_secs(2), "{took:?}");
+    // Cancelled by the server (not given up by the client, a second later).
+    match &r {
+        Err(StoreError::Unavailable(e)) => {
+            let chain = error_chain(&**e);
+            assert!(chain.contains("statement timeout"), "{chain}");
+        }
+        other => panic!("not Unavailable: {other:?}"),
+    }
+    assert!(took >= timeout, "{took:?}");
+    assert!(took < HUNG, "{took:?}");
     tx.rollback().await.unwrap();
     // The one pooled connection still works.
     assert_eq!(
@@ -652,8 +655,13 @@ async fn settings_are_checked() {
 /// `Unavailable`, within its bounds.
 #[tokio::test]
 async fn an_unreachable_server_is_unavailable() {
-    // Port 1 on loopback: nothing listens there.
-    let url = "postgres://postgres@127.0.0.1:1/postgres";
+    // A free loopback port: nothing listens there.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let url = url.as_str();
     let built = PostgresStore::builder(url)
         .connect_timeout(Duration::from_millis(500))
         .build()
@@ -670,7 +678,7 @@ async fn an_unreachable_server_is_unavailable() {
     let started = Instant::now();
     let r = store.load(&key()).await;
     assert!(unavailable(&r), "{r:?}");
-    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(started.elapsed() < HUNG, "{:?}", started.elapsed());
     let r = store.save_throttle("k", &throttle(1, 1), 0).await;
     assert!(unavailable(&r), "{r:?}");
 }
@@ -726,7 +734,7 @@ async fn the_client_bound_drops_a_connection_that_overran() {
         other => panic!("not Unavailable: {other:?}"),
     }
     assert!(took >= Duration::from_millis(1250), "{took:?}");
-    assert!(took < Duration::from_secs(4), "{took:?}");
+    assert!(took < HUNG, "{took:?}");
     assert_eq!(
         pool.status().size,
         0,
