@@ -203,9 +203,11 @@ impl Sql {
                 "UPDATE {s}.sessions SET last_seen = GREATEST(last_seen, $2), \
                  expires_at = GREATEST(expires_at, to_timestamp($3::int8)) WHERE key = $1"
             ),
+            // `>=`: the exact test (`expires_at > now`) is made on the decoded record, so that
+            // times clamped to the column's range are still listed right.
             user_sessions: format!(
                 "SELECT key, {SESSION_COLUMNS} FROM {s}.sessions \
-                 WHERE user_id = $1 AND expires_at > to_timestamp($2::int8)"
+                 WHERE user_id = $1 AND expires_at >= to_timestamp($2::int8)"
             ),
             count_user_sessions: format!("SELECT count(*) FROM {s}.sessions WHERE user_id = $1"),
             delete_user_sessions: format!(

@@ -774,3 +774,39 @@ async fn locker_count_waiting(t: &TestStore) -> i64 {
     .unwrap()
     .get(0)
 }
+
+/// Times beyond PostgreSQL's `timestamptz` range are clamped in the expiry columns, never an
+/// error: the records keep their own values, and listings and purges still order them right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extreme_times_are_clamped_not_errors() {
+    let Some(t) = test_store("extreme_times_are_clamped_not_errors").await else {
+        return;
+    };
+    let s = &t.store;
+    let u = user();
+    let (far, past) = (key(), key());
+    let mut forever = record(Some(&u), i64::MAX);
+    forever.absolute_deadline = i64::MAX;
+    let long_ago = record(Some(&u), i64::MIN + 5);
+    assert!(s.create(&far, &forever, Durability::Flush).await.unwrap());
+    assert!(s.create(&past, &long_ago, Durability::Flush).await.unwrap());
+    assert_eq!(s.load(&far).await.unwrap(), Some(forever.clone()));
+    assert_eq!(s.load(&past).await.unwrap(), Some(long_ago));
+    assert!(s.touch(&far, now(), i64::MAX).await.unwrap());
+    assert_eq!(s.load(&far).await.unwrap().unwrap().expires_at, i64::MAX);
+    let listed = s.user_sessions(&u, now()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].0, far);
+    assert_eq!(s.user_sessions(&u, i64::MIN).await.unwrap().len(), 2);
+    assert_eq!(s.purge_expired(now()).await.unwrap(), 1);
+    assert!(s.load(&past).await.unwrap().is_none());
+    assert_eq!(s.purge_expired(i64::MAX).await.unwrap(), 1);
+    assert!(s.load(&far).await.unwrap().is_none());
+    let mut th = ThrottleRecord {
+        expires_at: i64::MAX,
+        ..ThrottleRecord::default()
+    };
+    th.version = 1;
+    assert!(s.save_throttle("far", &th, 0).await.unwrap());
+    assert_eq!(s.load_throttle("far").await.unwrap(), Some(th));
+}
