@@ -125,7 +125,10 @@ pub async fn test_store_in(
     settings: impl FnOnce(PostgresStoreBuilder) -> PostgresStoreBuilder,
 ) -> Option<TestStore> {
     let url = url();
-    let builder = PostgresStore::builder(&url).schema(schema.clone());
+    // Small pools: many tests run at once, under the server's `max_connections` (100).
+    let builder = PostgresStore::builder(&url)
+        .schema(schema.clone())
+        .pool_size(4);
     match settings(builder).build().await {
         Ok(store) => {
             // The guard first: a failed migration still drops what it created.
@@ -148,6 +151,7 @@ impl TestStore {
     pub async fn another(&self) -> PostgresStore {
         PostgresStore::builder(url())
             .schema(self.schema.clone())
+            .pool_size(4)
             .build()
             .await
             .unwrap()
