@@ -810,3 +810,47 @@ async fn extreme_times_are_clamped_not_errors() {
     assert!(s.save_throttle("far", &th, 0).await.unwrap());
     assert_eq!(s.load_throttle("far").await.unwrap(), Some(th));
 }
+
+/// A touch raises the `last_seen` and `expires_at` columns only (never lowers them, not even
+/// below an earlier touch), and leaves the record's bytes and version as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn touch_raises_the_columns_only() {
+    let Some(t) = test_store("touch_raises_the_columns_only").await else {
+        return;
+    };
+    let s = &t.store;
+    let k = key();
+    let t0 = now();
+    let r = record(None, t0 + 60);
+    s.create(&k, &r, Durability::Flush).await.unwrap();
+    let raw = common::raw().await;
+    let row_sql = format!(
+        "SELECT version, record, last_seen, extract(epoch from expires_at)::int8 \
+         FROM {}.sessions WHERE key = $1",
+        t.quoted()
+    );
+    let row = || async {
+        let row = raw
+            .query_one(&row_sql, &[&k.as_bytes().as_slice()])
+            .await
+            .unwrap();
+        (
+            row.get::<_, i64>(0),
+            row.get::<_, Vec<u8>>(1),
+            row.get::<_, i64>(2),
+            row.get::<_, i64>(3),
+        )
+    };
+    let before = row().await;
+    assert!(s.touch(&k, t0 + 10, t0 + 500).await.unwrap());
+    assert!(s.touch(&k, t0 + 5, t0 + 300).await.unwrap());
+    let after = row().await;
+    assert_eq!(
+        (after.0, &after.1),
+        (before.0, &before.1),
+        "a touch rewrote the record"
+    );
+    assert_eq!((after.2, after.3), (t0 + 10, t0 + 500));
+    let loaded = s.load(&k).await.unwrap().unwrap();
+    assert_eq!((loaded.last_seen, loaded.expires_at), (t0 + 10, t0 + 500));
+}
