@@ -99,6 +99,33 @@ fn ci() -> Result<(), String> {
             "sesame-e2e",
         ]),
     )?;
+    // sesame-postgres's optional `tls` feature (rustls), off in the workspace build above.
+    run(
+        "clippy (sesame-postgres, tls)",
+        cargo().args([
+            "clippy",
+            "-p",
+            "sesame-postgres",
+            "--features",
+            "tls",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    run(
+        "tests (sesame-postgres, tls)",
+        cargo().args([
+            "test",
+            "-p",
+            "sesame-postgres",
+            "--features",
+            "tls",
+            "--test",
+            "tls",
+        ]),
+    )?;
     match missing_browser_tools() {
         None => e2e()?,
         // Under CI the tests run anyway, and fail saying what is missing.
