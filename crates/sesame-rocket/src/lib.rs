@@ -10,5 +10,7 @@ mod response;
 pub use catcher::catchers;
 pub use catcher::rejection;
 pub use fairing::{SesameFairing, fairing, fairing_from_figment};
-pub use guard::{Auth, CurrentUser, FreshUser, OptionalUser};
+pub use guard::{
+    Auth, CurrentUser, FreshUser, OptionalUser, PermissionName, Permissions, RequirePerm,
+};
 pub use response::SesameRejection;

@@ -865,3 +865,82 @@ async fn a_guard_without_the_fairing_is_a_clear_500() {
     let body = response.into_string().await.unwrap_or_default();
     assert!(body.contains("Sesame is not installed"), "{body}");
 }
+
+/// Permissions (SECURITY.md 51) in Rocket's idiom: request guards, the 403 sent by Sesame's
+/// catcher like the other refusals.
+#[rocket::async_test]
+async fn security_51_permission_guards() {
+    use sesame_rocket::{PermissionName, Permissions, RequirePerm};
+
+    struct Admin;
+    impl PermissionName<B> for Admin {
+        fn permission() -> String {
+            "admin".to_owned()
+        }
+    }
+    #[get("/admin")]
+    fn admin(user: RequirePerm<B, Admin>) -> String {
+        format!("admin {}", user.username)
+    }
+    #[get("/reports")]
+    fn reports(perms: Permissions<B>) -> Result<String, rocket::http::Status> {
+        if perms.contains("reports") {
+            Ok(format!("{} permission(s)", perms.len()))
+        } else {
+            Err(rocket::http::Status::Forbidden)
+        }
+    }
+
+    let alice = TestUser::new("1", "alice", "pw").with_permission("admin");
+    let bob = TestUser::new("2", "bob", "pw").with_permission("reports");
+    let config = Config::builder(&Config::generate_secret())
+        .login_view("/login")
+        .build()
+        .unwrap();
+    let sesame = Sesame::builder(
+        config,
+        B::default().with_user(alice.clone()).with_user(bob.clone()),
+    )
+    .build();
+    let rocket = App::bare()
+        .mount("/", routes![admin, reports])
+        .attach(sesame_rocket::fairing(sesame.clone()));
+    let client = Client::tracked(rocket).await.unwrap();
+    let alice = login_cookie(&sesame, &alice, LoginOptions::default())
+        .await
+        .unwrap();
+    let bob = login_cookie(&sesame, &bob, LoginOptions::default())
+        .await
+        .unwrap();
+    let get = |path: &'static str, cookie: Option<&String>, json: bool| {
+        let mut request = client.get(path);
+        if let Some(cookie) = cookie {
+            request = request.header(Header::new("Cookie", cookie.clone()));
+        }
+        if json {
+            request = request.header(Header::new("Accept", "application/json"));
+        }
+        request.dispatch()
+    };
+
+    for path in ["/admin", "/reports"] {
+        let response = get(path, None, false).await;
+        assert_eq!(response.status().code, 303, "{path}");
+        let location = response.headers().get_one("Location").unwrap().to_owned();
+        assert!(location.starts_with("/login?next="), "{path}: {location}");
+    }
+    let response = get("/admin", Some(&bob), false).await;
+    assert_eq!(response.status().code, 403);
+    assert!(response.headers().get_one("Location").is_none());
+    let response = get("/admin", Some(&bob), true).await;
+    assert_eq!(response.status().code, 403);
+    assert_eq!(
+        response.into_string().await.unwrap(),
+        r#"{"error":"forbidden"}"#
+    );
+    let response = get("/admin", Some(&alice), false).await;
+    assert_eq!(response.status().code, 200);
+    assert_eq!(response.into_string().await.unwrap(), "admin alice");
+    let response = get("/reports", Some(&bob), false).await;
+    assert_eq!(response.into_string().await.unwrap(), "1 permission(s)");
+}
