@@ -104,7 +104,14 @@ pub fn optional_user<B: Backend>()
 /// ```
 pub fn current_user<B: Backend>()
 -> impl Filter<Extract = (Auth<B>, B::User), Error = warp::Rejection> + Copy {
-    session("the `current_user` filter")
+    logged_in("the `current_user` filter")
+}
+
+/// The session and its user, or the core's login-required refusal.
+fn logged_in<B: Backend>(
+    what: &'static str,
+) -> impl Filter<Extract = (Auth<B>, B::User), Error = warp::Rejection> + Copy {
+    session(what)
         .and_then(|auth: Auth<B>| async move {
             match auth.require_login().await {
                 Ok(user) => Ok((auth, user)),
@@ -121,7 +128,14 @@ pub fn current_user<B: Backend>()
 /// ([`sesame::AuthSession::require_fresh_login`]).
 pub fn fresh_user<B: Backend>()
 -> impl Filter<Extract = (Auth<B>, B::User), Error = warp::Rejection> + Copy {
-    session("the `fresh_user` filter")
+    freshly_logged_in("the `fresh_user` filter")
+}
+
+/// The session and its user, or the core's fresh-login-required refusal.
+fn freshly_logged_in<B: Backend>(
+    what: &'static str,
+) -> impl Filter<Extract = (Auth<B>, B::User), Error = warp::Rejection> + Copy {
+    session(what)
         .and_then(|auth: Auth<B>| async move {
             match auth.require_fresh_login().await {
                 Ok(user) => Ok((auth, user)),
@@ -136,12 +150,12 @@ pub fn fresh_user<B: Backend>()
 /// user stays loaded: [`current_user`](sesame::AuthSession::current_user) costs nothing more).
 pub fn login_required<B: Backend>()
 -> impl Filter<Extract = (Auth<B>,), Error = warp::Rejection> + Copy {
-    current_user().map(|auth: Auth<B>, _user: B::User| auth)
+    logged_in("the `login_required` filter").map(|auth: Auth<B>, _user: B::User| auth)
 }
 
 /// Flask's `fresh_login_required` as a guard: the auth session, once a user is logged in with a
 /// fresh login. Refuses as [`fresh_user`] does.
 pub fn fresh_login_required<B: Backend>()
 -> impl Filter<Extract = (Auth<B>,), Error = warp::Rejection> + Copy {
-    fresh_user().map(|auth: Auth<B>, _user: B::User| auth)
+    freshly_logged_in("the `fresh_login_required` filter").map(|auth: Auth<B>, _user: B::User| auth)
 }

@@ -39,21 +39,24 @@ impl From<Rejection> for SesameRejection {
     }
 }
 
+/// `?` on [`sesame::AuthSession`] calls: the core decides the status (`503` for a store
+/// failure, `500` for an internal error, `403` for an inactive user).
 impl From<AuthError> for SesameRejection {
     fn from(error: AuthError) -> Self {
-        Self(error.into())
+        Rejection::from(error).into()
     }
 }
 
+/// `?` on [`sesame::Session`] calls (data, flashes, CSRF).
 impl From<SessionError> for SesameRejection {
     fn from(error: SessionError) -> Self {
-        Self(error.into())
+        Rejection::from(error).into()
     }
 }
 
 impl fmt::Display for SesameRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
+        self.0.fmt(f)
     }
 }
 
