@@ -1,6 +1,6 @@
 //! The demo on warp: one filter per route, [`sesame_warp::auth`] hands each handler the core's
 //! auth session, every handler is one line of glue around a [`Demo`] method, and
-//! [`Auth::reply`] commits the session's cookies onto the reply.
+//! [`sesame_warp::serve`] commits the session's cookies onto every response.
 //!
 //! Paths are matched exactly, as axum does (warp's `path!` would also take `/login/`); `GET`
 //! routes answer `HEAD` too. Anything no route takes is answered by
@@ -26,7 +26,8 @@ use crate::users::DemoBackend;
 type DemoAuth = Auth<DemoBackend>;
 type Route = BoxedFilter<(Response,)>;
 
-/// The demo's routes on warp. Never rejects: unknown paths get [`Demo::not_found`], known paths
+/// The demo's routes on warp, to serve with [`sesame_warp::serve`] (or
+/// [`sesame_warp::service`]). Never rejects: unknown paths get [`Demo::not_found`], known paths
 /// with another method [`Demo::method_not_allowed`].
 pub fn routes(demo: Demo) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let d = &demo;
@@ -96,7 +97,7 @@ pub fn routes(demo: Demo) -> impl Filter<Extract = (Response,), Error = Infallib
 }
 
 /// Serves the demo on `listener` until the process ends. Client addresses reach Sesame's
-/// session protection through [`warp::addr::remote`].
+/// session protection through [`sesame_warp::serve`].
 ///
 /// # Errors
 ///
@@ -116,7 +117,8 @@ pub async fn serve_with_shutdown(
     demo: Demo,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    warp::serve(routes(demo))
+    let sesame = demo.sesame().clone();
+    sesame_warp::serve(sesame, routes(demo))
         .incoming(listener)
         .graceful(shutdown)
         .run()
@@ -144,7 +146,7 @@ pub fn into_response(reply: Reply) -> Response {
     response
 }
 
-/// A `GET` (and `HEAD`) route: `handler(demo, auth)`, the session committed onto its reply.
+/// A `GET` (and `HEAD`) route: `handler(demo, auth)`.
 fn page<H, Fut>(demo: &Demo, path: &'static str, handler: H) -> Route
 where
     H: Fn(Demo, DemoAuth) -> Fut + Clone + Send + Sync + 'static,
@@ -153,16 +155,16 @@ where
     exact(path)
         .and(warp::get().or(warp::head()).unify())
         .and(with_demo(demo.clone()))
-        .and(sesame_warp::auth(demo.sesame().clone()))
+        .and(sesame_warp::auth())
         .then(move |demo: Demo, auth: DemoAuth| {
-            let reply = handler(demo, auth.clone());
-            async move { auth.reply(into_response(reply.await)).await }
+            let reply = handler(demo, auth);
+            async move { into_response(reply.await) }
         })
         .boxed()
 }
 
-/// A form post: `handler(demo, auth, body)` with the raw body, the session committed onto its
-/// reply; a body over [`MAX_FORM_BYTES`] is [`Demo::payload_too_large`].
+/// A form post: `handler(demo, auth, body)` with the raw body; a body over [`MAX_FORM_BYTES`] is
+/// [`Demo::payload_too_large`].
 fn form<H, Fut>(demo: &Demo, path: &'static str, handler: H) -> Route
 where
     H: Fn(Demo, DemoAuth, Vec<u8>) -> Fut + Clone + Send + Sync + 'static,
@@ -171,7 +173,7 @@ where
     exact(path)
         .and(warp::post())
         .and(with_demo(demo.clone()))
-        .and(sesame_warp::auth(demo.sesame().clone()))
+        .and(sesame_warp::auth())
         .and(warp::body::stream())
         .then(move |demo: Demo, auth: DemoAuth, body| {
             let handler = handler.clone();
@@ -179,8 +181,7 @@ where
                 let Some(body) = read_body(body).await else {
                     return into_response(Demo::payload_too_large());
                 };
-                let reply = handler(demo, auth.clone(), body).await;
-                auth.reply(into_response(reply)).await
+                into_response(handler(demo, auth, body).await)
             }
         })
         .boxed()

@@ -1,11 +1,11 @@
-//! warp 0.4, bare or with [`sesame_warp`]'s filters (the session committed with
-//! [`Auth::reply`] / [`Auth::respond`], rejections answered by [`sesame_warp::recover`]).
+//! warp 0.4, bare or with [`sesame_warp`]'s filters, served by [`sesame_warp::serve`] (which
+//! commits the session onto every response and answers Sesame's rejections).
 
 use std::convert::Infallible;
 use std::io;
 
 use sesame::Sesame;
-use sesame_warp::Auth;
+use sesame_warp::{Auth, SesameRejection};
 use tokio::net::TcpListener;
 use warp::Filter;
 use warp::Reply as _;
@@ -33,27 +33,22 @@ pub(super) async fn serve(
     };
     let index = warp::path::end()
         .and(warp::get())
-        .and(sesame_warp::current_user(sesame.clone()))
-        .then(|auth: Auth<BenchBackend>, user: BenchUser| async move {
-            auth.reply(app::greeting(&user)).await
-        });
+        .and(sesame_warp::current_user())
+        .map(|_auth: Auth<BenchBackend>, user: BenchUser| app::greeting(&user));
     let login = warp::path("login")
         .and(warp::path::end())
         .and(warp::post())
         .and(query())
         .and(warp::body::bytes())
-        .and(sesame_warp::auth(sesame.clone()))
+        .and(sesame_warp::auth())
         .then(
             |query: Option<String>, body: bytes::Bytes, auth: Auth<BenchBackend>| async move {
-                let outcome = app::login(&auth, &body, query.as_deref()).await.map(|ok| {
-                    if ok {
-                        "ok".into_response()
-                    } else {
-                        warp::reply::with_status("invalid", StatusCode::UNAUTHORIZED)
-                            .into_response()
-                    }
-                });
-                auth.respond(outcome).await
+                let ok = app::login(&auth, &body, query.as_deref()).await?;
+                Ok::<_, SesameRejection>(if ok {
+                    "ok".into_response()
+                } else {
+                    warp::reply::with_status("invalid", StatusCode::UNAUTHORIZED).into_response()
+                })
             },
         );
     let session = |same_user: bool| {
@@ -62,18 +57,17 @@ pub(super) async fn serve(
         } else {
             warp::path!("session").boxed()
         };
-        path.and(warp::post())
-            .and(sesame_warp::auth(sesame.clone()))
-            .then(move |auth: Auth<BenchBackend>| async move {
-                let outcome = app::write_session(&auth, same_user).await.map(|()| "ok");
-                auth.respond(outcome).await
-            })
+        path.and(warp::post()).and(sesame_warp::auth()).then(
+            move |auth: Auth<BenchBackend>| async move {
+                app::write_session(&auth, same_user).await?;
+                Ok::<_, SesameRejection>("ok")
+            },
+        )
     };
-    let routes = index
-        .or(login)
-        .or(session(false))
-        .or(session(true))
-        .recover(sesame_warp::recover);
-    warp::serve(routes).incoming(listener).run().await;
+    let routes = index.or(login).or(session(false)).or(session(true));
+    sesame_warp::serve(sesame, routes)
+        .incoming(listener)
+        .run()
+        .await;
     Ok(())
 }

@@ -4,13 +4,17 @@
 mod auth;
 mod filters;
 mod reject;
-mod reply;
-mod request;
+mod server;
+mod service;
 
 pub use auth::Auth;
 pub use filters::{
     auth, current_user, fresh_login_required, fresh_user, login_required, optional_user,
-    with_session,
 };
 pub use reject::{SesameRejection, recover};
-pub use reply::reply;
+pub use server::{Server, Unbound, serve};
+pub use service::service;
+/// The socket peer's address, which [`serve`] puts into every request's extensions (read it with
+/// `warp::ext::optional::<sesame_warp::ClientAddr>()`; warp's own `warp::addr::remote` only
+/// knows about `warp::serve`).
+pub use sesame_tower::ClientAddr;

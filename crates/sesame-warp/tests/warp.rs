@@ -1,4 +1,5 @@
-//! The warp adapter end to end, through `warp::test`, against the core's `TestBackend`.
+//! The warp adapter end to end, through `sesame_warp::service` (and one real server), against
+//! the core's `TestBackend`.
 
 // Test code: a failed unwrap is a failed test. (clippy.toml's `allow-*-in-tests` does not
 // reach helpers outside `#[test]` functions.)
@@ -8,10 +9,12 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use http_body_util::BodyExt as _;
 use sesame::store::{MemoryStore, SessionStore};
 use sesame::testing::{FlakyStore, TestBackend, TestUser, login_cookie};
 use sesame::{Config, LoginOptions, Protection, Rejection, Sesame};
-use sesame_warp::Auth;
+use sesame_warp::{Auth, ClientAddr, SesameRejection};
+use tower::ServiceExt as _;
 use warp::http::{HeaderMap, StatusCode, header};
 use warp::hyper::body::Bytes;
 use warp::{Filter, Reply};
@@ -42,6 +45,46 @@ fn sesame_with(config: Config, store: Arc<dyn SessionStore>) -> Sesame<B> {
         .build()
 }
 
+/// A request to build: `request().path("/x").header(..).body(..)`, sent with `.reply(&app)`,
+/// as `warp::test::request()` reads, but through the Sesame service.
+struct TestRequest(warp::http::request::Builder, String);
+
+fn request() -> TestRequest {
+    TestRequest(warp::http::Request::builder(), String::new())
+}
+
+impl TestRequest {
+    fn method(self, method: &str) -> Self {
+        Self(self.0.method(method), self.1)
+    }
+    fn path(self, path: &str) -> Self {
+        Self(self.0.uri(path), self.1)
+    }
+    fn header(self, name: &str, value: impl AsRef<str>) -> Self {
+        Self(self.0.header(name, value.as_ref()), self.1)
+    }
+    fn remote_addr(self, addr: SocketAddr) -> Self {
+        Self(self.0.extension(ClientAddr(addr.ip())), self.1)
+    }
+    fn body(self, body: &str) -> Self {
+        Self(self.0, body.to_owned())
+    }
+    async fn reply<S>(self, app: &S) -> Response
+    where
+        S: tower::Service<
+                warp::http::Request<String>,
+                Response = warp::reply::Response,
+                Error = Infallible,
+            > + Clone,
+    {
+        let request = self.0.body(self.1).expect("a valid request");
+        let response = app.clone().oneshot(request).await.expect("infallible");
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.expect("a body").to_bytes();
+        Response::from_parts(parts, bytes)
+    }
+}
+
 fn set_cookies(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(header::SET_COOKIE)
@@ -70,8 +113,11 @@ struct LoginForm {
     password: String,
 }
 
-async fn do_login(auth: &Auth<B>, form: LoginForm) -> Result<warp::reply::Response, Rejection> {
-    let credentials = (form.username.clone(), form.password);
+async fn do_login(
+    auth: Auth<B>,
+    form: LoginForm,
+) -> Result<warp::reply::Response, SesameRejection> {
+    let credentials = (form.username, form.password);
     let Some(user) = auth.authenticate(credentials).await? else {
         return Ok(warp::reply::with_status(
             "Invalid username or password.",
@@ -83,54 +129,43 @@ async fn do_login(auth: &Auth<B>, form: LoginForm) -> Result<warp::reply::Respon
     Ok(warp::redirect::see_other(warp::http::Uri::from_static("/dashboard")).into_response())
 }
 
-/// A small application, written the way the crate docs suggest.
-fn app(
-    sesame: Sesame<B>,
-) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + 'static {
+/// The routes of a small application, written the way the crate docs suggest.
+fn routes() -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + 'static {
     let home = warp::path::end()
         .and(warp::get())
-        .and(sesame_warp::optional_user(sesame.clone()))
-        .then(|auth: Auth<B>, user: Option<TestUser>| async move {
+        .and(sesame_warp::optional_user::<B>())
+        .map(|_auth, user: Option<TestUser>| {
             let name = user.map_or_else(|| "guest".to_owned(), |u| u.username);
-            auth.reply(format!("Hello, {name}!")).await
+            format!("Hello, {name}!")
         });
     let login_page = warp::path("login")
         .and(warp::path::end())
         .and(warp::get())
-        .and(sesame_warp::with_session(
-            sesame.clone(),
-            |auth: Auth<B>| async move {
-                let flashes = auth.session().take_flashes().await?;
-                let messages: Vec<String> = flashes.into_iter().map(|f| f.message).collect();
-                Ok(format!("Log in. {}", messages.join(" ")))
-            },
-        ));
+        .and(sesame_warp::auth::<B>())
+        .then(|auth: Auth<B>| async move {
+            let flashes = auth.session().take_flashes().await?;
+            let messages: Vec<String> = flashes.into_iter().map(|f| f.message).collect();
+            Ok::<_, SesameRejection>(format!("Log in. {}", messages.join(" ")))
+        });
     let login = warp::path("login")
         .and(warp::path::end())
         .and(warp::post())
-        .and(sesame_warp::auth(sesame.clone()))
+        .and(sesame_warp::auth::<B>())
         .and(warp::body::form())
-        .then(|auth: Auth<B>, form: LoginForm| async move {
-            let outcome = do_login(&auth, form).await;
-            auth.respond(outcome).await
-        });
+        .then(do_login);
     let dashboard = warp::path("dashboard")
         .and(warp::path::end())
         .and(warp::get())
-        .and(sesame_warp::current_user(sesame.clone()))
-        .then(|auth: Auth<B>, user: TestUser| async move {
-            auth.reply(format!("Dashboard of {}", user.username)).await
-        });
+        .and(sesame_warp::current_user::<B>())
+        .map(|_auth, user: TestUser| format!("Dashboard of {}", user.username));
     let settings = warp::path("settings")
         .and(warp::path::end())
         .and(warp::get())
-        .and(sesame_warp::fresh_user(sesame.clone()))
-        .then(|auth: Auth<B>, user: TestUser| async move {
-            auth.reply(format!("Settings of {}", user.username)).await
-        });
+        .and(sesame_warp::fresh_user::<B>())
+        .map(|_auth, user: TestUser| format!("Settings of {}", user.username));
     let me = warp::path!("api" / "me")
         .and(warp::get())
-        .and(sesame_warp::login_required(sesame.clone()))
+        .and(sesame_warp::login_required::<B>())
         .and_then(|auth: Auth<B>| async move {
             // An `and_then` handler in warp's own style: a refusal is a rejection.
             let user = auth
@@ -138,13 +173,14 @@ fn app(
                 .await
                 .map_err(|e| auth.reject(e.into()))?
                 .ok_or_else(|| auth.reject(Rejection::unauthorized_json()))?;
-            let body = warp::reply::json(&serde_json::json!({ "username": user.username }));
-            Ok::<_, warp::Rejection>(auth.reply(body).await)
+            Ok::<_, warp::Rejection>(warp::reply::json(
+                &serde_json::json!({ "username": user.username }),
+            ))
         });
     let tokens = warp::path!("api" / "tokens")
         .and(warp::post())
-        .and(sesame_warp::fresh_login_required(sesame))
-        .then(|auth: Auth<B>| async move { auth.reply("a token").await });
+        .and(sesame_warp::fresh_login_required::<B>())
+        .map(|_auth| "a token");
     let settings_post = warp::path("settings")
         .and(warp::path::end())
         .and(warp::post())
@@ -170,10 +206,22 @@ fn app(
         })
 }
 
+/// The application, served through Sesame.
+fn app(
+    sesame: Sesame<B>,
+) -> impl tower::Service<
+    warp::http::Request<String>,
+    Response = warp::reply::Response,
+    Error = Infallible,
+    Future: Send,
+> + Clone {
+    sesame_warp::service(sesame, routes())
+}
+
 #[tokio::test]
 async fn login_sets_a_secure_session_cookie_and_no_store() {
     let app = app(sesame());
-    let response = warp::test::request()
+    let response = request()
         .method("POST")
         .path("/login")
         .header("content-type", "application/x-www-form-urlencoded")
@@ -210,7 +258,7 @@ async fn login_sets_a_secure_session_cookie_and_no_store() {
     );
 
     // The cookie logs the next request in.
-    let response = warp::test::request()
+    let response = request()
         .path("/dashboard")
         .header("cookie", cookie_jar(&response))
         .reply(&app)
@@ -223,7 +271,7 @@ async fn login_sets_a_secure_session_cookie_and_no_store() {
 
 #[tokio::test]
 async fn wrong_password_is_the_handlers_answer_and_sets_no_cookie() {
-    let response = warp::test::request()
+    let response = request()
         .method("POST")
         .path("/login")
         .header("content-type", "application/x-www-form-urlencoded")
@@ -237,7 +285,7 @@ async fn wrong_password_is_the_handlers_answer_and_sets_no_cookie() {
 
 #[tokio::test]
 async fn an_anonymous_page_sets_no_cookie_and_varies_on_cookie() {
-    let response = warp::test::request().path("/").reply(&app(sesame())).await;
+    let response = request().path("/").reply(&app(sesame())).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(body(&response), "Hello, guest!");
     assert!(set_cookies(response.headers()).is_empty());
@@ -248,7 +296,7 @@ async fn an_anonymous_page_sets_no_cookie_and_varies_on_cookie() {
 #[tokio::test]
 async fn login_required_redirects_with_the_flash_cookie() {
     let app = app(sesame());
-    let response = warp::test::request().path("/dashboard").reply(&app).await;
+    let response = request().path("/dashboard").reply(&app).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         response.headers()[header::LOCATION],
@@ -260,7 +308,7 @@ async fn login_required_redirects_with_the_flash_cookie() {
     assert!(!jar.is_empty(), "the 303 carries the flash cookie");
 
     // Following the redirect shows the message, once.
-    let response = warp::test::request()
+    let response = request()
         .path("/login?next=%2Fdashboard")
         .header("cookie", jar.clone())
         .reply(&app)
@@ -275,7 +323,7 @@ async fn login_required_redirects_with_the_flash_cookie() {
 
 #[tokio::test]
 async fn login_required_answers_401_json_to_json_requests() {
-    let response = warp::test::request()
+    let response = request()
         .path("/dashboard")
         .header("accept", "application/json")
         .reply(&app(sesame()))
@@ -290,7 +338,7 @@ async fn login_required_answers_401_json_to_json_requests() {
 async fn a_401_stays_a_401_among_other_routes() {
     let app = app(sesame());
     // `/api/me` is matched by one route; every other route rejects with 404 or 405.
-    let response = warp::test::request()
+    let response = request()
         .path("/api/me")
         .header("accept", "application/json")
         .reply(&app)
@@ -299,23 +347,23 @@ async fn a_401_stays_a_401_among_other_routes() {
     assert_eq!(body(&response), r#"{"error":"unauthorized"}"#);
 
     // The same with the Sesame route first, in the middle, or last of the combination.
-    let sesame = sesame();
+    // Without a `recover` of the application's own: the service applies Sesame's.
     let me = warp::path!("api" / "me")
         .and(warp::get())
-        .and(sesame_warp::current_user(sesame.clone()))
-        .then(|auth: Auth<B>, user: TestUser| async move { auth.reply(user.username).await });
+        .and(sesame_warp::current_user::<B>())
+        .map(|_auth, user: TestUser| user.username.into_response());
     let me_post = warp::path!("api" / "me")
         .and(warp::post())
         .map(|| "posted".into_response());
     let other = warp::path("other").map(|| "other".into_response());
     let orders = [
-        me.clone().or(me_post).unify().or(other).unify().boxed(),
-        me_post.or(me.clone()).unify().or(other).unify().boxed(),
-        other.or(me_post).unify().or(me.clone()).unify().boxed(),
+        me.or(me_post).unify().or(other).unify().boxed(),
+        me_post.or(me).unify().or(other).unify().boxed(),
+        other.or(me_post).unify().or(me).unify().boxed(),
     ];
     for routes in orders {
-        let routes = routes.recover(sesame_warp::recover);
-        let response = warp::test::request()
+        let routes = sesame_warp::service(sesame(), routes);
+        let response = request()
             .path("/api/me")
             .header("accept", "application/json")
             .reply(&routes)
@@ -328,11 +376,11 @@ async fn a_401_stays_a_401_among_other_routes() {
 #[tokio::test]
 async fn other_rejections_pass_through_recover() {
     let app = app(sesame());
-    let response = warp::test::request().path("/nowhere").reply(&app).await;
+    let response = request().path("/nowhere").reply(&app).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(set_cookies(response.headers()).is_empty());
     // A method the route does not take: its path and method filters reject before Sesame's.
-    let response = warp::test::request()
+    let response = request()
         .method("DELETE")
         .path("/dashboard")
         .reply(&app)
@@ -354,7 +402,7 @@ async fn fresh_required_sends_a_non_fresh_session_to_the_login_view() {
     )
     .await
     .expect("login");
-    let response = warp::test::request()
+    let response = request()
         .path("/settings")
         .header("cookie", stale.clone())
         .reply(&app)
@@ -365,14 +413,14 @@ async fn fresh_required_sends_a_non_fresh_session_to_the_login_view() {
         "/login?next=%2Fsettings"
     );
     // Logged in all the same.
-    let response = warp::test::request()
+    let response = request()
         .path("/dashboard")
         .header("cookie", stale.clone())
         .reply(&app)
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     // The guard form of the same check.
-    let response = warp::test::request()
+    let response = request()
         .method("POST")
         .path("/api/tokens")
         .header("cookie", stale)
@@ -385,14 +433,14 @@ async fn fresh_required_sends_a_non_fresh_session_to_the_login_view() {
     let fresh = login_cookie(&sesame, &alice(), LoginOptions::default())
         .await
         .expect("login");
-    let response = warp::test::request()
+    let response = request()
         .path("/settings")
         .header("cookie", fresh.clone())
         .reply(&app)
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(body(&response), "Settings of alice");
-    let response = warp::test::request()
+    let response = request()
         .method("POST")
         .path("/api/tokens")
         .header("cookie", fresh)
@@ -407,7 +455,7 @@ async fn and_then_handlers_use_the_logged_in_user() {
     let cookie = login_cookie(&sesame, &alice(), LoginOptions::default())
         .await
         .expect("login");
-    let response = warp::test::request()
+    let response = request()
         .path("/api/me")
         .header("cookie", cookie)
         .reply(&app(sesame))
@@ -429,14 +477,14 @@ async fn the_client_address_is_read_for_session_protection() {
     let cookie = login_cookie(&sesame, &alice(), LoginOptions::default())
         .await
         .expect("login");
-    let response = warp::test::request()
+    let response = request()
         .path("/dashboard")
         .header("cookie", cookie.clone())
         .reply(&app)
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     // From another address, strong protection ends the session.
-    let response = warp::test::request()
+    let response = request()
         .path("/dashboard")
         .header("cookie", cookie)
         .remote_addr(SocketAddr::from(([192, 0, 2, 1], 40000)))
@@ -465,7 +513,7 @@ async fn a_failing_store_is_a_503_without_cookies() {
 
     // Loading the session fails: the filter's rejection is the core's 503.
     for path in ["/dashboard", "/settings", "/"] {
-        let response = warp::test::request()
+        let response = request()
             .path(path)
             .header("cookie", cookie.clone())
             .reply(&app)
@@ -474,7 +522,7 @@ async fn a_failing_store_is_a_503_without_cookies() {
     }
 
     // Logging in fails to save: the handler's `?` answers the core's 503.
-    let response = warp::test::request()
+    let response = request()
         .method("POST")
         .path("/login")
         .header("content-type", "application/x-www-form-urlencoded")
@@ -487,13 +535,209 @@ async fn a_failing_store_is_a_503_without_cookies() {
 #[tokio::test]
 async fn a_failing_save_replaces_the_reply_with_a_503() {
     let sesame = sesame_with(config(), Arc::new(FlakyStore::down()));
-    let route = sesame_warp::auth(sesame).then(|auth: Auth<B>| async move {
-        // Session data lives in the store; the save happens when the reply is committed.
-        if let Err(error) = auth.session().insert("theme", "dark").await {
-            return auth.respond::<&str>(Err(error.into())).await;
-        }
-        auth.reply("saved").await
+    let route = sesame_warp::auth::<B>().then(|auth: Auth<B>| async move {
+        // Session data lives in the store; the save happens when the service commits.
+        auth.session().insert("theme", "dark").await?;
+        Ok::<_, SesameRejection>("saved")
     });
-    let response = warp::test::request().path("/").reply(&route).await;
+    let response = request()
+        .path("/")
+        .reply(&sesame_warp::service(sesame, route))
+        .await;
     assert_unavailable(&response);
+}
+
+/// The remember-me cookie of a fresh login, alone: the next request restores the login from it
+/// and begins a new session.
+async fn remember_only(sesame: &Sesame<B>) -> String {
+    let jar = login_cookie(
+        sesame,
+        &alice(),
+        LoginOptions {
+            remember: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("login");
+    let remember = jar
+        .split("; ")
+        .find(|pair| pair.starts_with("__Host-sesame-remember="))
+        .expect("a remember-me cookie");
+    remember.to_owned()
+}
+
+fn assert_new_session_cookie(response: &Response) {
+    let cookies = set_cookies(response.headers());
+    assert!(
+        cookies.iter().any(|c| c.starts_with("__Host-sesame=")),
+        "{cookies:?}"
+    );
+    assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+}
+
+#[tokio::test]
+async fn a_session_begun_by_current_user_is_committed_when_a_later_body_filter_rejects() {
+    let sesame = sesame();
+    // The login is restored by `current_user`; then the form body does not parse.
+    let profile = warp::path("profile")
+        .and(warp::post())
+        .and(sesame_warp::current_user::<B>())
+        .and(warp::body::form::<LoginForm>())
+        .map(|_auth, _user: TestUser, _form: LoginForm| "saved");
+    let app = sesame_warp::service(sesame.clone(), profile);
+    let response = request()
+        .method("POST")
+        .path("/profile")
+        .header("cookie", remember_only(&sesame).await)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("nonsense")
+        .reply(&app)
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_new_session_cookie(&response);
+
+    // A flash set by a filter, before the body is rejected, reaches the next page.
+    let noted = warp::path("note")
+        .and(warp::post())
+        .and(sesame_warp::auth::<B>())
+        .and_then(|auth: Auth<B>| async move {
+            auth.session()
+                .flash("info", "Noted.")
+                .await
+                .map_err(|e| auth.reject(e.into()))?;
+            Ok::<_, warp::Rejection>(auth)
+        })
+        .and(warp::body::form::<LoginForm>())
+        .map(|_auth, _form: LoginForm| "noted");
+    let app = sesame_warp::service(sesame.clone(), noted);
+    let response = request()
+        .method("POST")
+        .path("/note")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("nonsense")
+        .reply(&app)
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let jar = cookie_jar(&response);
+    assert!(!jar.is_empty(), "the 400 carries the flash's session");
+    let response = request()
+        .path("/login")
+        .header("cookie", jar)
+        .reply(&sesame_warp::service(sesame, routes()))
+        .await;
+    assert_eq!(body(&response), "Log in. Noted.");
+}
+
+#[tokio::test]
+async fn a_remember_me_restore_on_a_404_still_sets_the_new_session_cookie() {
+    let sesame = sesame();
+    // A profile page for the logged-in user only; any other name is not found.
+    let profile = warp::path!("users" / String)
+        .and(sesame_warp::current_user::<B>())
+        .and_then(|name: String, _auth, user: TestUser| async move {
+            if name == user.username {
+                Ok(format!("Profile of {name}"))
+            } else {
+                Err(warp::reject::not_found())
+            }
+        });
+    let app = sesame_warp::service(sesame.clone(), profile);
+    let response = request()
+        .path("/users/bob")
+        .header("cookie", remember_only(&sesame).await)
+        .reply(&app)
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_new_session_cookie(&response);
+    // The new session logs the next request in, without the remember-me cookie.
+    let response = request()
+        .path("/users/alice")
+        .header("cookie", cookie_jar(&response))
+        .reply(&app)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body(&response), "Profile of alice");
+}
+
+#[tokio::test]
+async fn routes_not_served_through_sesame_get_the_missing_layer_500() {
+    // The same routes, run by warp alone.
+    let response = warp::test::request()
+        .path("/dashboard")
+        .reply(&routes())
+        .await;
+    let expected = Rejection::missing_layer("the `current_user` filter");
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body_of(&response), expected.body());
+    assert!(
+        expected
+            .body()
+            .contains("Sesame is not installed on this route")
+    );
+}
+
+fn body_of(response: &warp::http::Response<Bytes>) -> &str {
+    std::str::from_utf8(response.body()).expect("UTF-8 body")
+}
+
+/// Sends one HTTP/1.1 request over a new connection and returns the raw response head.
+async fn raw_get(addr: SocketAddr, path: &str, cookie: Option<&str>) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let cookie = cookie.map_or_else(String::new, |c| format!("cookie: {c}\r\n"));
+    let request =
+        format!("GET {path} HTTP/1.1\r\nhost: localhost\r\n{cookie}connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    response
+}
+
+#[tokio::test]
+async fn serve_commits_sessions_reads_the_peer_and_shuts_down_gracefully() {
+    let config = Config::builder(&SECRET)
+        .login_view("/login")
+        .protection(Protection::Strong)
+        .build()
+        .expect("config");
+    let sesame = sesame_with(config, Arc::new(MemoryStore::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("an address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        sesame_warp::serve(sesame.clone(), routes())
+            .incoming(listener)
+            .graceful(async {
+                stopped.await.ok();
+            })
+            .run(),
+    );
+
+    let response = raw_get(addr, "/", None).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("Hello, guest!"), "{response}");
+
+    // The 303 of `current_user` carries the flash cookie.
+    let response = raw_get(addr, "/dashboard", None).await;
+    assert!(response.starts_with("HTTP/1.1 303"), "{response}");
+    assert!(
+        response.contains("set-cookie: __Host-sesame-flash="),
+        "{response}"
+    );
+
+    // Logged in from no address; strong protection sees the peer (127.0.0.1) and ends it.
+    let cookie = login_cookie(&sesame, &alice(), LoginOptions::default())
+        .await
+        .expect("login");
+    let response = raw_get(addr, "/dashboard", Some(&cookie)).await;
+    assert!(response.starts_with("HTTP/1.1 303"), "{response}");
+
+    stop.send(()).expect("the server is running");
+    tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .expect("the server stops")
+        .expect("the server task");
 }
