@@ -18,7 +18,7 @@ use sesame::{
 use sesame_redis::{RedisStore, RedisStoreError};
 use sesame_sled::{SledError, SledStore};
 
-use crate::forms::{self, Form, MAX_CART_ITEMS, MAX_FORM_BYTES};
+use crate::forms::{self, MAX_CART_ITEMS, MAX_FORM_BYTES};
 use crate::pages::{self, Errors, Frame, Nav};
 use crate::settings::{Secret, Settings};
 use crate::users::{CreateError, Credentials, DemoBackend, DemoUser, UserStoreError, Users};
@@ -520,8 +520,8 @@ impl Demo {
     pub async fn login_page(&self, auth: &DemoAuth) -> Reply {
         self.run(async {
             let (frame, user) = frame(auth).await?;
-            let query = Form::query(auth.session().request().path_and_query());
-            let next = safe_next(query.get("next"));
+            let query: forms::LoginQuery = forms::query(auth.session().request().path_and_query());
+            let next = safe_next(&query.next);
             let csrf = auth.session().csrf_token().await?;
             let form = pages::LoginForm {
                 username: user.as_ref().map_or("", |u| u.username.as_str()),
@@ -543,15 +543,15 @@ impl Demo {
     /// generic message, or `303` to the safe `next` (else `/dashboard`).
     pub async fn login(&self, auth: &DemoAuth, body: &[u8]) -> Reply {
         self.run(async {
-            let form = match parse_form(body) {
+            let form: forms::Login = match parse_form(body) {
                 Ok(f) => f,
                 Err(reply) => return Ok(reply),
             };
-            auth.session().verify_csrf(form.get("csrf_token")).await?;
-            let username = form.get("username").trim();
-            let password = form.get("password");
-            let remember = form.get("remember") == "on";
-            let next = safe_next(form.get("next"));
+            auth.session().verify_csrf(&form.csrf_token).await?;
+            let username = form.username.trim();
+            let password = form.password.as_str();
+            let remember = form.remember == "on";
+            let next = safe_next(&form.next);
             let mut errors = Errors::default();
             if username.is_empty() {
                 errors.add("username", "Enter your username.");
@@ -624,14 +624,14 @@ impl Demo {
     /// user is logged in and sent (`303`) to `/dashboard`.
     pub async fn register(&self, auth: &DemoAuth, body: &[u8]) -> Reply {
         self.run(async {
-            let form = match parse_form(body) {
+            let form: forms::Register = match parse_form(body) {
                 Ok(f) => f,
                 Err(reply) => return Ok(reply),
             };
-            auth.session().verify_csrf(form.get("csrf_token")).await?;
-            let username = form.get("username").trim();
-            let email = form.get("email").trim();
-            let password = form.get("password");
+            auth.session().verify_csrf(&form.csrf_token).await?;
+            let username = form.username.trim();
+            let email = form.email.trim();
+            let password = form.password.as_str();
             let mut errors = Errors::default();
             if let Some(e) = forms::check_username(username) {
                 errors.add("username", e);
@@ -734,14 +734,14 @@ impl Demo {
     /// and remember-me token of the user; `303` to `/settings`, or `422` with messages.
     pub async fn change_password(&self, auth: &DemoAuth, body: &[u8]) -> Reply {
         self.run(async {
-            let form = match parse_form(body) {
+            let form: forms::ChangePassword = match parse_form(body) {
                 Ok(f) => f,
                 Err(reply) => return Ok(reply),
             };
-            auth.session().verify_csrf(form.get("csrf_token")).await?;
+            auth.session().verify_csrf(&form.csrf_token).await?;
             let user = auth.require_fresh_login().await?;
-            let current = form.get("current_password");
-            let new = form.get("new_password");
+            let current = form.current_password.as_str();
+            let new = form.new_password.as_str();
             let mut errors = Errors::default();
             if current.is_empty() {
                 errors.add("current_password", "Enter your current password.");
@@ -809,11 +809,11 @@ impl Demo {
     /// user; `303` to `/sessions`.
     pub async fn revoke_other_sessions(&self, auth: &DemoAuth, body: &[u8]) -> Reply {
         self.run(async {
-            let form = match parse_form(body) {
+            let form: forms::CsrfOnly = match parse_form(body) {
                 Ok(f) => f,
                 Err(reply) => return Ok(reply),
             };
-            auth.session().verify_csrf(form.get("csrf_token")).await?;
+            auth.session().verify_csrf(&form.csrf_token).await?;
             auth.require_login().await?;
             let n = auth.logout_other_sessions().await?;
             let message = match n {
@@ -830,11 +830,11 @@ impl Demo {
     /// `POST /logout`: logs out (session, remember-me cookie and token); `303` to `/`.
     pub async fn logout(&self, auth: &DemoAuth, body: &[u8]) -> Reply {
         self.run(async {
-            let form = match parse_form(body) {
+            let form: forms::CsrfOnly = match parse_form(body) {
                 Ok(f) => f,
                 Err(reply) => return Ok(reply),
             };
-            auth.session().verify_csrf(form.get("csrf_token")).await?;
+            auth.session().verify_csrf(&form.csrf_token).await?;
             auth.logout().await?;
             auth.session()
                 .flash("success", "You have been logged out.")
@@ -849,13 +849,13 @@ impl Demo {
     /// for JSON clients).
     pub async fn add_to_cart(&self, auth: &DemoAuth, body: &[u8]) -> Reply {
         self.run(async {
-            let form = match parse_form(body) {
+            let form: forms::AddToCart = match parse_form(body) {
                 Ok(f) => f,
                 Err(reply) => return Ok(reply),
             };
-            auth.session().verify_csrf(form.get("csrf_token")).await?;
+            auth.session().verify_csrf(&form.csrf_token).await?;
             let user = auth.require_login().await?;
-            let item = form.get("item");
+            let item = form.item.as_str();
             let problem = match forms::check_item(item) {
                 Some(p) => Some(p),
                 None if cart_items(auth).await?.len() >= MAX_CART_ITEMS => {
@@ -927,11 +927,11 @@ impl Demo {
                 // Credentials that name nobody, and no session.
                 return Err(Rejection::unauthorized_json());
             } else {
-                let form = match parse_form(body) {
+                let form: forms::CsrfOnly = match parse_form(body) {
                     Ok(f) => f,
                     Err(reply) => return Ok(reply),
                 };
-                auth.session().verify_csrf(form.get("csrf_token")).await?;
+                auth.session().verify_csrf(&form.csrf_token).await?;
                 auth.require_login().await?
             };
             let token = self
@@ -963,12 +963,12 @@ impl Demo {
 
 const TAKEN: &str = "That username is taken. Choose another.";
 
-/// The body as a form, or the reply to send instead (`413`, `400`).
-fn parse_form(body: &[u8]) -> Result<Form, Reply> {
+/// The body as the form `T`, or the reply to send instead (`413`, `400`).
+fn parse_form<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Reply> {
     if body.len() > MAX_FORM_BYTES {
         return Err(Demo::payload_too_large());
     }
-    Form::parse(body).map_err(|_| {
+    forms::decode(body).map_err(|_| {
         Reply::html(
             400,
             pages::error(
