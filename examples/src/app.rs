@@ -21,7 +21,10 @@ use sesame_sled::{SledError, SledStore};
 use crate::forms::{self, MAX_CART_ITEMS, MAX_FORM_BYTES};
 use crate::pages::{self, Errors, Frame, Nav};
 use crate::settings::{Secret, Settings};
-use crate::users::{CreateError, Credentials, DemoBackend, DemoUser, UserStoreError, Users};
+use crate::users::{
+    CreateError, Credentials, DemoBackend, DemoUser, RedisUsers, SledUsers, UserStoreError,
+    UserTable,
+};
 
 /// The key prefix of the sessions in Redis (with `SESAME_REDIS_URL`).
 pub const REDIS_SESSION_PREFIX: &str = "sesame:";
@@ -281,7 +284,7 @@ impl Demo {
             .build()
             .await
             .map_err(DemoError::Redis)?;
-        let users = Users::redis(&store, REDIS_USERS_PREFIX);
+        let users = Arc::new(RedisUsers::new(&store, REDIS_USERS_PREFIX));
         tracing::info!("demo: sessions and users are kept in Redis");
         Self::assemble(&settings, secret, Arc::new(store), users)
     }
@@ -314,7 +317,7 @@ impl Demo {
         let sled_store = SledStore::open(settings.db_dir())?;
         // The user table lives in the same database, made durable by the sled store's flush,
         // whichever store holds the sessions.
-        let users = Users::open(&sled_store).map_err(DemoError::Users)?;
+        let users = Arc::new(SledUsers::open(&sled_store).map_err(DemoError::Users)?);
         let store: Arc<dyn SessionStore> = match settings.session_store.clone() {
             Some(store) => store,
             None => Arc::new(sled_store),
@@ -327,7 +330,7 @@ impl Demo {
         settings: &Settings,
         secret: &[u8],
         store: Arc<dyn SessionStore>,
-        users: Users,
+        users: Arc<dyn UserTable>,
     ) -> Result<Self, DemoError> {
         let hasher = if settings.insecure_password_hashing {
             PasswordHasher::new_insecure_for_tests(settings.password_params)
@@ -400,7 +403,7 @@ impl Demo {
     }
 
     /// The user table.
-    pub fn users(&self) -> &Users {
+    pub fn users(&self) -> &Arc<dyn UserTable> {
         self.sesame.backend().users()
     }
 

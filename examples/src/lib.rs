@@ -68,7 +68,7 @@ pub use app::{
 };
 pub use forms::MAX_FORM_BYTES;
 pub use settings::{Secret, Settings, SettingsError};
-pub use users::{Credentials, DemoBackend, DemoUser};
+pub use users::{Credentials, DemoBackend, DemoUser, UserTable};
 
 /// Installs the `tracing` subscriber the binaries use: `RUST_LOG` (default `info`), to stderr.
 pub fn init_tracing() {
