@@ -1,6 +1,12 @@
-//! Form bodies and query strings, parsed the same way whichever framework received them, and
-//! the validation rules of the demo's forms.
+//! The demo's forms, one `#[derive(Deserialize)]` struct each, decoded from the raw body (or
+//! query string) by [`decode`] the same way whichever framework received it, and the
+//! validation rules of their fields.
 
+use std::collections::HashSet;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::de::value::MapDeserializer;
 use sesame::password::MAX_PASSWORD_BYTES;
 
 /// The largest form body the demo reads; larger ones are answered with `413`.
@@ -15,53 +21,103 @@ pub(crate) const ITEM_CHARS: std::ops::RangeInclusive<usize> = 1..=100;
 /// The most items a cart holds.
 pub(crate) const MAX_CART_ITEMS: usize = 100;
 
-/// An `application/x-www-form-urlencoded` body or query string. Of a repeated field, the first
-/// value counts; a missing field reads as empty.
-#[derive(Debug, Default)]
-pub(crate) struct Form(Vec<(String, String)>);
-
-impl Form {
-    /// Parses strictly: the body and every percent-decoded name and value must be UTF-8
-    /// (lossy decoding would silently turn bad input into U+FFFD).
-    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, InvalidForm> {
-        let text = std::str::from_utf8(bytes).map_err(|_| InvalidForm)?;
-        let decode = |s: &str| {
-            let spaced = s.replace('+', " ");
-            percent_encoding::percent_decode_str(&spaced)
-                .decode_utf8()
-                .map(|c| c.into_owned())
-                .map_err(|_| InvalidForm)
-        };
-        text.split('&')
-            .filter(|pair| !pair.is_empty())
-            .map(|pair| {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                Ok((decode(k)?, decode(v)?))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Self)
-    }
-
-    /// The query string of a path (`/login?next=%2Fx` → `next=%2Fx`), parsed.
-    pub(crate) fn query(path_and_query: &str) -> Self {
-        path_and_query
-            .split_once('?')
-            .map(|(_, q)| q.split('#').next().unwrap_or(q))
-            .and_then(|q| Self::parse(q.as_bytes()).ok())
-            .unwrap_or_default()
-    }
-
-    pub(crate) fn get(&self, name: &str) -> &str {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    }
+/// `POST /login`.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Login {
+    pub(crate) username: String,
+    pub(crate) password: String,
+    /// `on` when the box is ticked.
+    pub(crate) remember: String,
+    pub(crate) next: String,
+    pub(crate) csrf_token: String,
 }
 
-/// A form body or query string that is not valid UTF-8 once decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct InvalidForm;
+/// `POST /register`.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Register {
+    pub(crate) username: String,
+    pub(crate) email: String,
+    pub(crate) password: String,
+    pub(crate) csrf_token: String,
+}
+
+/// `POST /settings/password`.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ChangePassword {
+    pub(crate) current_password: String,
+    pub(crate) new_password: String,
+    pub(crate) csrf_token: String,
+}
+
+/// `POST /cart`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct AddToCart {
+    pub(crate) item: String,
+    pub(crate) csrf_token: String,
+}
+
+/// The forms that carry nothing but their CSRF token: `POST /logout`,
+/// `POST /sessions/revoke-others`, `POST /api/tokens`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct CsrfOnly {
+    pub(crate) csrf_token: String,
+}
+
+/// The query string of `GET /login`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct LoginQuery {
+    pub(crate) next: String,
+}
+
+/// A form body or query string that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FormError {
+    /// The body, or a percent-decoded name or value, is not UTF-8 (serde_urlencoded would
+    /// silently turn it into U+FFFD).
+    #[error("the form is not UTF-8 once decoded")]
+    NotUtf8,
+    /// The pairs do not make the form.
+    #[error("the form cannot be read")]
+    Malformed(#[source] serde::de::value::Error),
+}
+
+/// Decodes an `application/x-www-form-urlencoded` body or query string into the form `T` with
+/// `serde_urlencoded`: strictly UTF-8; a missing field reads as empty (`#[serde(default)]`), an
+/// unknown one is ignored, and of a repeated field the first value counts (serde's derive would
+/// refuse the repeat; browsers never send one for these forms).
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FormError> {
+    // Valid UTF-8 once percent-decoded as a whole iff every decoded name and value is: the
+    // separators are ASCII, so always character boundaries.
+    if percent_encoding::percent_decode(bytes)
+        .decode_utf8()
+        .is_err()
+    {
+        return Err(FormError::NotUtf8);
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes)
+        .map_err(|e| FormError::Malformed(serde::de::Error::custom(e)))?;
+    let mut seen = HashSet::new();
+    let first_of_each = pairs
+        .into_iter()
+        .filter(|(name, _)| seen.insert(name.clone()));
+    T::deserialize(MapDeserializer::new(first_of_each)).map_err(FormError::Malformed)
+}
+
+/// The query string of a path (`/login?next=%2Fx` → `next=%2Fx`) as the form `T`; one that
+/// cannot be read counts as empty.
+pub(crate) fn query<T: DeserializeOwned + Default>(path_and_query: &str) -> T {
+    path_and_query
+        .split_once('?')
+        .map(|(_, q)| q.split('#').next().unwrap_or(q))
+        .and_then(|q| decode(q.as_bytes()).ok())
+        .unwrap_or_default()
+}
 
 /// The problem with a username, if any.
 pub(crate) fn check_username(username: &str) -> Option<&'static str> {
@@ -149,24 +205,25 @@ mod tests {
 
     #[test]
     fn forms() {
-        let f = Form::parse(b"a=1&b=x+y%21&a=2&c").unwrap();
-        assert_eq!(f.get("a"), "1");
-        assert_eq!(f.get("b"), "x y!");
-        assert_eq!(f.get("c"), "");
-        assert_eq!(f.get("missing"), "");
+        let f: Login = decode(b"username=1&password=x+y%21&username=2&remember").unwrap();
+        assert_eq!(f.username, "1", "the first of a repeated field counts");
+        assert_eq!(f.password, "x y!");
+        assert_eq!(f.remember, "");
+        assert_eq!(f.next, "", "a missing field is empty");
         // Invalid UTF-8, raw or percent-encoded, is refused rather than silently replaced.
-        assert_eq!(Form::parse(b"u=%FF%FE").unwrap_err(), InvalidForm);
-        assert_eq!(Form::parse(b"v=\xff").unwrap_err(), InvalidForm);
-        assert_eq!(Form::parse(b"%C3=1").unwrap_err(), InvalidForm);
-        assert_eq!(
-            Form::parse("item=caf%C3%A9".as_bytes())
-                .unwrap()
-                .get("item"),
-            "café"
-        );
-        let q = Form::query("/login?next=%2Fdashboard%3Fa%3D1#frag");
-        assert_eq!(q.get("next"), "/dashboard?a=1");
-        assert_eq!(Form::query("/login").get("next"), "");
+        assert!(decode::<Login>(b"username=%FF%FE").is_err());
+        assert!(decode::<Login>(b"next=\xff").is_err());
+        assert!(decode::<Login>(b"%C3=1").is_err());
+        let cart: AddToCart = decode("item=caf%C3%A9&other=1".as_bytes()).unwrap();
+        assert_eq!(cart.item, "café");
+        // Hostile shapes are forms like any other.
+        for hostile in [&b""[..], b"%%%&&&===", b"&&&&", b"=", b"=&&==%", b"%00=%00"] {
+            assert!(decode::<Register>(hostile).is_ok(), "{hostile:?}");
+        }
+        let q: LoginQuery = query("/login?next=%2Fdashboard%3Fa%3D1#frag");
+        assert_eq!(q.next, "/dashboard?a=1");
+        assert_eq!(query::<LoginQuery>("/login").next, "");
+        assert_eq!(query::<LoginQuery>("/login?next=%FF").next, "");
     }
 
     #[test]

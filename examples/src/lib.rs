@@ -54,21 +54,25 @@
 
 mod app;
 pub mod axum_app;
+mod error;
 mod forms;
+mod handlers;
 mod pages;
 pub mod poem_app;
+mod reply;
 pub mod rocket_app;
 pub mod settings;
+mod startup;
 pub mod users;
 pub mod warp_app;
 
-pub use app::{
-    Demo, DemoAuth, DemoError, LOGIN_FAILED, REDIS_SESSION_PREFIX, REDIS_USERS_PREFIX, ROUTES,
-    Reply, ReplyParts,
-};
+pub use app::{Demo, DemoAuth, LOGIN_FAILED, ROUTES};
+pub use error::DemoError;
 pub use forms::MAX_FORM_BYTES;
+pub use reply::{Reply, ReplyParts};
 pub use settings::{Secret, Settings, SettingsError};
-pub use users::{Credentials, DemoBackend, DemoUser};
+pub use startup::{REDIS_SESSION_PREFIX, REDIS_USERS_PREFIX};
+pub use users::{Credentials, DemoBackend, DemoUser, UserTable};
 
 /// Installs the `tracing` subscriber the binaries use: `RUST_LOG` (default `info`), to stderr.
 pub fn init_tracing() {

@@ -14,8 +14,9 @@ use sesame_poem::{Auth, SesameMiddleware};
 use tokio::io::AsyncReadExt as _;
 use tokio::net::TcpListener;
 
-use crate::app::{Demo, Reply};
+use crate::app::Demo;
 use crate::forms::MAX_FORM_BYTES;
+use crate::reply::Reply;
 use crate::users::DemoBackend;
 
 type DemoAuth = Auth<DemoBackend>;

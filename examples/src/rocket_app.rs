@@ -36,8 +36,9 @@ use sesame_rocket::Auth;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::app::{Demo, ROUTES, Reply};
+use crate::app::{Demo, ROUTES};
 use crate::forms::MAX_FORM_BYTES;
+use crate::reply::Reply;
 use crate::users::DemoBackend;
 
 type DemoAuth = Auth<DemoBackend>;

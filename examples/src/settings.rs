@@ -12,7 +12,10 @@
 //! | `SESAME_SECURE_COOKIES` | `false` | `Secure` cookies (turn on behind HTTPS) |
 //! | `SESAME_TRUSTED_PROXIES` | (none) | comma-separated addresses and CIDR networks of the reverse proxies in front of the demo (`127.0.0.1,10.0.0.0/8`): only their `X-Forwarded-For` / `Forwarded` headers are read |
 //!
-//! A bad value is a [`SettingsError`] naming the variable, never a panic.
+//! The variables are read by [figment](https://docs.rs/figment)'s `Env` provider (prefix
+//! `SESAME_`) over the defaults, into one `#[derive(Deserialize)]` struct; [`Settings::figment`]
+//! gives that figment for an application to add sources to. The values are then checked, and a
+//! bad one is a [`SettingsError`] naming the variable, never a panic.
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -41,6 +44,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use figment::Figment;
+use figment::providers::{Env, Serialized};
+use serde::{Deserialize, Serialize};
 use sesame::{Clock, Config, IpNet, PasswordParams};
 
 /// The default listening address.
@@ -183,44 +189,195 @@ pub enum SettingsError {
         /// The variable.
         name: &'static str,
     },
+    /// A variable holds a list or a table (`[...]`, `{...}`) where one value is expected.
+    #[error("{name} must be a single value")]
+    NotAValue {
+        /// The variable.
+        name: String,
+        /// What figment says.
+        #[source]
+        source: Box<figment::Error>,
+    },
+}
+
+/// The variables the demo reads, all with the prefix `SESAME_`.
+const NAMES: [&str; 9] = [
+    "SESAME_ADDR",
+    "SESAME_DATA_DIR",
+    "SESAME_SECRET",
+    "SESAME_REDIS_URL",
+    "SESAME_IDLE_TIMEOUT_SECS",
+    "SESAME_ABSOLUTE_TIMEOUT_SECS",
+    "SESAME_REMEMBER_GRACE_SECS",
+    "SESAME_SECURE_COOKIES",
+    "SESAME_TRUSTED_PROXIES",
+];
+/// The prefix of every variable.
+const PREFIX: &str = "SESAME_";
+
+/// The settings as figment reads them (`SESAME_IDLE_TIMEOUT_SECS` is `idle_timeout_secs`),
+/// before they are checked. Each is kept as text, as it was given: the checks name the
+/// variable and quote the refused value.
+#[derive(Debug, Deserialize, Serialize)]
+struct Raw {
+    addr: Text,
+    data_dir: Text,
+    secret: Option<Text>,
+    redis_url: Option<Text>,
+    idle_timeout_secs: Option<Text>,
+    absolute_timeout_secs: Option<Text>,
+    remember_grace_secs: Option<Text>,
+    secure_cookies: Option<Text>,
+    trusted_proxies: Option<Text>,
+}
+
+impl Default for Raw {
+    fn default() -> Self {
+        Self {
+            addr: Text(DEFAULT_ADDR.to_owned()),
+            data_dir: Text(DEFAULT_DATA_DIR.to_owned()),
+            secret: None,
+            redis_url: None,
+            idle_timeout_secs: None,
+            absolute_timeout_secs: None,
+            remember_grace_secs: None,
+            secure_cookies: None,
+            trusted_proxies: None,
+        }
+    }
+}
+
+/// A value as text: figment parses what a variable holds (`600` becomes a number, `true` a
+/// boolean); this takes any single value back as text, for the checks to read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a single value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.to_owned()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_i128<E>(self, v: i128) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_u128<E>(self, v: u128) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_char<E>(self, v: char) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A figment provider reading the demo's variables through a lookup function (tests, or an
+/// environment that is not the process's), parsed as figment's `Env` parses them.
+struct Lookup(Vec<(&'static str, String)>);
+
+impl figment::Provider for Lookup {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("`SESAME_` variables (lookup)")
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let dict = self
+            .0
+            .iter()
+            .filter_map(|(name, value)| {
+                let key = name.strip_prefix(PREFIX)?.to_ascii_lowercase();
+                let value = value
+                    .parse()
+                    .unwrap_or_else(|e: std::convert::Infallible| match e {});
+                Some((key, value))
+            })
+            .collect();
+        Ok(figment::Profile::Default.collect(dict))
+    }
 }
 
 impl Settings {
+    /// The figment the settings are read from: the defaults, then the `SESAME_*` variables of
+    /// the process. An application may merge more providers (a file...) before
+    /// [`Settings::from_figment`].
+    pub fn figment() -> Figment {
+        let keys: Vec<String> = NAMES
+            .iter()
+            .filter_map(|n| n.strip_prefix(PREFIX))
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        Figment::from(Serialized::defaults(Raw::default())).merge(Env::prefixed(PREFIX).only(&keys))
+    }
+
     /// Reads the settings from the process environment.
     ///
     /// # Errors
     ///
     /// A [`SettingsError`] naming the first bad variable.
     pub fn from_env() -> Result<Self, SettingsError> {
-        Self::from_env_os(|name| std::env::var_os(name))
+        let data_dir = os_checks(|name| std::env::var_os(name))?;
+        Self::checked(Self::figment(), data_dir)
     }
 
-    fn from_env_os(
-        get: impl Fn(&str) -> Option<std::ffi::OsString>,
-    ) -> Result<Self, SettingsError> {
-        const NAMES: [&str; 9] = [
-            "SESAME_ADDR",
-            "SESAME_DATA_DIR",
-            "SESAME_SECRET",
-            "SESAME_REDIS_URL",
-            "SESAME_IDLE_TIMEOUT_SECS",
-            "SESAME_ABSOLUTE_TIMEOUT_SECS",
-            "SESAME_REMEMBER_GRACE_SECS",
-            "SESAME_SECURE_COOKIES",
-            "SESAME_TRUSTED_PROXIES",
-        ];
-        // SESAME_DATA_DIR may be any path; every other variable must be UTF-8.
-        let mut data_dir = None;
-        for name in NAMES {
-            if let Some(v) = get(name) {
-                if name == "SESAME_DATA_DIR" {
-                    data_dir = Some(PathBuf::from(v));
-                } else if v.to_str().is_none() {
-                    return Err(SettingsError::NotUnicode { name });
-                }
-            }
-        }
-        let mut settings = Self::from_lookup(|name| get(name).and_then(|v| v.into_string().ok()))?;
+    /// Reads the settings from `figment` (see [`Settings::figment`]).
+    ///
+    /// # Errors
+    ///
+    /// A [`SettingsError`] naming the first bad variable.
+    pub fn from_figment(figment: &Figment) -> Result<Self, SettingsError> {
+        Self::checked(figment.clone(), None)
+    }
+
+    /// Reads the settings through `lookup` (a variable's value, or `None` when unset).
+    ///
+    /// # Errors
+    ///
+    /// A [`SettingsError`] naming the first bad variable.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let vars = NAMES
+            .iter()
+            .filter_map(|name| Some((*name, lookup(name)?)))
+            .collect();
+        Self::checked(
+            Figment::from(Serialized::defaults(Raw::default())).merge(Lookup(vars)),
+            None,
+        )
+    }
+
+    /// Extracts and checks; `data_dir`, when given, is `SESAME_DATA_DIR` as the OS gave it.
+    fn checked(figment: Figment, data_dir: Option<PathBuf>) -> Result<Self, SettingsError> {
+        let raw: Raw = figment
+            .extract()
+            .map_err(|source| SettingsError::NotAValue {
+                name: source.path.first().map_or_else(
+                    || PREFIX.trim_end_matches('_').to_owned(),
+                    |key| format!("{PREFIX}{}", key.to_ascii_uppercase()),
+                ),
+                source: Box::new(source),
+            })?;
+        let mut settings = Self::try_from(raw)?;
         if let Some(dir) = data_dir {
             if dir.as_os_str().is_empty() {
                 return Err(SettingsError::Empty {
@@ -230,81 +387,6 @@ impl Settings {
             settings.data_dir = dir;
         }
         Ok(settings)
-    }
-
-    /// Reads the settings through `lookup` (a variable's value, or `None` when unset).
-    ///
-    /// # Errors
-    ///
-    /// A [`SettingsError`] naming the first bad variable.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let var = |name: &'static str| lookup(name);
-        let addr = match var("SESAME_ADDR") {
-            None => DEFAULT_ADDR.parse().map_err(|_| SettingsError::Addr {
-                name: "SESAME_ADDR",
-                value: DEFAULT_ADDR.into(),
-            })?,
-            Some(v) => v.trim().parse().map_err(|_| SettingsError::Addr {
-                name: "SESAME_ADDR",
-                value: v.clone(),
-            })?,
-        };
-        let data_dir = match var("SESAME_DATA_DIR") {
-            None => PathBuf::from(DEFAULT_DATA_DIR),
-            Some(v) if v.is_empty() => {
-                return Err(SettingsError::Empty {
-                    name: "SESAME_DATA_DIR",
-                });
-            }
-            Some(v) => PathBuf::from(v),
-        };
-        let secret = match var("SESAME_SECRET") {
-            None => Secret::KeyFile,
-            Some(v) => Secret::Key(decode_key(&v).map_err(SettingsError::Secret)?),
-        };
-        let redis_url = match var("SESAME_REDIS_URL") {
-            Some(v) if v.trim().is_empty() => None,
-            v => v,
-        };
-        let secs =
-            |name: &'static str, allow_zero: bool| -> Result<Option<Duration>, SettingsError> {
-                let Some(v) = var(name) else { return Ok(None) };
-                match v.trim().parse::<u64>() {
-                    Ok(n) if n > 0 || allow_zero => Ok(Some(Duration::from_secs(n))),
-                    _ => Err(SettingsError::Seconds {
-                        name,
-                        value: v,
-                        allow_zero,
-                    }),
-                }
-            };
-        let secure_cookies = match var("SESAME_SECURE_COOKIES") {
-            None => false,
-            Some(v) => parse_bool(&v).ok_or(SettingsError::Bool {
-                name: "SESAME_SECURE_COOKIES",
-                value: v,
-            })?,
-        };
-        let trusted_proxies = match var("SESAME_TRUSTED_PROXIES") {
-            None => Vec::new(),
-            Some(v) => parse_proxies(&v)?,
-        };
-        Ok(Self {
-            addr,
-            data_dir,
-            secret,
-            redis_url,
-            idle_timeout: secs("SESAME_IDLE_TIMEOUT_SECS", false)?,
-            absolute_timeout: secs("SESAME_ABSOLUTE_TIMEOUT_SECS", false)?,
-            remember_grace: secs("SESAME_REMEMBER_GRACE_SECS", true)?,
-            secure_cookies,
-            trusted_proxies,
-            password_params: PasswordParams::default(),
-            insecure_password_hashing: false,
-            purge_interval: Some(Duration::from_secs(300)),
-            clock: None,
-            session_store: None,
-        })
     }
 
     /// Settings for tests: data in `data_dir`, a random key fixed for these settings, port 0,
@@ -352,6 +434,96 @@ impl Settings {
     }
 }
 
+/// What figment cannot do: it reads variables lossily, so non-UTF-8 is refused here first; and
+/// `SESAME_DATA_DIR` may be any path, so it is returned as the OS gave it.
+fn os_checks(
+    get: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Result<Option<PathBuf>, SettingsError> {
+    let mut data_dir = None;
+    for name in NAMES {
+        if let Some(v) = get(name) {
+            if name == "SESAME_DATA_DIR" {
+                data_dir = Some(PathBuf::from(v));
+            } else if v.to_str().is_none() {
+                return Err(SettingsError::NotUnicode { name });
+            }
+        }
+    }
+    Ok(data_dir)
+}
+
+impl TryFrom<Raw> for Settings {
+    type Error = SettingsError;
+
+    /// The checks: each refused value is an error naming its variable.
+    fn try_from(raw: Raw) -> Result<Self, SettingsError> {
+        let addr = raw.addr.0.trim().parse().map_err(|_| SettingsError::Addr {
+            name: "SESAME_ADDR",
+            value: raw.addr.0.clone(),
+        })?;
+        if raw.data_dir.0.is_empty() {
+            return Err(SettingsError::Empty {
+                name: "SESAME_DATA_DIR",
+            });
+        }
+        let secret = match raw.secret {
+            None => Secret::KeyFile,
+            Some(Text(v)) => Secret::Key(decode_key(&v).map_err(SettingsError::Secret)?),
+        };
+        let redis_url = raw.redis_url.map(|t| t.0).filter(|v| !v.trim().is_empty());
+        let secs = |name: &'static str,
+                    value: Option<Text>,
+                    allow_zero: bool|
+         -> Result<Option<Duration>, SettingsError> {
+            let Some(Text(v)) = value else {
+                return Ok(None);
+            };
+            match v.trim().parse::<u64>() {
+                Ok(n) if n > 0 || allow_zero => Ok(Some(Duration::from_secs(n))),
+                _ => Err(SettingsError::Seconds {
+                    name,
+                    value: v,
+                    allow_zero,
+                }),
+            }
+        };
+        let secure_cookies = match raw.secure_cookies {
+            None => false,
+            // figment's lenient booleans: true/false, 1/0, yes/no, on/off, in any case.
+            Some(Text(v)) => figment::value::Value::from(v.trim().to_owned())
+                .to_bool_lossy()
+                .ok_or(SettingsError::Bool {
+                    name: "SESAME_SECURE_COOKIES",
+                    value: v,
+                })?,
+        };
+        let trusted_proxies = match raw.trusted_proxies {
+            None => Vec::new(),
+            Some(Text(v)) => parse_proxies(&v)?,
+        };
+        Ok(Self {
+            addr,
+            data_dir: PathBuf::from(raw.data_dir.0),
+            secret,
+            redis_url,
+            idle_timeout: secs("SESAME_IDLE_TIMEOUT_SECS", raw.idle_timeout_secs, false)?,
+            absolute_timeout: secs(
+                "SESAME_ABSOLUTE_TIMEOUT_SECS",
+                raw.absolute_timeout_secs,
+                false,
+            )?,
+            remember_grace: secs("SESAME_REMEMBER_GRACE_SECS", raw.remember_grace_secs, true)?,
+            secure_cookies,
+            trusted_proxies,
+            password_params: PasswordParams::default(),
+            insecure_password_hashing: false,
+            purge_interval: Some(Duration::from_secs(300)),
+            clock: None,
+            session_store: None,
+        })
+    }
+}
+
 /// Decodes a hex key and checks it as Sesame will: at least 64 bytes, not all zeros.
 pub(crate) fn decode_key(hex: &str) -> Result<Vec<u8>, sesame::ConfigError> {
     let key = sesame::decode_hex_secret(hex.trim())?;
@@ -377,14 +549,6 @@ fn parse_proxies(v: &str) -> Result<Vec<IpNet>, SettingsError> {
             })
         })
         .collect()
-}
-
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -475,21 +639,58 @@ mod tests {
     #[test]
     fn non_unicode_is_an_error() {
         use std::os::unix::ffi::OsStringExt;
-        let e = Settings::from_env_os(|k| {
-            (k == "SESAME_ADDR").then(|| std::ffi::OsString::from_vec(vec![0xff]))
-        })
-        .unwrap_err();
+        let e =
+            os_checks(|k| (k == "SESAME_ADDR").then(|| std::ffi::OsString::from_vec(vec![0xff])))
+                .unwrap_err();
         assert!(matches!(
             e,
             SettingsError::NotUnicode {
                 name: "SESAME_ADDR"
             }
         ));
-        let s = Settings::from_env_os(|k| {
+        let dir = os_checks(|k| {
             (k == "SESAME_DATA_DIR").then(|| std::ffi::OsString::from_vec(vec![b'd', 0xff]))
         })
+        .unwrap()
         .unwrap();
-        assert_eq!(s.data_dir.as_os_str().len(), 2);
+        assert_eq!(dir.as_os_str().len(), 2);
+    }
+
+    #[test]
+    fn values_figment_parses_are_read_as_given() {
+        let s = read(&[
+            ("SESAME_ADDR", "[::1]:8080"),
+            ("SESAME_SECURE_COOKIES", "1"),
+            ("SESAME_TRUSTED_PROXIES", "::1, 10.0.0.0/8"),
+            ("SESAME_REDIS_URL", "redis://h:6379/0"),
+            ("SESAME_DATA_DIR", "0"),
+        ])
+        .unwrap();
+        assert_eq!(s.addr, "[::1]:8080".parse().unwrap());
+        assert!(s.secure_cookies);
+        assert_eq!(s.redis_url.as_deref(), Some("redis://h:6379/0"));
+        assert_eq!(s.data_dir, PathBuf::from("0"));
+        assert_eq!(s.trusted_proxies.len(), 2);
+        for (k, v) in [
+            ("SESAME_IDLE_TIMEOUT_SECS", "[1, 2]"),
+            ("SESAME_TRUSTED_PROXIES", "[::1]"),
+            ("SESAME_SECRET", "{a = 1}"),
+        ] {
+            let e = read(&[(k, v)]).unwrap_err();
+            assert!(e.to_string().contains(k), "{e} names {k}");
+        }
+        let e = read(&[("SESAME_IDLE_TIMEOUT_SECS", "1.5")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "SESAME_IDLE_TIMEOUT_SECS=\"1.5\" is not a whole number of seconds above zero"
+        );
+    }
+
+    #[test]
+    fn the_figment_takes_more_sources() {
+        let figment = Settings::figment().merge(Serialized::default("addr", "127.0.0.1:4000"));
+        let s = Settings::from_figment(&figment).unwrap();
+        assert_eq!(s.addr.port(), 4000);
     }
 
     #[test]

@@ -19,8 +19,9 @@ use warp::path::FullPath;
 use warp::reply::Response;
 use warp::{Buf, Filter, Reply as _, Stream};
 
-use crate::app::{Demo, Reply};
+use crate::app::Demo;
 use crate::forms::MAX_FORM_BYTES;
+use crate::reply::Reply;
 use crate::users::DemoBackend;
 
 type DemoAuth = Auth<DemoBackend>;

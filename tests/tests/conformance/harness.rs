@@ -86,6 +86,11 @@ where
     Ok((bound, tokio::spawn(serve(listener, demo))))
 }
 
+/// The reference framework, axum: scenarios that compare answers byte for byte compare with it.
+pub(crate) const REFERENCE: Framework = Framework::new("axum (reference)", |addr, demo| {
+    Box::pin(on_listener(addr, demo, sesame_demo::axum_app::serve))
+});
+
 impl Framework {
     /// A framework named `name` (the test module's name), started by `start`.
     pub(crate) const fn new(
@@ -93,6 +98,17 @@ impl Framework {
         start: fn(SocketAddr, Demo) -> StartFuture,
     ) -> Self {
         Self { name, start }
+    }
+
+    /// Starts the demo with the test settings on `addr`, and stops it at once: the start-up's
+    /// error, if any.
+    pub(crate) async fn try_start_on(self, addr: SocketAddr) -> io::Result<()> {
+        let data_dir = tempfile::tempdir().expect("a temporary data directory");
+        let demo = Demo::open(Settings::for_tests(data_dir.path()))
+            .unwrap_or_else(|e| panic!("{}: the demo fails to open: {e}", self.name));
+        let (_, task) = (self.start)(addr, demo).await?;
+        task.abort();
+        Ok(())
     }
 
     /// Starts the demo with the test settings.
@@ -111,13 +127,25 @@ impl Framework {
         let addr = settings.addr;
         let demo = Demo::open(settings)
             .unwrap_or_else(|e| panic!("{}: the demo fails to open: {e}", self.name));
-        let (addr, task) = (self.start)(addr, demo)
+        self.serve(addr, demo, clock, Arc::new(data_dir)).await
+    }
+
+    /// Serves `demo` on `addr`.
+    async fn serve(
+        self,
+        addr: SocketAddr,
+        demo: Demo,
+        clock: MockClock,
+        data_dir: Arc<TempDir>,
+    ) -> Server {
+        let (addr, task) = (self.start)(addr, demo.clone())
             .await
             .unwrap_or_else(|e| panic!("{}: the demo fails to start: {e}", self.name));
         Server {
             framework: self,
             base: Url::parse(&format!("http://{addr}/")).expect("a base URL"),
             clock,
+            demo,
             task,
             _data_dir: data_dir,
         }
@@ -131,8 +159,9 @@ pub(crate) struct Server {
     base: Url,
     /// The server's clock: [`Server::advance`] moves time without sleeping.
     clock: MockClock,
+    demo: Demo,
     task: JoinHandle<io::Result<()>>,
-    _data_dir: TempDir,
+    _data_dir: Arc<TempDir>,
 }
 
 impl Drop for Server {
@@ -142,6 +171,20 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// The same demo (one store, one key, one clock) served by `framework` too, on another
+    /// port: to compare two frameworks' answers byte for byte.
+    pub(crate) async fn also_served_by(&self, framework: Framework) -> Server {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        framework
+            .serve(
+                addr,
+                self.demo.clone(),
+                self.clock.clone(),
+                Arc::clone(&self._data_dir),
+            )
+            .await
+    }
+
     /// Moves the server's clock forward.
     pub(crate) fn advance(&self, by: Duration) {
         self.clock
@@ -807,13 +850,44 @@ fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// Undoes HTML escaping: the named entities `&quot;`, `&lt;`, `&gt;`, `&amp;`, and numeric
+/// ones (`&#34;`, `&#x27;`...), whichever form the templates use.
 fn html_unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#x27;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let decoded = rest.find(';').and_then(|end| {
+            let c = match &rest[1..end] {
+                "quot" => Some('"'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "amp" => Some('&'),
+                "apos" => Some('\''),
+                e => e
+                    .strip_prefix("#x")
+                    .or_else(|| e.strip_prefix("#X"))
+                    .map(|hex| u32::from_str_radix(hex, 16))
+                    .or_else(|| e.strip_prefix('#').map(str::parse))
+                    .and_then(Result::ok)
+                    .and_then(char::from_u32),
+            }?;
+            Some((c, end + 1))
+        });
+        match decoded {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Percent-encodes `s` for a query string.

@@ -73,6 +73,11 @@ conformance!(
     // Pages and headers.
     anonymous_pages_create_no_session,
     responses_carry_cache_and_vary_headers,
+    pages_carry_security_headers,
+    // Routing, and answering like the reference framework.
+    unknown_paths_are_404_and_other_methods_405,
+    answers_without_a_session_match_the_reference,
+    starting_on_an_address_in_use_is_an_error,
     // Registration.
     register_logs_in,
     register_validation_errors_are_422,

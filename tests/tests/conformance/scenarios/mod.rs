@@ -11,6 +11,7 @@ mod login;
 mod pages;
 mod proxies;
 mod remember;
+mod routing;
 mod session_data;
 
 pub(crate) use account::*;
@@ -22,6 +23,7 @@ pub(crate) use login::*;
 pub(crate) use pages::*;
 pub(crate) use proxies::*;
 pub(crate) use remember::*;
+pub(crate) use routing::*;
 pub(crate) use session_data::*;
 
 pub(crate) use crate::harness::PASSWORD;

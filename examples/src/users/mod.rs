@@ -1,17 +1,12 @@
-//! The demo's user table: sled trees next to the session store (the default), or keys in the
-//! Redis server that holds the sessions (several processes share one table); argon2id password
-//! hashes, and API tokens.
+//! The demo's user table, behind one trait, [`UserTable`]: sled trees next to the session store
+//! (the default, [`SledUsers`]), or keys in the Redis server that holds the sessions (several
+//! processes share one table, [`RedisUsers`]); argon2id password hashes, and API tokens.
 //!
-//! Trees (in the same database as the sessions):
-//!
-//! * `demo/users`: user id → the user, as JSON;
-//! * `demo/usernames`: lower-case username → user id. Claimed with compare-and-swap, so that two
-//!   concurrent registrations of one name cannot both succeed;
-//! * `demo/tokens`: SHA-256 of an API token → the token's user and the credential stamp it was
-//!   issued under. The tokens themselves are never stored.
-//!
-//! In Redis, the same three tables are keys under a prefix (see [`Users::redis`]); a username is
-//! claimed with `SET NX`, and updates are compare-and-swap scripts.
+//! A table stores three things: users by id (with a case-insensitive username index whose
+//! claims are atomic, so that two concurrent registrations of one name cannot both succeed),
+//! and API-token records by the SHA-256 of the token (the tokens themselves are never stored).
+//! What the demo does with them (new users, password changes, tokens) is written once, over
+//! any table, in the methods of `dyn UserTable`.
 //!
 //! A user's *credential stamp* is a random value renewed whenever the password changes. It is
 //! what [`AuthUser::auth_hash`] returns, so a password change ends the user's other sessions,
@@ -19,7 +14,7 @@
 //! parameters) ends nothing.
 
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -28,10 +23,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sesame::password::PasswordError;
 use sesame::{AuthUser, Backend, PasswordHasher, RequestInfo, Verification};
-use sesame_redis::RedisStore;
-use sesame_redis::redis::{self, aio::ConnectionManager};
-use sesame_sled::{SledStore, sled};
 use sha2::{Digest, Sha256};
+
+mod redis;
+mod sled;
+
+pub use self::redis::RedisUsers;
+pub use self::sled::SledUsers;
 
 /// Prefix of every API token, so that leaked tokens are easy to recognise (and scan for).
 pub const TOKEN_PREFIX: &str = "sdt_";
@@ -94,13 +92,13 @@ impl AuthUser for DemoUser {
 pub enum UserStoreError {
     /// sled failed.
     #[error("the user table failed")]
-    Sled(#[from] sled::Error),
+    Sled(#[from] sesame_sled::sled::Error),
     /// Making the user table's writes durable (flush and `fdatasync`) failed.
     #[error("the user table could not be written to disk")]
     Flush(#[source] sesame::StoreError),
     /// The Redis server failed or could not be reached.
     #[error("the user table's Redis server failed")]
-    Redis(#[from] redis::RedisError),
+    Redis(#[from] sesame_redis::redis::RedisError),
     /// The Redis server did not answer in time.
     #[error("the user table's Redis server did not answer within {0:?}")]
     Timeout(Duration),
@@ -126,59 +124,19 @@ pub enum CreateError {
     Store(#[from] UserStoreError),
 }
 
-#[derive(Serialize, Deserialize)]
-struct TokenRecord {
-    user_id: String,
-    stamp: String,
-    created_at: i64,
+/// What is stored of an API token, under the SHA-256 of the token ([`TokenHash`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// The user it authenticates.
+    pub user_id: String,
+    /// The user's credential stamp when it was issued: a password change ends it.
+    pub stamp: String,
+    /// When it was issued, seconds since the epoch.
+    pub created_at: i64,
 }
 
-/// The user table, in sled (next to the sessions) or in Redis (shared by several processes).
-/// Cheap to clone (sled trees and the Redis connection are handles).
-#[derive(Clone)]
-pub struct Users {
-    table: Table,
-}
-
-#[derive(Clone)]
-enum Table {
-    Sled(SledTable),
-    Redis(RedisTable),
-}
-
-#[derive(Clone)]
-struct SledTable {
-    /// The session store on the same database: its flush makes the table's writes durable
-    /// (sled's own `flush` stops short of the disk's stable storage).
-    store: SledStore,
-    users: sled::Tree,
-    usernames: sled::Tree,
-    tokens: sled::Tree,
-}
-
-/// Keys (after the prefix): `user:{id}` → the user as JSON; `name:{lower-case username}` → the
-/// id, claimed with `SET NX`; `token:{hex SHA-256}` → a [`TokenRecord`]; `next-id`, the id
-/// counter; `ids`, the set of user ids.
-#[derive(Clone)]
-struct RedisTable {
-    store: RedisStore,
-    prefix: String,
-}
-
-impl fmt::Debug for Users {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.table {
-            Table::Sled(t) => f
-                .debug_struct("Users")
-                .field("sled_users", &t.users.len())
-                .finish_non_exhaustive(),
-            Table::Redis(t) => f
-                .debug_struct("Users")
-                .field("redis_prefix", &t.prefix)
-                .finish_non_exhaustive(),
-        }
-    }
-}
+/// The SHA-256 of an API token: the key of its [`TokenRecord`].
+pub type TokenHash = [u8; 32];
 
 fn now() -> i64 {
     use sesame::Clock as _;
@@ -191,7 +149,7 @@ fn random_string(bytes: usize) -> Result<String, UserStoreError> {
     Ok(URL_SAFE_NO_PAD.encode(buf))
 }
 
-fn token_key(token: &str) -> [u8; 32] {
+fn token_key(token: &str) -> TokenHash {
     Sha256::digest(token.as_bytes()).into()
 }
 
@@ -205,158 +163,76 @@ fn well_formed_token(token: &str) -> bool {
     })
 }
 
-/// Claims the name (`SET NX`) and, only then, writes the user and adds its id: one atomic step.
-/// KEYS: name, user, ids. ARGV: id, user JSON. Returns 1 when created, 0 when the name is taken.
-static CREATE_USER: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
-redis.call('SET', KEYS[2], ARGV[2])
-redis.call('SADD', KEYS[3], ARGV[1])
-return 1
-",
-    )
-});
+/// A change to a user record, for [`UserTable::update`].
+pub type UserChange<'a> = dyn Fn(&mut DemoUser) + Send + Sync + 'a;
 
-/// Compare-and-swap of a user record. KEYS: user. ARGV: expected, new. Returns 1 when swapped.
-static SWAP_USER: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2])
-return 1
-",
-    )
-});
-
-impl RedisTable {
-    fn key(&self, kind: &str, name: &str) -> String {
-        format!("{}{kind}{name}", self.prefix)
-    }
-
-    /// Runs one command or script on the store's connection, bounded by the store's timeout.
-    async fn run<T, F, Fut>(&self, f: F) -> Result<T, UserStoreError>
-    where
-        F: FnOnce(ConnectionManager) -> Fut,
-        Fut: Future<Output = redis::RedisResult<T>>,
-    {
-        let timeout = self.store.timeout();
-        match tokio::time::timeout(timeout, f(self.store.connection())).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(UserStoreError::Timeout(timeout)),
-        }
-    }
-
-    async fn get(&self, key: String) -> Result<Option<Vec<u8>>, UserStoreError> {
-        self.run(|mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
-            .await
-    }
-}
-
-impl Users {
-    /// Opens (creating if needed) the trees in `store`'s database. Writes are made durable
-    /// with the store's flush, shared with its session writes.
-    ///
-    /// # Errors
-    ///
-    /// sled's, when the trees cannot be opened.
-    pub fn open(store: &SledStore) -> Result<Self, UserStoreError> {
-        let db = store.db();
-        Ok(Self {
-            table: Table::Sled(SledTable {
-                store: store.clone(),
-                users: db.open_tree("demo/users")?,
-                usernames: db.open_tree("demo/usernames")?,
-                tokens: db.open_tree("demo/tokens")?,
-            }),
-        })
-    }
-
-    /// The user table in Redis, on `store`'s connection and bounded by its timeout, under keys
-    /// starting with `prefix` (which must not start the store's prefix, nor the other way round).
-    pub fn redis(store: &RedisStore, prefix: impl Into<String>) -> Self {
-        Self {
-            table: Table::Redis(RedisTable {
-                store: store.clone(),
-                prefix: prefix.into(),
-            }),
-        }
-    }
-
-    async fn user_bytes(&self, id: &str) -> Result<Option<Vec<u8>>, UserStoreError> {
-        match &self.table {
-            Table::Sled(t) => Ok(t.users.get(id.as_bytes())?.map(|v| v.to_vec())),
-            Table::Redis(t) => t.get(t.key("user:", id)).await,
-        }
-    }
-
+/// A user table: where the demo keeps its users and API-token records. Implementations:
+/// [`SledUsers`], [`RedisUsers`]. Object-safe; the demo holds one as `Arc<dyn UserTable>`.
+///
+/// Every write must be atomic on its own (a username claim, a compare-and-swap of one user);
+/// [`UserTable::flush`] makes the writes so far durable.
+#[async_trait]
+pub trait UserTable: fmt::Debug + Send + Sync + 'static {
     /// A user by id.
-    pub async fn get(&self, id: &str) -> Result<Option<DemoUser>, UserStoreError> {
-        match self.user_bytes(id).await? {
-            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
-            None => Ok(None),
-        }
-    }
+    async fn get(&self, id: &str) -> Result<Option<DemoUser>, UserStoreError>;
 
     /// A user by username, ignoring letter case.
-    pub async fn find_by_username(
-        &self,
-        username: &str,
-    ) -> Result<Option<DemoUser>, UserStoreError> {
-        let key = username.to_lowercase();
-        let id = match &self.table {
-            Table::Sled(t) => t.usernames.get(key.as_bytes())?.map(|v| v.to_vec()),
-            Table::Redis(t) => t.get(t.key("name:", &key)).await?,
-        };
-        match id {
-            Some(id) => self.get(&String::from_utf8_lossy(&id)).await,
-            None => Ok(None),
-        }
-    }
+    async fn find_by_username(&self, username: &str) -> Result<Option<DemoUser>, UserStoreError>;
 
     /// How many users there are.
-    pub async fn count(&self) -> Result<usize, UserStoreError> {
-        match &self.table {
-            Table::Sled(t) => Ok(t.users.len()),
-            Table::Redis(t) => {
-                let ids = t.key("ids", "");
-                t.run(|mut c| async move { redis::cmd("SCARD").arg(ids).query_async(&mut c).await })
-                    .await
-            }
-        }
-    }
+    async fn count(&self) -> Result<usize, UserStoreError>;
 
+    /// A new, unused user id.
+    async fn next_id(&self) -> Result<String, UserStoreError>;
+
+    /// Stores a new user, claiming its username (in lower case) atomically: of concurrent
+    /// inserts of one name, exactly one succeeds, the others get
+    /// [`CreateError::UsernameTaken`].
+    async fn insert(&self, user: &DemoUser) -> Result<(), CreateError>;
+
+    /// Applies `change` to the stored user `id` atomically (compare-and-swap, retried on
+    /// conflict, or a transaction): the updated user, `None` when there is no such user.
+    async fn update(
+        &self,
+        id: &str,
+        change: &UserChange<'_>,
+    ) -> Result<Option<DemoUser>, UserStoreError>;
+
+    /// Stores an API token's record.
+    async fn insert_token(
+        &self,
+        hash: &TokenHash,
+        record: &TokenRecord,
+    ) -> Result<(), UserStoreError>;
+
+    /// The record of an API token, if any.
+    async fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, UserStoreError>;
+
+    /// Forgets an API token.
+    async fn remove_token(&self, hash: &TokenHash) -> Result<(), UserStoreError>;
+
+    /// Makes everything written so far durable (as durable as the store can: a Redis server's
+    /// durability is its own configuration).
+    async fn flush(&self) -> Result<(), UserStoreError>;
+}
+
+/// What the demo does with a user table, written once for every [`UserTable`].
+impl dyn UserTable {
     /// Creates a user with an already computed password hash. The username is claimed
-    /// atomically (compare-and-swap in sled, `SET NX` in Redis): of concurrent registrations of
-    /// one name (in any letter case), exactly one succeeds. Durable when it returns (in Redis:
-    /// as durable as the server is configured to be).
+    /// atomically: of concurrent registrations of one name (in any letter case), exactly one
+    /// succeeds. Durable when it returns.
     ///
     /// # Errors
     ///
-    /// [`CreateError::UsernameTaken`], or the store's failure.
+    /// [`CreateError::UsernameTaken`], or the table's failure.
     pub async fn create(
         &self,
         username: &str,
         email: &str,
         password_hash: String,
     ) -> Result<DemoUser, CreateError> {
-        let id = match &self.table {
-            Table::Sled(t) => t.store.db().generate_id().map_err(UserStoreError::from)?,
-            Table::Redis(t) => {
-                let counter = t.key("next-id", "");
-                t.run(|mut c| async move {
-                    redis::cmd("INCR")
-                        .arg(counter)
-                        .query_async::<u64>(&mut c)
-                        .await
-                })
-                .await?
-            }
-        }
-        .to_string();
-        let key = username.to_lowercase();
         let user = DemoUser {
-            id: id.clone(),
+            id: self.next_id().await?,
             username: username.to_owned(),
             email: email.to_owned(),
             active: true,
@@ -364,95 +240,18 @@ impl Users {
             password_hash,
             stamp: random_string(16)?,
         };
-        let bytes = serde_json::to_vec(&user).map_err(UserStoreError::from)?;
-        match &self.table {
-            Table::Sled(t) => {
-                let claimed = t
-                    .usernames
-                    .compare_and_swap(key.as_bytes(), None::<&[u8]>, Some(id.as_bytes()))
-                    .map_err(UserStoreError::from)?;
-                if claimed.is_err() {
-                    return Err(CreateError::UsernameTaken);
-                }
-                if let Err(e) = t.users.insert(id.as_bytes(), bytes) {
-                    // Give the name back.
-                    let _ = t.usernames.compare_and_swap(
-                        key.as_bytes(),
-                        Some(id.as_bytes()),
-                        None::<&[u8]>,
-                    );
-                    return Err(UserStoreError::from(e).into());
-                }
-            }
-            Table::Redis(t) => {
-                let keys = [t.key("name:", &key), t.key("user:", &id), t.key("ids", "")];
-                let created: i64 = t
-                    .run(|mut c| async move {
-                        CREATE_USER
-                            .key(&keys[..])
-                            .arg(&id)
-                            .arg(bytes)
-                            .invoke_async(&mut c)
-                            .await
-                    })
-                    .await?;
-                if created != 1 {
-                    return Err(CreateError::UsernameTaken);
-                }
-            }
-        }
+        self.insert(&user).await?;
         self.flush().await?;
         tracing::info!(user_id = %user.id, "demo: user registered");
         Ok(user)
     }
 
-    /// Replaces the record `old` of user `id` with `new`, unless it changed meanwhile.
-    async fn swap_user(&self, id: &str, old: &[u8], new: Vec<u8>) -> Result<bool, UserStoreError> {
-        match &self.table {
-            Table::Sled(t) => Ok(t
-                .users
-                .compare_and_swap(id.as_bytes(), Some(old), Some(new))?
-                .is_ok()),
-            Table::Redis(t) => {
-                let key = t.key("user:", id);
-                let old = old.to_vec();
-                let swapped: i64 = t
-                    .run(|mut c| async move {
-                        SWAP_USER
-                            .key(key)
-                            .arg(old)
-                            .arg(new)
-                            .invoke_async(&mut c)
-                            .await
-                    })
-                    .await?;
-                Ok(swapped == 1)
-            }
-        }
-    }
-
-    /// Updates a user in place (compare-and-swap on the stored record, retried on conflict).
-    /// Returns the updated user, `None` when there is no such user.
-    async fn update(
-        &self,
-        id: &str,
-        change: impl Fn(&mut DemoUser),
-    ) -> Result<Option<DemoUser>, UserStoreError> {
-        loop {
-            let Some(old) = self.user_bytes(id).await? else {
-                return Ok(None);
-            };
-            let mut user: DemoUser = serde_json::from_slice(&old)?;
-            change(&mut user);
-            let new = serde_json::to_vec(&user)?;
-            if self.swap_user(id, &old, new).await? {
-                return Ok(Some(user));
-            }
-        }
-    }
-
     /// Stores a new password hash and renews the credential stamp: every other session,
     /// remember-me token and API token of the user stops working. Durable when it returns.
+    ///
+    /// # Errors
+    ///
+    /// The table's failure.
     pub async fn set_password(
         &self,
         id: &str,
@@ -460,7 +259,7 @@ impl Users {
     ) -> Result<Option<DemoUser>, UserStoreError> {
         let stamp = random_string(16)?;
         let user = self
-            .update(id, |u| {
+            .update(id, &|u: &mut DemoUser| {
                 u.password_hash.clone_from(&password_hash);
                 u.stamp.clone_from(&stamp);
             })
@@ -471,51 +270,52 @@ impl Users {
 
     /// Replaces the password hash with an upgraded one for the same password (rehash on
     /// login); the credential stamp is kept, so no session ends.
+    ///
+    /// # Errors
+    ///
+    /// The table's failure.
     pub async fn upgrade_hash(
         &self,
         id: &str,
         password_hash: String,
     ) -> Result<Option<DemoUser>, UserStoreError> {
-        self.update(id, |u| u.password_hash.clone_from(&password_hash))
-            .await
+        self.update(id, &|u: &mut DemoUser| {
+            u.password_hash.clone_from(&password_hash);
+        })
+        .await
     }
 
     /// Enables or disables a user. (A disabled user's sessions end on their next request; use
     /// [`sesame::Sesame::revoke_user`] to end them now.)
+    ///
+    /// # Errors
+    ///
+    /// The table's failure.
     pub async fn set_active(
         &self,
         id: &str,
         active: bool,
     ) -> Result<Option<DemoUser>, UserStoreError> {
-        let user = self.update(id, |u| u.active = active).await?;
+        let user = self
+            .update(id, &|u: &mut DemoUser| u.active = active)
+            .await?;
         self.flush().await?;
         Ok(user)
     }
 
     /// Issues a new API token for `user`; only its SHA-256 is stored. Durable when it returns.
+    ///
+    /// # Errors
+    ///
+    /// The table's failure.
     pub async fn create_token(&self, user: &DemoUser) -> Result<String, UserStoreError> {
         let token = format!("{TOKEN_PREFIX}{}", random_string(TOKEN_BYTES)?);
-        let record = serde_json::to_vec(&TokenRecord {
+        let record = TokenRecord {
             user_id: user.id.clone(),
             stamp: user.stamp.clone(),
             created_at: now(),
-        })?;
-        match &self.table {
-            Table::Sled(t) => {
-                t.tokens.insert(token_key(&token), record)?;
-            }
-            Table::Redis(t) => {
-                let key = t.key("token:", &hex::encode(token_key(&token)));
-                t.run(|mut c| async move {
-                    redis::cmd("SET")
-                        .arg(key)
-                        .arg(record)
-                        .query_async::<()>(&mut c)
-                        .await
-                })
-                .await?;
-            }
-        }
+        };
+        self.insert_token(&token_key(&token), &record).await?;
         self.flush().await?;
         tracing::info!(user_id = %user.id, "demo: API token issued");
         Ok(token)
@@ -523,50 +323,41 @@ impl Users {
 
     /// The user an API token belongs to, if the token is known and was issued under the user's
     /// current credentials.
+    ///
+    /// # Errors
+    ///
+    /// The table's failure.
     pub async fn user_for_token(&self, token: &str) -> Result<Option<DemoUser>, UserStoreError> {
         if !well_formed_token(token) {
             return Ok(None);
         }
-        let key = token_key(token);
-        let bytes = match &self.table {
-            Table::Sled(t) => t.tokens.get(key)?.map(|v| v.to_vec()),
-            Table::Redis(t) => t.get(t.key("token:", &hex::encode(key))).await?,
-        };
-        let Some(bytes) = bytes else {
+        let hash = token_key(token);
+        let Some(record) = self.token(&hash).await? else {
             return Ok(None);
         };
-        let record: TokenRecord = serde_json::from_slice(&bytes)?;
         let Some(user) = self.get(&record.user_id).await? else {
             return Ok(None);
         };
         if user.stamp != record.stamp {
             // Issued before a password change: gone for good.
-            match &self.table {
-                Table::Sled(t) => {
-                    let _ = t.tokens.remove(key);
-                }
-                Table::Redis(t) => {
-                    let k = t.key("token:", &hex::encode(key));
-                    let _ = t
-                        .run(|mut c| async move {
-                            redis::cmd("DEL").arg(k).query_async::<()>(&mut c).await
-                        })
-                        .await;
-                }
-            }
+            let _ = self.remove_token(&hash).await;
             return Ok(None);
         }
         Ok(Some(user))
     }
+}
 
-    /// Makes everything written so far durable (sled: on stable storage; in Redis, durability
-    /// is the server's configuration, and this does nothing).
-    pub async fn flush(&self) -> Result<(), UserStoreError> {
-        if let Table::Sled(t) = &self.table {
-            t.store.flush().await.map_err(UserStoreError::Flush)?;
-        }
-        Ok(())
-    }
+/// A stored user record, decoded.
+fn decode_user(bytes: &[u8]) -> Result<DemoUser, UserStoreError> {
+    Ok(serde_json::from_slice(bytes)?)
+}
+
+/// The stored record `old` with `change` applied: the user, and the new record.
+fn changed(old: &[u8], change: &UserChange<'_>) -> Result<(DemoUser, Vec<u8>), UserStoreError> {
+    let mut user = decode_user(old)?;
+    change(&mut user);
+    let new = serde_json::to_vec(&user)?;
+    Ok((user, new))
 }
 
 /// What a login form submits.
@@ -593,21 +384,21 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// The demo's [`Backend`]: users from [`Users`], passwords verified with argon2id, API tokens
-/// as bearer credentials.
+/// The demo's [`Backend`]: users from a [`UserTable`], passwords verified with argon2id, API
+/// tokens as bearer credentials.
 #[derive(Clone, Debug)]
 pub struct DemoBackend {
-    users: Users,
+    users: Arc<dyn UserTable>,
     hasher: PasswordHasher,
 }
 
 impl DemoBackend {
     /// A backend on `users`, hashing with `hasher`.
-    pub fn new(users: Users, hasher: PasswordHasher) -> Self {
+    pub fn new(users: Arc<dyn UserTable>, hasher: PasswordHasher) -> Self {
         Self { users, hasher }
     }
     /// The user table.
-    pub fn users(&self) -> &Users {
+    pub fn users(&self) -> &Arc<dyn UserTable> {
         &self.users
     }
     /// The password hasher.
@@ -679,6 +470,7 @@ impl Backend for DemoBackend {
 #[cfg(test)]
 mod tests {
     use sesame::PasswordParams;
+    use sesame_sled::SledStore;
 
     use super::*;
 
@@ -686,7 +478,7 @@ mod tests {
         let store = SledStore::temporary().unwrap();
         let hasher =
             PasswordHasher::new_insecure_for_tests(PasswordParams::insecure_for_tests()).unwrap();
-        DemoBackend::new(Users::open(&store).unwrap(), hasher)
+        DemoBackend::new(Arc::new(SledUsers::open(&store).unwrap()), hasher)
     }
 
     fn creds(u: &str, p: &str) -> Credentials {
@@ -814,7 +606,7 @@ mod tests {
             parallelism: 1,
         })
         .unwrap();
-        let users = Users::open(&store).unwrap();
+        let users: Arc<dyn UserTable> = Arc::new(SledUsers::open(&store).unwrap());
         let hash = weak.hash("password123").await.unwrap();
         let frank = users
             .create("frank", "f@example.com", hash.clone())
