@@ -3,7 +3,10 @@
 //! They read the [`AuthSession`] that [`serve`](crate::serve) / [`service`](crate::service) put
 //! into the request extensions, so they take no arguments and cost nothing to build.
 
-use sesame::{AuthSession, Backend, Rejection};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use sesame::{AuthSession, AuthzBackend, Backend, Rejection};
 use warp::Filter;
 
 use crate::{Auth, SesameRejection};
@@ -158,4 +161,62 @@ pub fn login_required<B: Backend>()
 pub fn fresh_login_required<B: Backend>()
 -> impl Filter<Extract = (Auth<B>,), Error = warp::Rejection> + Copy {
     freshly_logged_in("the `fresh_login_required` filter").map(|auth: Auth<B>, _user: B::User| auth)
+}
+
+/// Django's `permission_required` as a filter: the auth session and the logged-in user, if
+/// they hold every one of `permissions` ([`sesame::AuthzBackend`]). Anonymous requests are
+/// refused as by [`current_user`]; logged-in users without the permissions get a `403` (JSON for
+/// JSON requests), never a redirect back to the login page
+/// ([`sesame::AuthSession::require_perms`]). Permissions are loaded once per request.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use sesame::testing::{TestBackend, TestUser, login_cookie};
+/// use sesame::{Config, LoginOptions, Sesame};
+/// use tower::ServiceExt as _;
+/// use warp::Filter as _;
+///
+/// let bob = TestUser::new("2", "bob", "pw"); // no "admin" permission
+/// let config = Config::builder(&Config::generate_secret()).login_view("/login").build()?;
+/// let sesame = Sesame::builder(config, TestBackend::default().with_user(bob.clone())).build();
+/// let admin = warp::path("admin")
+///     .and(sesame_warp::permission_required::<TestBackend>(["admin".to_owned()]))
+///     .map(|_auth, user: TestUser| format!("admin {}", user.username));
+///
+/// let cookie = login_cookie(&sesame, &bob, LoginOptions::default()).await?;
+/// let request = warp::http::Request::get("/admin").header("cookie", cookie).body(String::new())?;
+/// let response = sesame_warp::service(sesame, admin).oneshot(request).await?;
+/// assert_eq!(response.status(), 403);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub fn permission_required<B: AuthzBackend>(
+    permissions: impl IntoIterator<Item = B::Permission>,
+) -> impl Filter<Extract = (Auth<B>, B::User), Error = warp::Rejection> + Clone {
+    let permissions: Arc<[B::Permission]> = permissions.into_iter().collect();
+    session("the `permission_required` filter")
+        .and_then(move |auth: Auth<B>| {
+            let permissions = Arc::clone(&permissions);
+            async move {
+                match auth.require_perms(permissions.iter()).await {
+                    Ok(user) => Ok((auth, user)),
+                    Err(rejection) => Err(auth.reject(rejection)),
+                }
+            }
+        })
+        .untuple_one()
+}
+
+/// The auth session and what the logged-in user may do ([`sesame::AuthzBackend`]), for checks
+/// that depend on the request. Anonymous requests are refused as by [`current_user`].
+pub fn permissions<B: AuthzBackend>()
+-> impl Filter<Extract = (Auth<B>, Arc<HashSet<B::Permission>>), Error = warp::Rejection> + Copy {
+    logged_in("the `permissions` filter")
+        .and_then(|auth: Auth<B>, _user: B::User| async move {
+            match auth.permissions().await {
+                Ok(permissions) => Ok((auth, permissions)),
+                Err(error) => Err(auth.reject(Rejection::from(error))),
+            }
+        })
+        .untuple_one()
 }

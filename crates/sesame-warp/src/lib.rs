@@ -10,6 +10,7 @@ mod service;
 pub use auth::Auth;
 pub use filters::{
     auth, current_user, fresh_login_required, fresh_user, login_required, optional_user,
+    permission_required, permissions,
 };
 pub use reject::{SesameRejection, recover};
 pub use server::{Server, Unbound, serve};

@@ -741,3 +741,78 @@ async fn serve_commits_sessions_reads_the_peer_and_shuts_down_gracefully() {
         .expect("the server stops")
         .expect("the server task");
 }
+
+/// Permissions (SECURITY.md 51) as warp filters, refused through `recover` like the others.
+#[tokio::test]
+async fn security_51_permission_filters() {
+    let alice = TestUser::new("1", "alice", "pw").with_permission("admin");
+    let bob = TestUser::new("2", "bob", "pw").with_permission("reports");
+    let sesame = Sesame::builder(
+        config(),
+        TestBackend::default()
+            .with_user(alice.clone())
+            .with_user(bob.clone()),
+    )
+    .build();
+    let admin = warp::path("admin")
+        .and(sesame_warp::permission_required::<B>(["admin".to_owned()]))
+        .map(|_auth: Auth<B>, user: TestUser| format!("admin {}", user.username));
+    let reports = warp::path("reports")
+        .and(sesame_warp::permissions::<B>())
+        .and_then(
+            |auth: Auth<B>, perms: Arc<std::collections::HashSet<String>>| async move {
+                if perms.contains("reports") {
+                    Ok(format!("{} permission(s)", perms.len()))
+                } else {
+                    Err(auth.reject(Rejection::forbidden(false)))
+                }
+            },
+        );
+    let app = sesame_warp::service(sesame.clone(), admin.or(reports));
+    let alice = login_cookie(&sesame, &alice, LoginOptions::default())
+        .await
+        .unwrap();
+    let bob = login_cookie(&sesame, &bob, LoginOptions::default())
+        .await
+        .unwrap();
+
+    for path in ["/admin", "/reports"] {
+        let response = request().path(path).reply(&app).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+        let location = response.headers()[header::LOCATION].to_str().unwrap();
+        assert!(location.starts_with("/login?next="), "{path}: {location}");
+    }
+    let response = request()
+        .path("/admin")
+        .header("cookie", &bob)
+        .reply(&app)
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.headers().get(header::LOCATION).is_none());
+    let response = request()
+        .path("/admin")
+        .header("cookie", &bob)
+        .header("accept", "application/json")
+        .reply(&app)
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(body(&response), r#"{"error":"forbidden"}"#);
+    let response = request()
+        .path("/reports")
+        .header("cookie", &alice)
+        .reply(&app)
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = request()
+        .path("/admin")
+        .header("cookie", &alice)
+        .reply(&app)
+        .await;
+    assert_eq!(body(&response), "admin alice");
+    let response = request()
+        .path("/reports")
+        .header("cookie", &bob)
+        .reply(&app)
+        .await;
+    assert_eq!(body(&response), "1 permission(s)");
+}
