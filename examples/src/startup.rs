@@ -104,10 +104,10 @@ impl Demo {
         let mut config = Config::builder(secret)
             .login_view("/login")
             .protection(Protection::Basic)
-            .secure(settings.secure_cookies);
-        if !settings.insecure_password_hashing {
-            config = config.password_params(settings.password_params);
-        }
+            .secure(settings.secure_cookies)
+            .password_hasher(hasher)
+            // API clients may send their token as `X-Api-Key` instead of a bearer token.
+            .request_headers(["X-Api-Key"]);
         if let Some(d) = settings.idle_timeout {
             config = config.idle_timeout(d);
         }
@@ -138,6 +138,7 @@ impl Demo {
                  SESAME_SECURE_COOKIES=true behind HTTPS"
             );
         }
+        let hasher = config.password_hasher().clone();
         let sesame = Sesame::builder(config, DemoBackend::new(users, hasher))
             .store(store)
             .throttle(ThrottleConfig {

@@ -460,7 +460,12 @@ impl Backend for DemoBackend {
         &self,
         request: &RequestInfo,
     ) -> Result<Option<DemoUser>, UserStoreError> {
-        match request.bearer_token() {
+        // `Authorization: Bearer <token>`, or the same token as `X-Api-Key: <token>` (a header
+        // the configuration keeps for this loader).
+        match request
+            .bearer_token()
+            .or_else(|| request.header("x-api-key"))
+        {
             Some(token) => self.users.user_for_token(token).await,
             None => Ok(None),
         }

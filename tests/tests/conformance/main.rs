@@ -96,6 +96,7 @@ conformance!(
     security_28_parallel_guesses_are_limited_and_known_devices_log_in,
     // API.
     api_me_and_bearer_tokens,
+    an_api_key_header_reaches_the_request_loader,
     security_49_authorization_headers_do_not_waive_csrf_for_cookie_sessions,
     // Logout.
     logout_ends_the_session,

@@ -66,6 +66,33 @@ pub(crate) async fn api_me_and_bearer_tokens(framework: Framework) {
     }
 }
 
+/// A token sent as `X-Api-Key` (a header the demo's configuration keeps for its request loader)
+/// authenticates like a bearer token, with no cookie; a wrong one is `401`.
+pub(crate) async fn an_api_key_header_reaches_the_request_loader(framework: Framework) {
+    let server = framework.start().await;
+    let b = server.register("alice", PASSWORD).await;
+    let page = b.submit("/dashboard", "/api/tokens", &[]).await;
+    let token = page.json()["token"].as_str().unwrap_or_default().to_owned();
+    assert!(!token.is_empty(), "a token is created:\n{page:?}");
+
+    let raw = server.raw();
+    let page = raw
+        .send(
+            raw.request(Method::GET, "/api/me")
+                .header("x-api-key", &token),
+        )
+        .await;
+    page.assert_status(200).assert_no_cookie(SESSION);
+    assert_eq!(page.json(), serde_json::json!({"username": "alice"}));
+    let page = raw
+        .send(
+            raw.request(Method::GET, "/api/me")
+                .header("X-API-KEY", format!("{token}x")),
+        )
+        .await;
+    page.assert_status(401);
+}
+
 /// SECURITY.md 49: CSRF is waived only for requests the request loader authenticated with no
 /// cookie session. A browser's cached Basic credentials (or any `Authorization` header) on a
 /// cookie-authenticated cross-site post mint no token; the same post with the form's CSRF
