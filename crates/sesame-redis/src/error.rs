@@ -13,7 +13,7 @@ use sesame::StoreError;
 #[non_exhaustive]
 pub enum RedisStoreError {
     /// The URL is not a usable Redis URL (`redis://[user:password@]host[:port][/db]`,
-    /// `redis+unix:///path`). `rediss://` (TLS) is not supported by this build.
+    /// `rediss://...` for TLS, `redis+unix:///path`).
     #[error("invalid Redis URL")]
     Url(#[source] RedisError),
     /// A setting is out of range.
@@ -23,6 +23,14 @@ pub enum RedisStoreError {
     /// did not answer `PING`.
     #[error("could not connect to the Redis server")]
     Connect(#[source] RedisError),
+    /// The TLS settings are unusable: the CA file cannot be read, or holds no PEM certificate.
+    #[error("Redis TLS setup: {0}")]
+    Tls(String),
+    /// The TLS handshake with the server failed: typically its certificate is not signed by a
+    /// trusted CA ([`RedisStoreBuilder::ca_file`](crate::RedisStoreBuilder::ca_file)), or not
+    /// for the host name of the URL. The string is rustls's reason.
+    #[error("TLS handshake with the Redis server failed, its certificate was refused: {0}")]
+    TlsHandshake(String, #[source] RedisError),
     /// Connecting (or the first `PING`) took longer than the store's timeout.
     #[error("connecting to the Redis server timed out after {0:?}")]
     Timeout(Duration),

@@ -2,13 +2,16 @@
 
 use std::fmt;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, RedisError, RedisResult, Value};
+use redis::{Client, ConnectionAddr, RedisError, RedisResult, TlsCertificates, Value};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use sesame::record::{MAX_REMEMBER_RECORD, MAX_THROTTLE_RECORD, RecordDecodeError};
 use sesame::store::{Durability, SessionStore, Update};
 use sesame::{Record, RememberRecord, StoreError, StoreKey, ThrottleRecord};
@@ -54,6 +57,8 @@ struct Inner {
     prefix: String,
     timeout: Duration,
     max_record_bytes: usize,
+    /// Whether the server is reached over TLS (`rediss://`).
+    tls: bool,
     sessions: Family,
     remember: Family,
     /// Prefix of the login-throttle records (`{prefix}t:`).
@@ -221,6 +226,7 @@ fn bulk(value: Option<&Value>) -> Option<&[u8]> {
 #[must_use]
 pub struct RedisStoreBuilder {
     client: Result<Client, RedisError>,
+    tls: Option<TlsRoots>,
     prefix: String,
     timeout: Duration,
     max_record_bytes: usize,
@@ -232,7 +238,51 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .field("max_record_bytes", &self.max_record_bytes)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
+    }
+}
+
+/// Where the certificate authorities that a `rediss://` server must be signed by come from.
+enum TlsRoots {
+    /// A PEM file, read when the store is built.
+    File(PathBuf),
+    /// PEM text.
+    Pem(Vec<u8>),
+}
+
+impl fmt::Debug for TlsRoots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+            Self::Pem(pem) => write!(f, "Pem({} bytes)", pem.len()),
+        }
+    }
+}
+
+impl TlsRoots {
+    /// The PEM text, checked to hold at least one certificate that parses.
+    fn load(self) -> Result<Vec<u8>, RedisStoreError> {
+        let (pem, origin) = match self {
+            Self::File(path) => {
+                let pem = std::fs::read(&path).map_err(|e| {
+                    RedisStoreError::Tls(format!("cannot read the CA file {}: {e}", path.display()))
+                })?;
+                (pem, format!("the CA file {}", path.display()))
+            }
+            Self::Pem(pem) => (pem, "the root certificates".to_owned()),
+        };
+        let mut count = 0usize;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            cert.map_err(|e| RedisStoreError::Tls(format!("{origin}: bad PEM: {e}")))?;
+            count += 1;
+        }
+        if count == 0 {
+            return Err(RedisStoreError::Tls(format!(
+                "{origin} holds no PEM certificate"
+            )));
+        }
+        Ok(pem)
     }
 }
 
@@ -267,6 +317,25 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Trusts the certificate authorities in the PEM file at `path` (and only them) for a
+    /// `rediss://` server: for a private CA, as managed Redis offerings and self-hosted TLS
+    /// use. The file is read when the store is built. Without this (or
+    /// [`root_certificates`](Self::root_certificates)) a `rediss://` server must be signed by a
+    /// CA of the system's trust store.
+    ///
+    /// TLS is rustls (with ring): no OpenSSL. Setting a CA with a `redis://` URL is
+    /// [`RedisStoreError::Config`].
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls = Some(TlsRoots::File(path.into()));
+        self
+    }
+
+    /// As [`ca_file`](Self::ca_file), with the PEM text itself (one or more certificates).
+    pub fn root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls = Some(TlsRoots::Pem(pem.into()));
+        self
+    }
+
     /// Connects and checks the server with a `PING`, within the timeout.
     ///
     /// # Errors
@@ -281,7 +350,10 @@ impl RedisStoreBuilder {
         let mut conn = store.connection();
         match tokio::time::timeout(timeout, redis::cmd("PING").query_async::<()>(&mut conn)).await {
             Ok(Ok(())) => Ok(store),
-            Ok(Err(e)) => Err(RedisStoreError::Connect(e)),
+            Ok(Err(e)) => Err(match store.inner.tls.then(|| tls_failure(&e)).flatten() {
+                Some(why) => RedisStoreError::TlsHandshake(why, e),
+                None => RedisStoreError::Connect(e),
+            }),
             Err(_) => Err(RedisStoreError::Timeout(timeout)),
         }
     }
@@ -292,11 +364,33 @@ impl RedisStoreBuilder {
     ///
     /// # Errors
     ///
-    /// As [`RedisStoreBuilder::build`], except that it never connects.
+    /// As [`RedisStoreBuilder::build`], except that it never connects (and so never reports
+    /// [`RedisStoreError::TlsHandshake`]: operations report a refused certificate as
+    /// [`StoreError::Unavailable`], naming it).
     pub fn build_lazy(self) -> Result<RedisStore, RedisStoreError> {
-        let client = self.client.map_err(RedisStoreError::Url)?;
+        let mut client = self.client.map_err(RedisStoreError::Url)?;
         if self.timeout.is_zero() {
             return Err(RedisStoreError::Config("the timeout must not be zero"));
+        }
+        let is_tls = matches!(
+            client.get_connection_info().addr(),
+            ConnectionAddr::TcpTls { .. }
+        );
+        if is_tls {
+            install_crypto_provider();
+        }
+        if let Some(roots) = self.tls {
+            if !is_tls {
+                return Err(RedisStoreError::Config(
+                    "a CA (ca_file, root_certificates) needs a rediss:// URL",
+                ));
+            }
+            let certificates = TlsCertificates {
+                client_tls: None,
+                root_cert: Some(roots.load()?),
+            };
+            client = Client::build_with_tls(client.get_connection_info().clone(), certificates)
+                .map_err(|e| RedisStoreError::Tls(format!("{e}")))?;
         }
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(RedisStoreError::NoRuntime);
@@ -323,6 +417,7 @@ impl RedisStoreBuilder {
                 prefix,
                 timeout: self.timeout,
                 max_record_bytes: self.max_record_bytes,
+                tls: is_tls,
             }),
         })
     }
@@ -363,6 +458,7 @@ impl RedisStore {
     fn builder_from(client: RedisResult<Client>) -> RedisStoreBuilder {
         RedisStoreBuilder {
             client,
+            tls: None,
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
@@ -641,6 +737,42 @@ impl RedisStore {
         }
         Ok(total)
     }
+}
+
+/// Makes *ring* rustls's process-wide default crypto provider, unless the application installed
+/// one (e.g. aws-lc-rs, with post-quantum key exchange): redis-rs builds its TLS configuration
+/// with the process's default provider. *ring* is the one this crate builds (no C toolchain
+/// beyond ring's own), which rustls deprecates for lacking post-quantum groups.
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Another thread may have installed one in between: theirs stays, which is fine.
+        #[allow(deprecated)]
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// When a connection to a `rediss://` server failed in the TLS handshake (e.g. a certificate
+/// signed by an unknown CA, or for another name), the reason. redis-rs keeps rustls's error as
+/// text only, so the reason is recognised by rustls's wording.
+pub(crate) fn tls_failure(e: &RedisError) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls.to_string());
+        }
+        source = err.source();
+    }
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    ["certificate", "handshake", "received fatal alert", "tls"]
+        .iter()
+        .any(|w| lower.contains(w))
+        .then_some(text)
 }
 
 /// Reads the reply of [`scripts::UPDATE`] or [`scripts::DELETE_VERSION`].
