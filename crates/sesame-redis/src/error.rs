@@ -76,12 +76,17 @@ pub(crate) fn is_unavailable(e: &RedisError) -> bool {
         || matches!(
             e.kind(),
             ErrorKind::AuthenticationFailed
+                // A cluster whose slot map is changing, or a node it cannot reach: the cluster
+                // client retried and gave up; the next request may succeed.
+                | ErrorKind::ClusterConnectionNotFound
                 | ErrorKind::Server(
                     ServerErrorKind::BusyLoading
                         | ServerErrorKind::TryAgain
                         | ServerErrorKind::MasterDown
                         | ServerErrorKind::ClusterDown
                         | ServerErrorKind::ReadOnly
+                        | ServerErrorKind::Moved
+                        | ServerErrorKind::Ask
                 )
         )
 }
@@ -89,7 +94,8 @@ pub(crate) fn is_unavailable(e: &RedisError) -> bool {
 /// Maps a Redis error to the core's store error.
 ///
 /// - connection failures, timeouts, a server still loading its data set or demoted to a
-///   replica: [`StoreError::Unavailable`];
+///   replica, a cluster that is down or still redirecting after the client's retries:
+///   [`StoreError::Unavailable`];
 /// - a key of ours holding another type (`WRONGTYPE`): [`StoreError::Corrupt`];
 /// - anything else (out of memory, a script error): [`StoreError::Backend`].
 pub(crate) fn store_error(e: RedisError) -> StoreError {
