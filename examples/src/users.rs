@@ -28,8 +28,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sesame::password::PasswordError;
 use sesame::{AuthUser, Backend, PasswordHasher, RequestInfo, Verification};
+use sesame_redis::Connection;
 use sesame_redis::RedisStore;
-use sesame_redis::redis::{self, aio::ConnectionManager};
+use sesame_redis::redis;
 use sesame_sled::{SledStore, sled};
 use sha2::{Digest, Sha256};
 
@@ -237,7 +238,7 @@ impl RedisTable {
     /// Runs one command or script on the store's connection, bounded by the store's timeout.
     async fn run<T, F, Fut>(&self, f: F) -> Result<T, UserStoreError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let timeout = self.store.timeout();
