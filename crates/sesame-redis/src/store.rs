@@ -992,11 +992,23 @@ impl RedisStore {
     /// Purges one family in batches, each one script bounded by the timeout: first the expiry
     /// index, then the users whose indexes hold nothing live after `now`.
     async fn purge_in(&self, family: &Family, now: i64) -> Result<usize, StoreError> {
+        self.purge_passes(family, now, true).await
+    }
+
+    /// [`purge_in`](Self::purge_in), with or without the pass over the users' indexes (a
+    /// cluster bucket holds anonymous records only).
+    async fn purge_passes(
+        &self,
+        family: &Family,
+        now: i64,
+        with_users: bool,
+    ) -> Result<usize, StoreError> {
         let mut total = 0usize;
-        for (script, first, second) in [
+        let passes = [
             (&*scripts::PURGE, &family.expiry, &family.users_expiry),
             (&*scripts::PURGE_USERS, &family.users_expiry, &family.expiry),
-        ] {
+        ];
+        for (script, first, second) in passes.into_iter().take(if with_users { 2 } else { 1 }) {
             loop {
                 let (first, second) = (first.clone(), second.clone());
                 let records = family.records.clone();

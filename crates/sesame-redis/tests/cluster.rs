@@ -302,3 +302,153 @@ async fn a_killed_master_gives_bounded_errors_then_recovers() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn cluster_settings_are_checked() {
+    use sesame_redis::RedisStoreError;
+    // A cluster store must discover its nodes: no lazy build.
+    assert!(matches!(
+        RedisStore::builder("redis://127.0.0.1:1,redis://127.0.0.1:2").build_lazy(),
+        Err(RedisStoreError::Config(_))
+    ));
+    // Braces in the prefix would change the store's hash tags.
+    assert!(matches!(
+        RedisStore::cluster_builder(["redis://127.0.0.1:1"])
+            .prefix("app{x}:")
+            .build()
+            .await,
+        Err(RedisStoreError::Config(_))
+    ));
+    // A bad node URL, or none.
+    assert!(matches!(
+        RedisStore::builder("redis://127.0.0.1:1,http://example.com")
+            .build()
+            .await,
+        Err(RedisStoreError::Url(_))
+    ));
+    assert!(matches!(
+        RedisStore::cluster_builder(Vec::<String>::new())
+            .build()
+            .await,
+        Err(RedisStoreError::Url(_))
+    ));
+    // Nothing answers: a bounded connection error, not a hang.
+    let started = Instant::now();
+    let err = RedisStore::builder(&format!(
+        "redis://127.0.0.1:{},redis://127.0.0.1:{}",
+        common::free_port(),
+        common::free_port()
+    ))
+    .timeout(Duration::from_millis(500))
+    .build()
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RedisStoreError::Connect(_) | RedisStoreError::Timeout(_)
+        ),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_keys_share_one_slot() {
+    let Some(cluster) = Cluster::start("a_users_keys_share_one_slot") else {
+        return;
+    };
+    let prefix = common::unique_prefix();
+    let store = cluster.store(&prefix, Duration::from_secs(5)).await;
+    let user = "alice";
+    let key = sesame::store::suite::key();
+    let record = sesame::store::suite::record(Some(user), common::now() + 600);
+    assert!(store.create(&key, &record, Durability::Lazy).await.unwrap());
+    assert!(
+        store
+            .create_remember("sel-alice", &sesame::store::suite::remember(user))
+            .await
+            .unwrap()
+    );
+    let mut conn = store.connection();
+    let tag = format!("{prefix}{{u:{user}}}:");
+    let mut slots = Vec::new();
+    for name in [
+        format!("{tag}s:{}", key.to_hex()),
+        format!("{tag}ui:{user}"),
+        format!("{tag}x"),
+        format!("{tag}r:sel-alice"),
+        format!("{tag}rui:{user}"),
+    ] {
+        let exists: bool = redis::cmd("EXISTS")
+            .arg(&name)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(exists, "{name} was not written");
+        let slot: i64 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(&name)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        slots.push(slot);
+    }
+    slots.dedup();
+    assert_eq!(
+        slots.len(),
+        1,
+        "a user's keys are spread over slots {slots:?}"
+    );
+}
+
+/// Latency of `load` and `update` per operation, one server beside a cluster (run with
+/// `cargo test -p sesame-redis --release --test cluster -- --ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a test"]
+async fn latency_single_vs_cluster() {
+    let Some(cluster) = Cluster::start("latency_single_vs_cluster") else {
+        return;
+    };
+    let Some(single) = common::test_store("latency_single_vs_cluster").await else {
+        return;
+    };
+    let clustered = cluster
+        .store(&common::unique_prefix(), Duration::from_secs(5))
+        .await;
+    for (name, store) in [("single", single.store.clone()), ("cluster", clustered)] {
+        for user in [Some("bench-user"), None] {
+            let n = 2000u32;
+            let key = sesame::store::suite::key();
+            let mut record = sesame::store::suite::record(user, common::now() + 600);
+            store.create(&key, &record, Durability::Lazy).await.unwrap();
+            let started = Instant::now();
+            for _ in 0..n {
+                store.load(&key).await.unwrap().unwrap();
+            }
+            let load = started.elapsed() / n;
+            let started = Instant::now();
+            for _ in 0..n {
+                let v = record.version;
+                record.version += 1;
+                assert!(matches!(
+                    store
+                        .update(&key, &record, v, Durability::Lazy)
+                        .await
+                        .unwrap(),
+                    Update::Saved
+                ));
+            }
+            let update = started.elapsed() / n;
+            let who = if user.is_some() {
+                "logged-in"
+            } else {
+                "anonymous"
+            };
+            common::loud(&format!(
+                "{name:8} {who:10} load {load:?}/op, update (save) {update:?}/op"
+            ));
+        }
+    }
+    single.cleanup().await;
+}

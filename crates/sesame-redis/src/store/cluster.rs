@@ -315,6 +315,36 @@ impl RedisStore {
             let expires_at = record.expires_at();
             let home = self.home_family(kind, &id);
             let home_key = home.record_key(&id);
+            // The common case first: the record stays where it is (a user's session saved for
+            // the same user, an anonymous one saved anonymous). A compare-and-swap that finds
+            // the record at that place with the expected version is correct whatever the home
+            // key says, since a move deletes the record from its place first; anything else
+            // (missing, or a pointer where an anonymous record was expected) goes the long way.
+            let (guess, guess_key) = match &new_user {
+                Some(user) => (self.user_family(kind, user), None),
+                None => (self.home_family(kind, &id), Some(())),
+            };
+            let anonymous = guess_key.is_some();
+            let fast = self
+                .update_in(&guess, id.clone(), record, bytes.clone(), expected_version)
+                .await;
+            match fast {
+                Ok(Update::Saved) => {
+                    if let (Some(user), false) = (&new_user, anonymous) {
+                        self.home_script(
+                            &scripts::HOME_EXTEND,
+                            home_key,
+                            vec![user.clone(), expires_at.to_string()],
+                        )
+                        .await?;
+                    }
+                    return Ok(Update::Saved);
+                }
+                Ok(Update::Conflict(current)) => return Ok(Update::Conflict(current)),
+                // Missing there, or (anonymous guess) a pointer in the home key.
+                Ok(Update::Missing) | Err(StoreError::Corrupt(_)) => {}
+                Err(e) => return Err(e),
+            }
             match (self.locate(kind, &id).await?, new_user) {
                 (Home::None, _) => Ok(Update::Missing),
                 (Home::Anonymous, None) => {
@@ -487,7 +517,7 @@ impl RedisStore {
             let store = self.clone();
             tasks.spawn(async move {
                 let family = store.bucket_family(kind, b);
-                store.purge_in(&family, now).await
+                store.purge_passes(&family, now, false).await
             });
         }
         let mut total = 0usize;
@@ -508,8 +538,11 @@ impl RedisStore {
     /// Purges every bucket (anonymous sessions), then the users of the registry whose earliest
     /// expiry has passed. Returns the sessions and the remember-me tokens deleted.
     pub(super) async fn c_purge(&self, now: i64) -> Result<(usize, usize), StoreError> {
-        let mut sessions = self.purge_buckets(Kind::Sessions, now).await?;
-        let mut remember = self.purge_buckets(Kind::Remember, now).await?;
+        let (sessions, remember) = tokio::join!(
+            self.purge_buckets(Kind::Sessions, now),
+            self.purge_buckets(Kind::Remember, now)
+        );
+        let (mut sessions, mut remember) = (sessions?, remember?);
         let registry = self.registry();
         // Every visited user is re-scored after `now` or removed; a concurrent write may file
         // a user again, so the walk is bounded.
