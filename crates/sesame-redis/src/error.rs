@@ -13,7 +13,7 @@ use sesame::StoreError;
 #[non_exhaustive]
 pub enum RedisStoreError {
     /// The URL is not a usable Redis URL (`redis://[user:password@]host[:port][/db]`,
-    /// `redis+unix:///path`). `rediss://` (TLS) is not supported by this build.
+    /// `rediss://...` for TLS, `redis+unix:///path`).
     #[error("invalid Redis URL")]
     Url(#[source] RedisError),
     /// A setting is out of range.
@@ -23,6 +23,14 @@ pub enum RedisStoreError {
     /// did not answer `PING`.
     #[error("could not connect to the Redis server")]
     Connect(#[source] RedisError),
+    /// The TLS settings are unusable: the CA file cannot be read, or holds no PEM certificate.
+    #[error("Redis TLS setup: {0}")]
+    Tls(String),
+    /// The TLS handshake with the server failed: typically its certificate is not signed by a
+    /// trusted CA ([`RedisStoreBuilder::ca_file`](crate::RedisStoreBuilder::ca_file)), or not
+    /// for the host name of the URL. The string is rustls's reason.
+    #[error("TLS handshake with the Redis server failed, its certificate was refused: {0}")]
+    TlsHandshake(String, #[source] RedisError),
     /// Connecting (or the first `PING`) took longer than the store's timeout.
     #[error("connecting to the Redis server timed out after {0:?}")]
     Timeout(Duration),
@@ -68,12 +76,17 @@ pub(crate) fn is_unavailable(e: &RedisError) -> bool {
         || matches!(
             e.kind(),
             ErrorKind::AuthenticationFailed
+                // A cluster whose slot map is changing, or a node it cannot reach: the cluster
+                // client retried and gave up; the next request may succeed.
+                | ErrorKind::ClusterConnectionNotFound
                 | ErrorKind::Server(
                     ServerErrorKind::BusyLoading
                         | ServerErrorKind::TryAgain
                         | ServerErrorKind::MasterDown
                         | ServerErrorKind::ClusterDown
                         | ServerErrorKind::ReadOnly
+                        | ServerErrorKind::Moved
+                        | ServerErrorKind::Ask
                 )
         )
 }
@@ -81,7 +94,8 @@ pub(crate) fn is_unavailable(e: &RedisError) -> bool {
 /// Maps a Redis error to the core's store error.
 ///
 /// - connection failures, timeouts, a server still loading its data set or demoted to a
-///   replica: [`StoreError::Unavailable`];
+///   replica, a cluster that is down or still redirecting after the client's retries:
+///   [`StoreError::Unavailable`];
 /// - a key of ours holding another type (`WRONGTYPE`): [`StoreError::Corrupt`];
 /// - anything else (out of memory, a script error): [`StoreError::Backend`].
 pub(crate) fn store_error(e: RedisError) -> StoreError {

@@ -7,7 +7,8 @@ mod store;
 
 pub use error::RedisStoreError;
 pub use store::{
-    DEFAULT_MAX_RECORD_BYTES, DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisStore, RedisStoreBuilder,
+    Connection, DEFAULT_MAX_RECORD_BYTES, DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisStore,
+    RedisStoreBuilder,
 };
 
 /// The version of the `redis` crate this crate is built on, re-exported for

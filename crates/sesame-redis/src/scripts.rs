@@ -395,3 +395,106 @@ return 1
 "#
     ))
 });
+
+// ---------------------------------------------------------------------------------------------
+// Redis Cluster only: the "home" key of a session or remember-me token, in its bucket's slot
+// (`{prefix}{a:<bucket>}:s:<id>`), holds either an anonymous session's record (as above) or a
+// pointer to the user whose slot holds the record: a hash with the single field `h`, the user
+// id, and a TTL at least the record's. The registry (`{prefix}{reg}:users`) scores users by
+// the earliest expiry in their slot, for purging.
+
+/// Claims a home key for a user's record (insert-if-absent). KEYS: the home key. ARGV: user
+/// id, expires_at. Returns 1 when claimed, 0 when the key exists.
+pub(crate) static HOME_CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        prelude!(),
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'h', ARGV[1])
+expire(KEYS[1], ttl_ms(ARGV[2]))
+return 1
+"#
+    ))
+});
+
+/// Raises a pointer's TTL to `expires_at` (never lowers it) when it still points at `user`.
+/// KEYS: the home key. ARGV: user id, expires_at. Returns 1 when it points at the user.
+pub(crate) static HOME_EXTEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        prelude!(),
+        r#"
+if not is_hash(KEYS[1]) or redis.call('HGET', KEYS[1], 'h') ~= ARGV[1] then return 0 end
+extend(KEYS[1], ttl_ms(ARGV[2]))
+return 1
+"#
+    ))
+});
+
+/// Deletes a pointer when it still points at `user`. KEYS: the home key. ARGV: user id.
+/// Returns 1 when deleted.
+pub(crate) static HOME_DROP: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        prelude!(),
+        r#"
+if not is_hash(KEYS[1]) or redis.call('HGET', KEYS[1], 'h') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+"#
+    ))
+});
+
+/// Re-points a pointer from `old` to `new` and raises its TTL. KEYS: the home key. ARGV: old
+/// user id, new user id, expires_at. Returns 1 when it pointed at `old`.
+pub(crate) static HOME_REPOINT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        prelude!(),
+        r#"
+if not is_hash(KEYS[1]) or redis.call('HGET', KEYS[1], 'h') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'h', ARGV[2])
+extend(KEYS[1], ttl_ms(ARGV[3]))
+return 1
+"#
+    ))
+});
+
+/// Compare-and-swap of an anonymous session's record (in its home key) for a pointer to the
+/// user it now belongs to. KEYS: the home key, the bucket's expiry index. ARGV: expected
+/// version, user id, expires_at, id. Replies as [`UPDATE`], and `{4}` when the home key is a
+/// pointer already (the session moved meanwhile).
+pub(crate) static HOME_POINT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        prelude!(),
+        r#"
+local t = redis.call('TYPE', KEYS[1]).ok
+if t == 'none' then return {0} end
+if t ~= 'hash' then return {3} end
+local cur = redis.call('HMGET', KEYS[1], 'v', 'd', 'e', 'l', 'h')
+if cur[5] then return {4} end
+if not cur[1] then return {3} end
+if cur[1] ~= ARGV[1] then return {1, cur[2] or '', cur[3] or '', cur[4] or ''} end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[4])
+redis.call('HSET', KEYS[1], 'h', ARGV[2])
+expire(KEYS[1], ttl_ms(ARGV[3]))
+return {2}
+"#
+    ))
+});
+
+/// Re-scores (or removes) a user in the purge registry, if its score is still `old` (a write
+/// may have lowered it meanwhile). KEYS: the registry. ARGV: user id, old score, new score (''
+/// to remove). Returns 1 when changed.
+pub(crate) static REGISTRY_SET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local cur = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not cur or tonumber(cur) ~= tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == '' then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+else
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+end
+return 1
+"#,
+    )
+});

@@ -2,19 +2,31 @@
 
 use std::fmt;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, RedisError, RedisResult, Value};
+use redis::cluster::ClusterClientBuilder;
+use redis::{
+    Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisError, RedisResult,
+    TlsCertificates, Value,
+};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use sesame::record::{MAX_REMEMBER_RECORD, MAX_THROTTLE_RECORD, RecordDecodeError};
 use sesame::store::{Durability, SessionStore, Update};
 use sesame::{Record, RememberRecord, StoreError, StoreKey, ThrottleRecord};
 
 use crate::error::{RedisStoreError, TimedOut, Unexpected, store_error};
 use crate::scripts;
+
+mod cluster;
+
+pub use cluster::Connection;
+use cluster::Kind;
 
 /// The default key prefix: every key the store writes starts with it.
 pub const DEFAULT_PREFIX: &str = "sesame:";
@@ -35,6 +47,10 @@ const PURGE_BATCH: usize = 500;
 /// commands waiting on it fail; the next command starts over.
 const CONNECT_RETRIES: usize = 2;
 
+/// Retries the cluster client makes (moved slots, a node reconnecting) within an operation,
+/// which the store's timeout bounds anyway.
+const CLUSTER_RETRIES: u32 = 3;
+
 /// A session store on a Redis server, for applications that run on several processes or
 /// machines.
 ///
@@ -46,14 +62,16 @@ pub struct RedisStore {
 }
 
 struct Inner {
-    client: Client,
-    manager_config: ConnectionManagerConfig,
+    /// What the store connects to.
+    target: Target,
     /// The connection, with a generation number: a command that timed out replaces the
-    /// connection it used, once.
-    conn: Mutex<(u64, ConnectionManager)>,
+    /// connection it used, once (one server; a cluster connection refreshes itself).
+    conn: Mutex<(u64, Connection)>,
     prefix: String,
     timeout: Duration,
     max_record_bytes: usize,
+    /// Whether the server is reached over TLS (`rediss://`).
+    tls: bool,
     sessions: Family,
     remember: Family,
     /// Prefix of the login-throttle records (`{prefix}t:`).
@@ -69,6 +87,26 @@ impl fmt::Debug for RedisStore {
             .field("max_record_bytes", &self.inner.max_record_bytes)
             .finish_non_exhaustive()
     }
+}
+
+/// What a store connects to.
+// One per store, built once: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Target {
+    /// One server, through a reconnecting connection manager.
+    Single {
+        client: Client,
+        manager_config: ConnectionManagerConfig,
+    },
+    /// A Redis Cluster: the key layout of [`cluster`], with hash tags.
+    Cluster,
+}
+
+/// What a builder was given: one server, or the seed nodes of a cluster.
+#[allow(clippy::large_enum_variant)]
+enum Spec {
+    Single(Client),
+    Cluster(Vec<ConnectionInfo>),
 }
 
 /// Key names of one kind of record: sessions or remember-me tokens.
@@ -220,7 +258,8 @@ fn bulk(value: Option<&Value>) -> Option<&[u8]> {
 /// Builds a [`RedisStore`] with non-default settings; from [`RedisStore::builder`].
 #[must_use]
 pub struct RedisStoreBuilder {
-    client: Result<Client, RedisError>,
+    target: Result<Spec, RedisError>,
+    tls: Option<TlsRoots>,
     prefix: String,
     timeout: Duration,
     max_record_bytes: usize,
@@ -232,7 +271,51 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .field("max_record_bytes", &self.max_record_bytes)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
+    }
+}
+
+/// Where the certificate authorities that a `rediss://` server must be signed by come from.
+enum TlsRoots {
+    /// A PEM file, read when the store is built.
+    File(PathBuf),
+    /// PEM text.
+    Pem(Vec<u8>),
+}
+
+impl fmt::Debug for TlsRoots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+            Self::Pem(pem) => write!(f, "Pem({} bytes)", pem.len()),
+        }
+    }
+}
+
+impl TlsRoots {
+    /// The PEM text, checked to hold at least one certificate that parses.
+    fn load(self) -> Result<Vec<u8>, RedisStoreError> {
+        let (pem, origin) = match self {
+            Self::File(path) => {
+                let pem = std::fs::read(&path).map_err(|e| {
+                    RedisStoreError::Tls(format!("cannot read the CA file {}: {e}", path.display()))
+                })?;
+                (pem, format!("the CA file {}", path.display()))
+            }
+            Self::Pem(pem) => (pem, "the root certificates".to_owned()),
+        };
+        let mut count = 0usize;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            cert.map_err(|e| RedisStoreError::Tls(format!("{origin}: bad PEM: {e}")))?;
+            count += 1;
+        }
+        if count == 0 {
+            return Err(RedisStoreError::Tls(format!(
+                "{origin} holds no PEM certificate"
+            )));
+        }
+        Ok(pem)
     }
 }
 
@@ -267,6 +350,25 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Trusts the certificate authorities in the PEM file at `path` (and only them) for a
+    /// `rediss://` server: for a private CA, as managed Redis offerings and self-hosted TLS
+    /// use. The file is read when the store is built. Without this (or
+    /// [`root_certificates`](Self::root_certificates)) a `rediss://` server must be signed by a
+    /// CA of the system's trust store.
+    ///
+    /// TLS is rustls (with ring): no OpenSSL. Setting a CA with a `redis://` URL is
+    /// [`RedisStoreError::Config`].
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls = Some(TlsRoots::File(path.into()));
+        self
+    }
+
+    /// As [`ca_file`](Self::ca_file), with the PEM text itself (one or more certificates).
+    pub fn root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls = Some(TlsRoots::Pem(pem.into()));
+        self
+    }
+
     /// Connects and checks the server with a `PING`, within the timeout.
     ///
     /// # Errors
@@ -276,12 +378,18 @@ impl RedisStoreBuilder {
     /// [`RedisStoreError::Timeout`] when it does not answer in time, and
     /// [`RedisStoreError::NoRuntime`] outside a Tokio runtime.
     pub async fn build(self) -> Result<RedisStore, RedisStoreError> {
+        if matches!(self.target, Ok(Spec::Cluster(_))) {
+            return self.build_cluster().await;
+        }
         let store = self.build_lazy()?;
         let timeout = store.inner.timeout;
         let mut conn = store.connection();
         match tokio::time::timeout(timeout, redis::cmd("PING").query_async::<()>(&mut conn)).await {
             Ok(Ok(())) => Ok(store),
-            Ok(Err(e)) => Err(RedisStoreError::Connect(e)),
+            Ok(Err(e)) => Err(match store.inner.tls.then(|| tls_failure(&e)).flatten() {
+                Some(why) => RedisStoreError::TlsHandshake(why, e),
+                None => RedisStoreError::Connect(e),
+            }),
             Err(_) => Err(RedisStoreError::Timeout(timeout)),
         }
     }
@@ -292,11 +400,41 @@ impl RedisStoreBuilder {
     ///
     /// # Errors
     ///
-    /// As [`RedisStoreBuilder::build`], except that it never connects.
+    /// As [`RedisStoreBuilder::build`], except that it never connects (a cluster store, which
+    /// must discover its nodes, is [`RedisStoreError::Config`] here: use `build`), and so never reports
+    /// [`RedisStoreError::TlsHandshake`]: operations report a refused certificate as
+    /// [`StoreError::Unavailable`], naming it).
     pub fn build_lazy(self) -> Result<RedisStore, RedisStoreError> {
-        let client = self.client.map_err(RedisStoreError::Url)?;
+        let mut client = match self.target.map_err(RedisStoreError::Url)? {
+            Spec::Single(client) => client,
+            Spec::Cluster(_) => {
+                return Err(RedisStoreError::Config(
+                    "a cluster store connects when it is built: use build()",
+                ));
+            }
+        };
         if self.timeout.is_zero() {
             return Err(RedisStoreError::Config("the timeout must not be zero"));
+        }
+        let is_tls = matches!(
+            client.get_connection_info().addr(),
+            ConnectionAddr::TcpTls { .. }
+        );
+        if is_tls {
+            install_crypto_provider();
+        }
+        if let Some(roots) = self.tls {
+            if !is_tls {
+                return Err(RedisStoreError::Config(
+                    "a CA (ca_file, root_certificates) needs a rediss:// URL",
+                ));
+            }
+            let certificates = TlsCertificates {
+                client_tls: None,
+                root_cert: Some(roots.load()?),
+            };
+            client = Client::build_with_tls(client.get_connection_info().clone(), certificates)
+                .map_err(|e| RedisStoreError::Tls(format!("{e}")))?;
         }
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(RedisStoreError::NoRuntime);
@@ -311,20 +449,124 @@ impl RedisStoreBuilder {
         let manager =
             ConnectionManager::new_lazy_with_config(client.clone(), manager_config.clone())
                 .map_err(RedisStoreError::Connect)?;
-        let prefix = self.prefix;
-        Ok(RedisStore {
-            inner: Arc::new(Inner {
+        Ok(RedisStore::from_parts(
+            Target::Single {
                 client,
                 manager_config,
-                conn: Mutex::new((0, manager)),
-                sessions: Family::new(&prefix, ["s:", "ui:", "x", "uix"], self.max_record_bytes),
-                remember: Family::new(&prefix, ["r:", "rui:", "rx", "ruix"], MAX_REMEMBER_RECORD),
+            },
+            Connection::Single(manager),
+            self.prefix,
+            self.timeout,
+            self.max_record_bytes,
+            is_tls,
+        ))
+    }
+
+    /// Builds a cluster store: connects to the seed nodes (which discover the others) and
+    /// checks the cluster with a `PING`, within the timeout.
+    async fn build_cluster(self) -> Result<RedisStore, RedisStoreError> {
+        let Ok(Spec::Cluster(nodes)) = self.target else {
+            return Err(RedisStoreError::Config("not a cluster"));
+        };
+        if self.timeout.is_zero() {
+            return Err(RedisStoreError::Config("the timeout must not be zero"));
+        }
+        if self.prefix.contains(['{', '}']) {
+            return Err(RedisStoreError::Config(
+                "on a cluster the prefix must not contain braces (the store's hash tags)",
+            ));
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(RedisStoreError::NoRuntime);
+        }
+        let tls_nodes = nodes
+            .iter()
+            .filter(|n| matches!(n.addr(), ConnectionAddr::TcpTls { .. }))
+            .count();
+        if tls_nodes != 0 && tls_nodes != nodes.len() {
+            return Err(RedisStoreError::Config(
+                "the cluster's node URLs mix rediss:// and redis://",
+            ));
+        }
+        let is_tls = tls_nodes != 0;
+        if is_tls {
+            install_crypto_provider();
+        }
+        let mut builder = ClusterClientBuilder::new(nodes)
+            .connection_timeout(self.timeout)
+            .response_timeout(self.timeout)
+            .retries(CLUSTER_RETRIES)
+            .min_retry_wait(50)
+            .max_retry_wait(500);
+        if let Some(roots) = self.tls {
+            if !is_tls {
+                return Err(RedisStoreError::Config(
+                    "a CA (ca_file, root_certificates) needs rediss:// URLs",
+                ));
+            }
+            builder = builder.certs(TlsCertificates {
+                client_tls: None,
+                root_cert: Some(roots.load()?),
+            });
+        }
+        let client = builder.build().map_err(RedisStoreError::Url)?;
+        let timeout = self.timeout;
+        let connect = async {
+            let mut conn = client.get_async_connection().await?;
+            redis::cmd("PING").query_async::<()>(&mut conn).await?;
+            Ok::<_, RedisError>(conn)
+        };
+        let conn = match tokio::time::timeout(timeout, connect).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                return Err(match is_tls.then(|| tls_failure(&e)).flatten() {
+                    Some(why) => RedisStoreError::TlsHandshake(why, e),
+                    None => RedisStoreError::Connect(e),
+                });
+            }
+            Err(_) => return Err(RedisStoreError::Timeout(timeout)),
+        };
+        Ok(RedisStore::from_parts(
+            Target::Cluster,
+            Connection::Cluster(conn),
+            self.prefix,
+            self.timeout,
+            self.max_record_bytes,
+            is_tls,
+        ))
+    }
+}
+
+impl RedisStore {
+    fn from_parts(
+        target: Target,
+        conn: Connection,
+        prefix: String,
+        timeout: Duration,
+        max_record_bytes: usize,
+        tls: bool,
+    ) -> Self {
+        let (sessions, remember) = match target {
+            // On a cluster these are only templates: each operation derives the slot-tagged
+            // names of its user or bucket.
+            Target::Single { .. } | Target::Cluster => (
+                Family::new(&prefix, ["s:", "ui:", "x", "uix"], max_record_bytes),
+                Family::new(&prefix, ["r:", "rui:", "rx", "ruix"], MAX_REMEMBER_RECORD),
+            ),
+        };
+        RedisStore {
+            inner: Arc::new(Inner {
+                target,
+                conn: Mutex::new((0, conn)),
+                sessions,
+                remember,
                 throttle: format!("{prefix}t:"),
                 prefix,
-                timeout: self.timeout,
-                max_record_bytes: self.max_record_bytes,
+                timeout,
+                max_record_bytes,
+                tls,
             }),
-        })
+        }
     }
 }
 
@@ -350,19 +592,53 @@ impl RedisStore {
     /// A builder for a store on the server at `url`
     /// (`redis://[user:password@]host[:port][/db]` or `redis+unix:///path`), for the key prefix,
     /// the timeout and the record size cap.
+    ///
+    /// Several comma-separated URLs (`redis://10.0.0.1:7000,redis://10.0.0.2:7000`) are the
+    /// seed nodes of a Redis Cluster: see [`RedisStore::cluster_builder`].
     pub fn builder(url: &str) -> RedisStoreBuilder {
-        Self::builder_from(Client::open(url))
+        if url.contains(',') {
+            return Self::cluster_builder(url.split(',').map(str::trim).filter(|u| !u.is_empty()));
+        }
+        Self::builder_from(Client::open(url).map(Spec::Single))
+    }
+
+    /// A builder for a store on a Redis Cluster, given the URLs of some of its nodes (the
+    /// store discovers the others, and follows the cluster as slots move). The store uses the
+    /// cluster key layout (hash tags: see the crate documentation, "Redis Cluster"), which
+    /// differs from the one-server layout: the two do not read each other's data.
+    /// A cluster store is built with [`RedisStoreBuilder::build`] (it connects at once).
+    pub fn cluster_builder<I, U>(urls: I) -> RedisStoreBuilder
+    where
+        I: IntoIterator<Item = U>,
+        U: AsRef<str>,
+    {
+        let nodes: RedisResult<Vec<ConnectionInfo>> = urls
+            .into_iter()
+            .map(|u| u.as_ref().into_connection_info())
+            .collect();
+        let nodes = nodes.and_then(|nodes| {
+            if nodes.is_empty() {
+                Err(RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "no cluster node URL",
+                )))
+            } else {
+                Ok(nodes)
+            }
+        });
+        Self::builder_from(nodes.map(Spec::Cluster))
     }
 
     /// A builder for a store using an existing [`redis::Client`] (e.g. one built from a
     /// [`redis::ConnectionInfo`]).
     pub fn builder_with_client(client: Client) -> RedisStoreBuilder {
-        Self::builder_from(Ok(client))
+        Self::builder_from(Ok(Spec::Single(client)))
     }
 
-    fn builder_from(client: RedisResult<Client>) -> RedisStoreBuilder {
+    fn builder_from(target: RedisResult<Spec>) -> RedisStoreBuilder {
         RedisStoreBuilder {
-            client,
+            target,
+            tls: None,
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
@@ -384,9 +660,16 @@ impl RedisStore {
         self.inner.max_record_bytes
     }
 
+    /// Whether the store is on a Redis Cluster (built from several node URLs).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.inner.target, Target::Cluster)
+    }
+
     /// A handle on the store's connection, for the application's own commands (it reconnects
-    /// like the store's). Bound your own calls with a timeout.
-    pub fn connection(&self) -> ConnectionManager {
+    /// like the store's): [`Connection::Single`] or, on a cluster, [`Connection::Cluster`];
+    /// either runs commands through [`redis::AsyncCommands`]. Bound your own calls with a
+    /// timeout.
+    pub fn connection(&self) -> Connection {
         self.inner.conn.lock().1.clone()
     }
 
@@ -406,7 +689,7 @@ impl RedisStore {
     /// replaces the connection (once per generation) and is [`StoreError::Unavailable`].
     async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         let (generation, conn) = self.inner.conn.lock().clone();
@@ -508,24 +791,120 @@ impl RedisStore {
                     .await
             })
             .await?;
-        match (version, bytes) {
-            (None, None) => Ok(None),
-            (Some(version), Some(bytes)) => {
-                let record: R = decode_fields(
-                    &bytes,
-                    expires_at.as_deref(),
-                    last_seen.as_deref(),
-                    family.limit,
-                )?;
-                if version.parse::<u64>().ok() != Some(record.version()) {
-                    return Err(corrupt(Unexpected(
-                        "the record's version field disagrees with its data",
-                    )));
-                }
-                Ok(Some(record))
-            }
-            _ => Err(corrupt(Unexpected("a record without its version or data"))),
+        loaded(family, version, bytes, expires_at, last_seen)
+    }
+
+    /// Compare-and-delete, with the index updates, in one script.
+    async fn delete_version_in<R: Stored>(
+        &self,
+        family: &Family,
+        id: String,
+        expected_version: u64,
+    ) -> Result<Update<R>, StoreError> {
+        let record = family.record_key(&id);
+        let expiry = family.expiry.clone();
+        let users_expiry = family.users_expiry.clone();
+        let users = family.users.clone();
+        let reply: Value = self
+            .run("delete_version", move |mut c| async move {
+                let mut call = scripts::DELETE_VERSION.key(record);
+                call.key(expiry)
+                    .key(users_expiry)
+                    .arg(users)
+                    .arg(id)
+                    .arg(expected_version);
+                call.invoke_async(&mut c).await
+            })
+            .await?;
+        cas_outcome(reply, family.limit)
+    }
+
+    /// The TTL-only touch script.
+    async fn touch_in(
+        &self,
+        family: &Family,
+        id: String,
+        last_seen: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let record = family.record_key(&id);
+        let expiry = family.expiry.clone();
+        let users_expiry = family.users_expiry.clone();
+        let users = family.users.clone();
+        let records = family.records.clone();
+        let touched: i64 = self
+            .run("touch", move |mut c| async move {
+                let mut call = scripts::TOUCH.key(record);
+                call.key(expiry)
+                    .key(users_expiry)
+                    .arg(users)
+                    .arg(records)
+                    .arg(id)
+                    .arg(last_seen)
+                    .arg(expires_at);
+                call.invoke_async(&mut c).await
+            })
+            .await?;
+        match touched {
+            scripts::MISSING => Ok(false),
+            scripts::SAVED => Ok(true),
+            scripts::CORRUPT => Err(corrupt(Unexpected(
+                "the key holds something that is not a record",
+            ))),
+            _ => Err(unexpected("unknown touch outcome")),
         }
+    }
+
+    /// The index's size.
+    async fn count_user_in(&self, family: &Family, user_id: &str) -> Result<usize, StoreError> {
+        let index = family.user_key(user_id);
+        self.run("count_user_sessions", move |mut c| async move {
+            redis::cmd("ZCARD").arg(index).query_async(&mut c).await
+        })
+        .await
+    }
+
+    /// A user's live sessions, from the index in `family`.
+    async fn user_sessions_in(
+        &self,
+        family: &Family,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<(StoreKey, Record)>, StoreError> {
+        let index = family.user_key(user_id);
+        let users_expiry = family.users_expiry.clone();
+        let records = family.records.clone();
+        let user = user_id.to_owned();
+        let flat: Vec<Vec<u8>> = self
+            .run("user_sessions", move |mut c| async move {
+                let mut call = scripts::LIST.key(index);
+                call.key(users_expiry).arg(records).arg(user);
+                call.invoke_async(&mut c).await
+            })
+            .await?;
+        let mut out = Vec::with_capacity(flat.len() / 4);
+        for entry in flat.chunks_exact(4) {
+            let Some(key) = std::str::from_utf8(&entry[0])
+                .ok()
+                .and_then(StoreKey::from_hex)
+            else {
+                tracing::warn!("skipping a malformed entry in a user's session index");
+                continue;
+            };
+            match decode_fields::<Record>(&entry[1], Some(&entry[2]), Some(&entry[3]), family.limit)
+            {
+                Ok(record) if record.user_id() == Some(user_id) => {
+                    if record.expires_at > now {
+                        out.push((key, record));
+                    }
+                }
+                Ok(_) => tracing::warn!("skipping a session filed under another user"),
+                Err(error) => {
+                    tracing::warn!(%error, "skipping a corrupt session record in a user's list");
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn update_in<R: Stored>(
@@ -613,11 +992,23 @@ impl RedisStore {
     /// Purges one family in batches, each one script bounded by the timeout: first the expiry
     /// index, then the users whose indexes hold nothing live after `now`.
     async fn purge_in(&self, family: &Family, now: i64) -> Result<usize, StoreError> {
+        self.purge_passes(family, now, true).await
+    }
+
+    /// [`purge_in`](Self::purge_in), with or without the pass over the users' indexes (a
+    /// cluster bucket holds anonymous records only).
+    async fn purge_passes(
+        &self,
+        family: &Family,
+        now: i64,
+        with_users: bool,
+    ) -> Result<usize, StoreError> {
         let mut total = 0usize;
-        for (script, first, second) in [
+        let passes = [
             (&*scripts::PURGE, &family.expiry, &family.users_expiry),
             (&*scripts::PURGE_USERS, &family.users_expiry, &family.expiry),
-        ] {
+        ];
+        for (script, first, second) in passes.into_iter().take(if with_users { 2 } else { 1 }) {
             loop {
                 let (first, second) = (first.clone(), second.clone());
                 let records = family.records.clone();
@@ -640,6 +1031,70 @@ impl RedisStore {
             }
         }
         Ok(total)
+    }
+}
+
+/// Makes *ring* rustls's process-wide default crypto provider, unless the application installed
+/// one (e.g. aws-lc-rs, with post-quantum key exchange): redis-rs builds its TLS configuration
+/// with the process's default provider. *ring* is the one this crate builds (no C toolchain
+/// beyond ring's own), which rustls deprecates for lacking post-quantum groups.
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Another thread may have installed one in between: theirs stays, which is fine.
+        #[allow(deprecated)]
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// When a connection to a `rediss://` server failed in the TLS handshake (e.g. a certificate
+/// signed by an unknown CA, or for another name), the reason. redis-rs keeps rustls's error as
+/// text only, so the reason is recognised by rustls's wording.
+pub(crate) fn tls_failure(e: &RedisError) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls.to_string());
+        }
+        source = err.source();
+    }
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    ["certificate", "handshake", "received fatal alert", "tls"]
+        .iter()
+        .any(|w| lower.contains(w))
+        .then_some(text)
+}
+
+/// Decodes the `v`, `d`, `e` and `l` fields of a record read with `HMGET`.
+fn loaded<R: Stored>(
+    family: &Family,
+    version: Option<String>,
+    bytes: Option<Vec<u8>>,
+    expires_at: Option<Vec<u8>>,
+    last_seen: Option<Vec<u8>>,
+) -> Result<Option<R>, StoreError> {
+    match (version, bytes) {
+        (None, None) => Ok(None),
+        (Some(version), Some(bytes)) => {
+            let record: R = decode_fields(
+                &bytes,
+                expires_at.as_deref(),
+                last_seen.as_deref(),
+                family.limit,
+            )?;
+            if version.parse::<u64>().ok() != Some(record.version()) {
+                return Err(corrupt(Unexpected(
+                    "the record's version field disagrees with its data",
+                )));
+            }
+            Ok(Some(record))
+        }
+        _ => Err(corrupt(Unexpected("a record without its version or data"))),
     }
 }
 
@@ -672,17 +1127,23 @@ fn cas_outcome<R: Stored>(reply: Value, limit: usize) -> Result<Update<R>, Store
 impl Inner {
     /// Replaces the connection used by generation `generation`, unless that was done already.
     fn reconnect(&self, generation: u64) {
+        let Target::Single {
+            client,
+            manager_config,
+        } = &self.target
+        else {
+            // The cluster connection reconnects to its nodes and refreshes its slot map itself.
+            tracing::warn!(prefix = %self.prefix, "Redis Cluster timed out");
+            return;
+        };
         let mut conn = self.conn.lock();
         if conn.0 != generation {
             return;
         }
-        match ConnectionManager::new_lazy_with_config(
-            self.client.clone(),
-            self.manager_config.clone(),
-        ) {
+        match ConnectionManager::new_lazy_with_config(client.clone(), manager_config.clone()) {
             Ok(manager) => {
                 tracing::warn!(prefix = %self.prefix, "Redis timed out; replacing the connection");
-                *conn = (generation.wrapping_add(1), manager);
+                *conn = (generation.wrapping_add(1), Connection::Single(manager));
             }
             Err(error) => {
                 tracing::warn!(%error, prefix = %self.prefix, "could not replace the Redis connection");
@@ -721,6 +1182,11 @@ impl SessionStore for RedisStore {
         _durability: Durability,
     ) -> Result<bool, StoreError> {
         let bytes = self.encode_record(record)?;
+        if self.is_cluster() {
+            return self
+                .c_create(Kind::Sessions, key.to_hex(), record, bytes)
+                .await;
+        }
         self.create_in(&self.inner.sessions, key.to_hex(), record, bytes)
             .await
     }
@@ -729,6 +1195,9 @@ impl SessionStore for RedisStore {
     /// decode, or is not a hash of ours is [`StoreError::Corrupt`]. A record evicted by Redis
     /// (TTL, `maxmemory`) is simply `None`.
     async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
+        if self.is_cluster() {
+            return self.c_load(Kind::Sessions, &key.to_hex()).await;
+        }
         self.load_from(&self.inner.sessions, &key.to_hex()).await
     }
 
@@ -741,6 +1210,17 @@ impl SessionStore for RedisStore {
         _durability: Durability,
     ) -> Result<Update<Record>, StoreError> {
         let bytes = self.encode_record(record)?;
+        if self.is_cluster() {
+            return self
+                .c_update(
+                    Kind::Sessions,
+                    key.to_hex(),
+                    record,
+                    bytes,
+                    expected_version,
+                )
+                .await;
+        }
         self.update_in(
             &self.inner.sessions,
             key.to_hex(),
@@ -752,6 +1232,9 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, key: &StoreKey, _durability: Durability) -> Result<bool, StoreError> {
+        if self.is_cluster() {
+            return self.c_delete(Kind::Sessions, key.to_hex()).await;
+        }
         self.delete_in(&self.inner.sessions, key.to_hex()).await
     }
 
@@ -762,24 +1245,13 @@ impl SessionStore for RedisStore {
         expected_version: u64,
         _durability: Durability,
     ) -> Result<Update<Record>, StoreError> {
-        let family = &self.inner.sessions;
-        let id = key.to_hex();
-        let record = family.record_key(&id);
-        let expiry = family.expiry.clone();
-        let users_expiry = family.users_expiry.clone();
-        let users = family.users.clone();
-        let reply: Value = self
-            .run("delete_version", move |mut c| async move {
-                let mut call = scripts::DELETE_VERSION.key(record);
-                call.key(expiry)
-                    .key(users_expiry)
-                    .arg(users)
-                    .arg(id)
-                    .arg(expected_version);
-                call.invoke_async(&mut c).await
-            })
-            .await?;
-        cas_outcome(reply, family.limit)
+        if self.is_cluster() {
+            return self
+                .c_delete_version(Kind::Sessions, key.to_hex(), expected_version)
+                .await;
+        }
+        self.delete_version_in(&self.inner.sessions, key.to_hex(), expected_version)
+            .await
     }
 
     /// TTL-only, in one script: raises the record's `l` (last seen) and `e` (expiry) hash
@@ -793,44 +1265,18 @@ impl SessionStore for RedisStore {
         last_seen: i64,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
-        let family = &self.inner.sessions;
-        let id = key.to_hex();
-        let record = family.record_key(&id);
-        let expiry = family.expiry.clone();
-        let users_expiry = family.users_expiry.clone();
-        let users = family.users.clone();
-        let records = family.records.clone();
-        let touched: i64 = self
-            .run("touch", move |mut c| async move {
-                let mut call = scripts::TOUCH.key(record);
-                call.key(expiry)
-                    .key(users_expiry)
-                    .arg(users)
-                    .arg(records)
-                    .arg(id)
-                    .arg(last_seen)
-                    .arg(expires_at);
-                call.invoke_async(&mut c).await
-            })
-            .await?;
-        match touched {
-            scripts::MISSING => Ok(false),
-            scripts::SAVED => Ok(true),
-            scripts::CORRUPT => Err(corrupt(Unexpected(
-                "the key holds something that is not a record",
-            ))),
-            _ => Err(unexpected("unknown touch outcome")),
+        if self.is_cluster() {
+            return self.c_touch(key.to_hex(), last_seen, expires_at).await;
         }
+        self.touch_in(&self.inner.sessions, key.to_hex(), last_seen, expires_at)
+            .await
     }
 
     /// The size of the user's index (`ZCARD`): members whose record Redis already expired or
     /// evicted count until the next write to the index, listing or purge drops them.
     async fn count_user_sessions(&self, user_id: &str) -> Result<usize, StoreError> {
-        let index = self.inner.sessions.user_key(user_id);
-        self.run("count_user_sessions", move |mut c| async move {
-            redis::cmd("ZCARD").arg(index).query_async(&mut c).await
-        })
-        .await
+        let family = self.user_family(Kind::Sessions, user_id);
+        self.count_user_in(&family, user_id).await
     }
 
     /// The user's live sessions. Index entries whose record is gone (expired, evicted, deleted
@@ -841,41 +1287,8 @@ impl SessionStore for RedisStore {
         user_id: &str,
         now: i64,
     ) -> Result<Vec<(StoreKey, Record)>, StoreError> {
-        let family = &self.inner.sessions;
-        let index = family.user_key(user_id);
-        let users_expiry = family.users_expiry.clone();
-        let records = family.records.clone();
-        let user = user_id.to_owned();
-        let flat: Vec<Vec<u8>> = self
-            .run("user_sessions", move |mut c| async move {
-                let mut call = scripts::LIST.key(index);
-                call.key(users_expiry).arg(records).arg(user);
-                call.invoke_async(&mut c).await
-            })
-            .await?;
-        let mut out = Vec::with_capacity(flat.len() / 4);
-        for entry in flat.chunks_exact(4) {
-            let Some(key) = std::str::from_utf8(&entry[0])
-                .ok()
-                .and_then(StoreKey::from_hex)
-            else {
-                tracing::warn!("skipping a malformed entry in a user's session index");
-                continue;
-            };
-            match decode_fields::<Record>(&entry[1], Some(&entry[2]), Some(&entry[3]), family.limit)
-            {
-                Ok(record) if record.user_id() == Some(user_id) => {
-                    if record.expires_at > now {
-                        out.push((key, record));
-                    }
-                }
-                Ok(_) => tracing::warn!("skipping a session filed under another user"),
-                Err(error) => {
-                    tracing::warn!(%error, "skipping a corrupt session record in a user's list");
-                }
-            }
-        }
-        Ok(out)
+        let family = self.user_family(Kind::Sessions, user_id);
+        self.user_sessions_in(&family, user_id, now).await
     }
 
     /// Deletes the user's sessions but `except`, in one script.
@@ -884,7 +1297,8 @@ impl SessionStore for RedisStore {
         user_id: &str,
         except: Option<&StoreKey>,
     ) -> Result<usize, StoreError> {
-        self.delete_user_in(&self.inner.sessions, user_id, except.map(StoreKey::to_hex))
+        let family = self.user_family(Kind::Sessions, user_id);
+        self.delete_user_in(&family, user_id, except.map(StoreKey::to_hex))
             .await
     }
 
@@ -896,8 +1310,14 @@ impl SessionStore for RedisStore {
     /// of session records deleted (remember-me tokens are logged). Throttle records are left
     /// to their TTLs.
     async fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
-        let sessions = self.purge_in(&self.inner.sessions, now).await?;
-        let remember = self.purge_in(&self.inner.remember, now).await?;
+        let (sessions, remember) = if self.is_cluster() {
+            self.c_purge(now).await?
+        } else {
+            (
+                self.purge_in(&self.inner.sessions, now).await?,
+                self.purge_in(&self.inner.remember, now).await?,
+            )
+        };
         if sessions + remember > 0 {
             tracing::info!(
                 sessions,
@@ -915,11 +1335,19 @@ impl SessionStore for RedisStore {
         record: &RememberRecord,
     ) -> Result<bool, StoreError> {
         let bytes = Self::encode_remember(record)?;
+        if self.is_cluster() {
+            return self
+                .c_create(Kind::Remember, selector.to_owned(), record, bytes)
+                .await;
+        }
         self.create_in(&self.inner.remember, selector.to_owned(), record, bytes)
             .await
     }
 
     async fn load_remember(&self, selector: &str) -> Result<Option<RememberRecord>, StoreError> {
+        if self.is_cluster() {
+            return self.c_load(Kind::Remember, selector).await;
+        }
         self.load_from(&self.inner.remember, selector).await
     }
 
@@ -930,6 +1358,17 @@ impl SessionStore for RedisStore {
         expected_version: u64,
     ) -> Result<Update<RememberRecord>, StoreError> {
         let bytes = Self::encode_remember(record)?;
+        if self.is_cluster() {
+            return self
+                .c_update(
+                    Kind::Remember,
+                    selector.to_owned(),
+                    record,
+                    bytes,
+                    expected_version,
+                )
+                .await;
+        }
         self.update_in(
             &self.inner.remember,
             selector.to_owned(),
@@ -941,13 +1380,16 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete_remember(&self, selector: &str) -> Result<bool, StoreError> {
+        if self.is_cluster() {
+            return self.c_delete(Kind::Remember, selector.to_owned()).await;
+        }
         self.delete_in(&self.inner.remember, selector.to_owned())
             .await
     }
 
     async fn delete_user_remember(&self, user_id: &str) -> Result<usize, StoreError> {
-        self.delete_user_in(&self.inner.remember, user_id, None)
-            .await
+        let family = self.user_family(Kind::Remember, user_id);
+        self.delete_user_in(&family, user_id, None).await
     }
 
     /// One `HMGET`; the record is decoded with the core's cap

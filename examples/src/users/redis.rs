@@ -9,7 +9,8 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use sesame_redis::RedisStore;
-use sesame_redis::redis::{self, aio::ConnectionManager};
+use sesame_redis::Connection;
+use sesame_redis::redis;
 
 use super::{
     CreateError, DemoUser, TokenHash, TokenRecord, UserChange, UserStoreError, UserTable, changed,
@@ -77,7 +78,7 @@ impl RedisUsers {
     /// Runs one command or script on the store's connection, bounded by the store's timeout.
     async fn run<T, F, Fut>(&self, f: F) -> Result<T, UserStoreError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let timeout = self.store.timeout();

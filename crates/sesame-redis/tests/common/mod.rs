@@ -241,3 +241,110 @@ impl Drop for PrivateRedis {
         self.kill();
     }
 }
+
+/// A free loopback port (bound, then released: another process may take it in between, which
+/// the tests accept).
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A `redis-server` child process with arbitrary arguments, its output in a log file; killed
+/// when dropped.
+pub struct Spawned {
+    child: Option<Child>,
+    args: Vec<String>,
+    /// The port the tests wait for (`--port` or `--tls-port`).
+    pub port: u16,
+    pub log: std::path::PathBuf,
+}
+
+/// Why a `redis-server` could not be started.
+#[derive(Debug)]
+pub enum SpawnError {
+    /// `redis-server` is not installed.
+    Missing,
+    /// It exited at once; its output.
+    Exited(String),
+}
+
+impl Spawned {
+    /// Starts `redis-server` with `args` (plus `--bind 127.0.0.1`, no persistence unless the
+    /// args say otherwise) and waits until `port` accepts connections.
+    pub fn start(args: &[String], port: u16, log: std::path::PathBuf) -> Result<Self, SpawnError> {
+        let mut server = Self {
+            child: None,
+            args: args.to_vec(),
+            port,
+            log,
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    fn spawn(&mut self) -> Result<(), SpawnError> {
+        let log = std::fs::File::create(&self.log).unwrap();
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    SpawnError::Missing
+                } else {
+                    panic!("could not start redis-server: {e}")
+                }
+            })?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(_)) = child.try_wait()
+            {
+                self.child = None;
+                return Err(SpawnError::Exited(
+                    std::fs::read_to_string(&self.log).unwrap_or_default(),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server on port {} did not come up", self.port);
+    }
+
+    /// Kills the server (SIGKILL) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again with the same arguments (and so the same port and files).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn().unwrap();
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A fresh temporary directory for one test's files.
+pub fn temp_dir(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "sesame-redis-{test}-{}-{}",
+        std::process::id(),
+        &sesame::store::suite::key().to_hex()[..8]
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
