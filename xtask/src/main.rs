@@ -1,7 +1,8 @@
 //! Project chores. `cargo xtask ci` runs exactly what CI runs.
 //!
 //! ```text
-//! cargo xtask ci      format check, clippy -D warnings, every test and doctest, docs with -D warnings
+//! cargo xtask ci      format check, clippy -D warnings, every test and doctest, package
+//!                     verification of every published crate, docs with -D warnings
 //! cargo xtask bench   load benchmark of every framework, bare and behind Sesame (wrk, else a
 //!                     built-in client); writes BENCHMARKS.md and BENCHMARKS.svg
 //! cargo xtask bench criterion   criterion benchmarks of the core and the stores
@@ -34,7 +35,7 @@ fn main() -> ExitCode {
         _ => {
             eprintln!("usage: cargo xtask <ci|bench|e2e|fuzz [seconds]>");
             eprintln!(
-                "  ci     format check, clippy with -D warnings, all tests and doctests, docs"
+                "  ci     format check, clippy -D warnings, all tests and doctests, packages, docs"
             );
             eprintln!("  bench  load benchmark of every framework (writes BENCHMARKS.md)");
             eprintln!("  bench criterion  criterion benchmarks (release)");
@@ -99,6 +100,7 @@ fn ci() -> Result<(), String> {
             "sesame-e2e",
         ]),
     )?;
+    package()?;
     match missing_browser_tools() {
         None => e2e()?,
         // Under CI the tests run anyway, and fail saying what is missing.
@@ -119,6 +121,31 @@ fn ci() -> Result<(), String> {
     )?;
     eprintln!("\nci: all green");
     Ok(())
+}
+
+/// The workspace members with `publish = false`: everything else is published.
+const UNPUBLISHED: [&str; 5] = [
+    "sesame-demo",
+    "sesame-conformance",
+    "sesame-e2e",
+    "sesame-bench",
+    "xtask",
+];
+
+/// Packages every publishable crate and builds each from its package alone, in dependency
+/// order (cargo resolves the path dependencies among them through a temporary local registry),
+/// so a file referenced outside a crate's directory (`include_str!("../../README.md")`, a doc
+/// include of `docs/`) fails here rather than on `cargo publish`. The verification builds reuse
+/// the workspace's target directory (`CARGO_TARGET_DIR` or `target/`), so on a warm one only
+/// the published crates themselves compile again. `--allow-dirty`: CI runs on uncommitted
+/// changes too (a developer's `cargo xtask ci` before committing).
+fn package() -> Result<(), String> {
+    let mut cmd = cargo();
+    cmd.args(["package", "--workspace", "--allow-dirty"]);
+    for name in UNPUBLISHED {
+        cmd.args(["--exclude", name]);
+    }
+    run("package", &mut cmd)
 }
 
 fn e2e() -> Result<(), String> {
