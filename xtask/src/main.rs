@@ -1,7 +1,9 @@
 //! Project chores. `cargo xtask ci` runs exactly what CI runs.
 //!
 //! ```text
-//! cargo xtask ci      format check, clippy -D warnings, every test and doctest, docs with -D warnings
+//! cargo xtask ci      format check, clippy -D warnings, every test and doctest, package
+//!                     verification of every published crate, docs with -D warnings
+//! cargo xtask package cargo package of every published crate, each built from its package
 //! cargo xtask bench   load benchmark of every framework, bare and behind Sesame (wrk, else a
 //!                     built-in client); writes BENCHMARKS.md and BENCHMARKS.svg
 //! cargo xtask bench criterion   criterion benchmarks of the core and the stores
@@ -26,15 +28,19 @@ fn main() -> ExitCode {
             _ => load_bench(&args[1..]),
         },
         Some("e2e") => e2e(),
+        Some("package") => package(),
         Some("fuzz") => match args.get(1).map(|s| s.parse::<u64>()) {
             None => fuzz(30),
             Some(Ok(secs)) if secs > 0 => fuzz(secs),
             Some(_) => Err(format!("fuzz: {:?} is not a number of seconds", args[1])),
         },
         _ => {
-            eprintln!("usage: cargo xtask <ci|bench|e2e|fuzz [seconds]>");
+            eprintln!("usage: cargo xtask <ci|package|bench|e2e|fuzz [seconds]>");
             eprintln!(
-                "  ci     format check, clippy with -D warnings, all tests and doctests, docs"
+                "  ci     format check, clippy -D warnings, all tests and doctests, packages, docs"
+            );
+            eprintln!(
+                "  package  cargo package of every published crate, each built from its package"
             );
             eprintln!("  bench  load benchmark of every framework (writes BENCHMARKS.md)");
             eprintln!("  bench criterion  criterion benchmarks (release)");
@@ -126,6 +132,7 @@ fn ci() -> Result<(), String> {
             "tls",
         ]),
     )?;
+    package()?;
     match missing_browser_tools() {
         None => e2e()?,
         // Under CI the tests run anyway, and fail saying what is missing.
@@ -146,6 +153,63 @@ fn ci() -> Result<(), String> {
     )?;
     eprintln!("\nci: all green");
     Ok(())
+}
+
+/// Packages every publishable crate and builds each from its package alone, in dependency
+/// order (cargo resolves the path dependencies among them through a temporary local registry),
+/// so a file referenced outside a crate's directory (`include_str!("../../README.md")`, a doc
+/// include of `docs/`) fails here rather than on `cargo publish`. The workspace members with
+/// `publish = false` (the demo, the suites, the bench, xtask) are left out. The verification
+/// builds reuse the workspace's target directory (`CARGO_TARGET_DIR` or `target/`), so on a warm
+/// one only the published crates themselves compile again. `--allow-dirty`: `cargo xtask ci`
+/// also runs on uncommitted changes (a developer's check before committing).
+fn package() -> Result<(), String> {
+    let unpublished = unpublished_members()?;
+    let mut cmd = cargo();
+    cmd.args(["package", "--workspace", "--allow-dirty"]);
+    for name in &unpublished {
+        cmd.args(["--exclude", name]);
+    }
+    run("package", &mut cmd)
+}
+
+/// The names of the workspace members whose manifest says `publish = false`, read from the
+/// root manifest's `members` list (xtask has no dependencies, so no TOML parser: the manifests
+/// keep `members = [...]`, `name = "..."` and `publish = false` one per line).
+fn unpublished_members() -> Result<Vec<String>, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("no workspace root")?;
+    let read =
+        |path: &Path| std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()));
+    let quoted = |line: &str| line.split('"').nth(1).map(str::to_owned);
+    let manifest = read(&root.join("Cargo.toml"))?;
+    let members: Vec<String> = manifest
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("members"))
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with(']'))
+        .filter_map(quoted)
+        .collect();
+    if members.is_empty() {
+        return Err("package: no `members = [...]` list in the root Cargo.toml".into());
+    }
+    let mut unpublished = Vec::new();
+    for member in members {
+        let text = read(&root.join(&member).join("Cargo.toml"))?;
+        let field = |key: &str| {
+            text.lines()
+                .map(str::trim)
+                .find(|l| l.split('=').next().is_some_and(|k| k.trim() == key))
+        };
+        if field("publish").is_some_and(|l| l.ends_with("false")) {
+            let name = field("name")
+                .and_then(quoted)
+                .ok_or_else(|| format!("package: no name in {member}/Cargo.toml"))?;
+            unpublished.push(name);
+        }
+    }
+    Ok(unpublished)
 }
 
 fn e2e() -> Result<(), String> {
@@ -314,4 +378,21 @@ fn bench(extra: &[String]) -> Result<(), String> {
         "criterion",
         cargo().args(["bench", "--workspace"]).args(extra),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    /// The package step leaves out exactly the crates that are not published.
+    #[test]
+    fn unpublished_members_are_the_publish_false_ones() {
+        let names = super::unpublished_members();
+        let expected = [
+            "sesame-demo",
+            "sesame-conformance",
+            "sesame-e2e",
+            "xtask",
+            "sesame-bench",
+        ];
+        assert_eq!(names, Ok(expected.map(String::from).to_vec()));
+    }
 }

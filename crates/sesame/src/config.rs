@@ -40,6 +40,7 @@ use crate::proxy::IpNet;
 
 /// The cookie `SameSite` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SameSite {
     /// `SameSite=Strict`.
     Strict,
@@ -51,6 +52,7 @@ pub enum SameSite {
 
 /// How the session cookie protects the session id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum CookieMode {
     /// HMAC-SHA256 signed (the default): the id is visible but cannot be forged.
     #[default]
@@ -63,6 +65,7 @@ pub enum CookieMode {
 ///
 /// The fingerprint is a hash of the client address and the `User-Agent`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Protection {
     /// No fingerprint check.
     Off,

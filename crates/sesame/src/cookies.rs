@@ -22,6 +22,7 @@ pub(crate) const CSRF_LEN: usize = 43;
 
 /// What Sesame found in a request's cookies.
 #[derive(Debug, Default, Clone)]
+#[non_exhaustive]
 pub struct IncomingCookies {
     /// The verified session id, if any.
     pub session: Option<SessionId>,

@@ -12,6 +12,7 @@ use crate::error::DataError;
 
 /// Who is logged in to a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct AuthRecord {
     /// The user's id, as the backend's `AuthUser::id` gave it.
     pub user_id: String,
@@ -104,6 +105,7 @@ pub enum RecordDecodeError {
 
 /// A remember-me token as stores keep it: only a hash of the validator is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RememberRecord {
     /// Incremented by every rotation (compare-and-swap).
     pub version: u64,
@@ -125,6 +127,7 @@ pub struct RememberRecord {
 
 /// A remember-me validator that was rotated away, kept (hashed) for the grace window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RetiredValidator {
     /// SHA-256 of the validator, base64.
     pub hash: String,

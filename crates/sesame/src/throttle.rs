@@ -186,6 +186,7 @@ fn secs(d: Duration) -> i64 {
 /// The message is the same for every account, existing or not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[error("too many failed login attempts; try again in {secs} seconds", secs = ceil_secs(.retry_after))]
+#[non_exhaustive]
 pub struct Throttled {
     /// How long until the next attempt may be let through.
     pub retry_after: Duration,

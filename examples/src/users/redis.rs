@@ -8,8 +8,8 @@ use std::fmt;
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use sesame_redis::RedisStore;
 use sesame_redis::Connection;
+use sesame_redis::RedisStore;
 use sesame_redis::redis;
 
 use super::{

@@ -39,6 +39,7 @@ impl Default for LoginOptions {
 
 /// One of a user's live sessions, for a "your sessions" page.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SessionInfo {
     /// An opaque handle for [`AuthSession::revoke_session`] (a hash: it cannot be used as a
     /// cookie).

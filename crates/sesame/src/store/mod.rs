@@ -18,6 +18,7 @@
 
 mod memory;
 #[cfg(any(test, feature = "test-suite"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-suite")))]
 pub mod suite;
 
 pub use memory::MemoryStore;

@@ -20,6 +20,7 @@ use crate::store::{Durability, SessionStore, Update};
 /// Expands to one test per scenario of the suite, each building its store with `$make`
 /// (an expression, evaluated inside the async test: it may `.await`).
 #[macro_export]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-suite")))]
 macro_rules! store_suite {
     ($make:expr) => {
         $crate::store_suite!(@each $make;
