@@ -253,21 +253,6 @@ user_wrapper!(
 /// ```
 pub struct Permissions<B: AuthzBackend>(pub Arc<HashSet<B::Permission>>);
 
-impl<B: AuthzBackend> Clone for Permissions<B> {
-    fn clone(&self) -> Self {
-        Self(Arc::clone(&self.0))
-    }
-}
-
-impl<B: AuthzBackend> fmt::Debug for Permissions<B>
-where
-    B::Permission: fmt::Debug,
-{
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Permissions").field(&self.0).finish()
-    }
-}
-
 impl<'a, B: AuthzBackend> FromRequest<'a> for Permissions<B> {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> Result<Self> {
         let auth = auth_session::<B>(req, "the `Permissions` extractor")?;

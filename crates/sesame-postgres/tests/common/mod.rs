@@ -28,12 +28,7 @@ pub fn url() -> String {
 }
 
 /// Whether we run under CI (`CI=true`), where a missing server fails the tests.
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| {
-        let v = v.trim().to_ascii_lowercase();
-        !v.is_empty() && v != "false" && v != "0"
-    })
-}
+pub use sesame::store::suite::in_ci;
 
 /// Writes a line to the process's stderr, past the test harness's capture of `eprintln!`.
 pub fn loud(line: &str) {
@@ -42,19 +37,12 @@ pub fn loud(line: &str) {
 
 /// Fails the test under CI; elsewhere prints a banner saying the test was skipped, and why.
 pub fn skip(test: &str, why: &str) {
-    if in_ci() {
-        panic!("{test}: {why} (CI=true: PostgreSQL tests must not be skipped)");
-    }
-    static BANNER: OnceLock<()> = OnceLock::new();
-    BANNER.get_or_init(|| {
-        let bar = "!".repeat(78);
-        loud(&format!(
-            "\n{bar}\n!! sesame-postgres: POSTGRESQL TESTS ARE BEING SKIPPED\n!! {why}\n!! Start a \
-             server on 127.0.0.1:5432 (user postgres, trust authentication) or point {URL_VAR} \
-             at one; with CI=true these tests fail instead.\n{bar}"
-        ));
-    });
-    loud(&format!("!! SKIPPED {test}: {why}"));
+    sesame::store::suite::skip_or_fail(
+        "sesame-postgres: PostgreSQL",
+        test,
+        why,
+        &format!("Start a server on 127.0.0.1:5432 (user postgres, trust authentication) or point {URL_VAR} at one"),
+    );
 }
 
 /// An error and its sources, on one line.

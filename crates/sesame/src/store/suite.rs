@@ -17,6 +17,39 @@ use crate::id::{SessionId, StoreKey, random_token};
 use crate::record::{AuthRecord, Flash, Record, RememberRecord, ThrottleRecord};
 use crate::store::{Durability, SessionStore, Update};
 
+/// Whether the tests run under CI: `CI` set to anything but empty, `false` or `0`. A store
+/// crate's tests that need a server fail there instead of skipping ([`skip_or_fail`]).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| {
+        let v = v.trim().to_ascii_lowercase();
+        !v.is_empty() && v != "false" && v != "0"
+    })
+}
+
+/// For a store's tests whose server cannot be reached: under CI ([`in_ci`]) the test fails,
+/// since a CI run must not skip them; elsewhere a banner on stderr (once per test binary) says
+/// that the `store`'s tests are being skipped, `why`, and `how` to run them, and a line names
+/// each skipped `test`. Written past the test harness's capture of `eprintln!`.
+pub fn skip_or_fail(store: &str, test: &str, why: &str, how: &str) {
+    use std::io::Write as _;
+    let loud = |line: &str| {
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    };
+    if in_ci() {
+        panic!("{test}: {why} (CI=true: the {store} tests must not be skipped)");
+    }
+    static BANNER: std::sync::Once = std::sync::Once::new();
+    BANNER.call_once(|| {
+        let bar = "!".repeat(78);
+        let title = store.to_uppercase();
+        loud(&format!(
+            "\n{bar}\n!! {title} TESTS ARE BEING SKIPPED\n!! {why}\n!! {how}; with CI=true \
+             these tests fail instead.\n{bar}"
+        ));
+    });
+    loud(&format!("!! SKIPPED {test}: {why}"));
+}
+
 /// Expands to one test per scenario of the suite, each building its store with `$make`
 /// (an expression, evaluated inside the async test: it may `.await`).
 #[macro_export]
