@@ -90,7 +90,10 @@ pub enum Event {
     },
     /// A session id was cycled.
     SessionRotated,
-    /// Sessions of a user were ended by a revocation (not by their own logout).
+    /// Sessions of a user were ended by a revocation: an admin's, the user's own (another
+    /// session, the other sessions, every session: the request's own session is counted when
+    /// the revocation covers it, and is also [`LoggedOut`](Event::LoggedOut)), a password
+    /// change, a remember-me theft, or the per-user session cap.
     SessionsRevoked {
         /// The user's id.
         user_id: String,
