@@ -161,6 +161,9 @@ struct Sql {
     purge_sessions: String,
     purge_remember: String,
     purge_throttle: String,
+    count_sessions: String,
+    /// The sessions table's name, qualified and quoted, for `to_regclass`.
+    sessions_table: String,
     create_remember: String,
     load_remember: String,
     update_remember: String,
@@ -216,6 +219,16 @@ impl Sql {
             purge_sessions: purge("sessions", "key"),
             purge_remember: purge("remember_tokens", "selector"),
             purge_throttle: purge("throttle", "key"),
+            // The planner's estimate, never a scan: `reltuples` as of the last VACUUM or
+            // ANALYZE, scaled to the table's current size as the planner does; NULL (no
+            // estimate) before the table was ever vacuumed or analyzed (`reltuples < 0`).
+            count_sessions: "SELECT CASE WHEN c.reltuples < 0 THEN NULL \
+                 WHEN c.relpages > 0 THEN (c.reltuples / c.relpages \
+                 * (pg_relation_size(c.oid) / current_setting('block_size')::int8))::int8 \
+                 ELSE c.reltuples::int8 END FROM pg_catalog.pg_class c \
+                 WHERE c.oid = to_regclass($1)"
+                .to_owned(),
+            sessions_table: format!("{s}.sessions"),
             create_remember: format!(
                 "INSERT INTO {s}.remember_tokens (selector, user_id, version, expires_at, record) \
                  VALUES ($1, $2, $3, to_timestamp($4::int8), $5) ON CONFLICT (selector) DO NOTHING"
@@ -1024,6 +1037,29 @@ impl SessionStore for PostgresStore {
             );
         }
         Ok(sessions)
+    }
+
+    /// Approximate: PostgreSQL's own row estimate of the sessions table (`pg_class.reltuples`
+    /// as of the last VACUUM or ANALYZE, scaled to the table's current size in pages, as the
+    /// planner does), never a `count(*)`, which would scan the table. Autovacuum keeps it close;
+    /// `None` before the table was ever vacuumed or analyzed (PostgreSQL 14 and later; earlier
+    /// versions say 0).
+    async fn count_sessions(&self) -> Result<Option<u64>, StoreError> {
+        let sql = &self.inner.sql;
+        let row = self
+            .query_opt(
+                "count_sessions",
+                &sql.count_sessions,
+                &[&sql.sessions_table],
+            )
+            .await?;
+        let estimate: Option<i64> = match row {
+            Some(row) => row
+                .try_get(0)
+                .map_err(|e| store_error("count_sessions", e))?,
+            None => None,
+        };
+        Ok(estimate.map(|n| u64::try_from(n).unwrap_or(0)))
     }
 
     async fn create_remember(

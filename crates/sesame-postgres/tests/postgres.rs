@@ -854,3 +854,22 @@ async fn touch_raises_the_columns_only() {
     let loaded = s.load(&k).await.unwrap().unwrap();
     assert_eq!((loaded.last_seen, loaded.expires_at), (t0 + 10, t0 + 500));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn count_sessions_is_the_planner_estimate_never_a_scan() {
+    let Some(t) = test_store("count_sessions_is_the_planner_estimate_never_a_scan").await else {
+        return;
+    };
+    let store = &t.store;
+    for _ in 0..40 {
+        let r = record(Some(&user()), now() + 3600);
+        store.create(&key(), &r, Durability::Lazy).await.unwrap();
+    }
+    // Never analyzed: no estimate (PostgreSQL 14 and later), so no gauge.
+    assert_eq!(store.count_sessions().await.unwrap(), None);
+    let raw = common::raw().await;
+    raw.batch_execute(&format!("ANALYZE {}.sessions", t.quoted()))
+        .await
+        .unwrap();
+    assert_eq!(store.count_sessions().await.unwrap(), Some(40));
+}

@@ -1329,6 +1329,19 @@ impl SessionStore for RedisStore {
         Ok(sessions)
     }
 
+    /// Approximate: the size of the sessions' expiry index (`ZCARD {prefix}x`, O(1)), which
+    /// holds one entry per session record until the purge removes it, so it also counts the
+    /// sessions that expired since the last purge, and those whose record Redis evicted early.
+    async fn count_sessions(&self) -> Result<Option<u64>, StoreError> {
+        let name = self.inner.sessions.expiry.clone();
+        let n: u64 = self
+            .run("count_sessions", move |mut c| async move {
+                redis::cmd("ZCARD").arg(name).query_async(&mut c).await
+            })
+            .await?;
+        Ok(Some(n))
+    }
+
     async fn create_remember(
         &self,
         selector: &str,

@@ -1012,3 +1012,29 @@ async fn the_connection_is_shared_with_the_application() {
     assert_eq!(value, "value");
     t.cleanup().await;
 }
+
+#[tokio::test]
+async fn count_sessions_is_the_expiry_index_size() {
+    let Some(t) = test_store("count_sessions_is_the_expiry_index_size").await else {
+        return;
+    };
+    let s = &t.store;
+    assert_eq!(s.count_sessions().await.unwrap(), Some(0));
+    for (user, expires_at) in [
+        (Some(user()), now() + 3600),
+        (Some(user()), now() + 3600),
+        (None, now() + 3600),
+        (Some(user()), now() - 1),
+    ] {
+        let r = record(user.as_deref(), expires_at);
+        s.create(&key(), &r, Durability::Lazy).await.unwrap();
+    }
+    s.create_remember("selector-x", &remember(&user()))
+        .await
+        .unwrap();
+    // Approximate: the expired record is counted until the purge removes its index entry.
+    assert_eq!(s.count_sessions().await.unwrap(), Some(4));
+    s.purge_expired(now()).await.unwrap();
+    assert_eq!(s.count_sessions().await.unwrap(), Some(3));
+    t.cleanup().await;
+}

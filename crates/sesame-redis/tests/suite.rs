@@ -41,6 +41,7 @@ redis_suite!(
     delete_user_sessions_keeps_the_exception,
     expired_sessions_are_not_listed,
     purge_removes_only_expired,
+    count_sessions_counts_the_live_records,
     remember_tokens_lifecycle,
     remember_tokens_per_user_revocation,
     concurrent_writers_lose_nothing,

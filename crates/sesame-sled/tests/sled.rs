@@ -726,3 +726,29 @@ async fn cached_loads_racing_writes_end_on_the_last_write() {
         assert_eq!(Some(on_disk), store.load(k).await.unwrap());
     }
 }
+
+#[tokio::test]
+async fn count_sessions_counts_the_records_until_purged() {
+    let store = SledStore::temporary().unwrap();
+    assert_eq!(store.count_sessions().await.unwrap(), Some(0));
+    create_sessions(&store, &user(), 3, now() + 3600, Durability::Lazy).await;
+    create_sessions(&store, &user(), 2, now() - 1, Durability::Lazy).await;
+    let anonymous = record(None, now() + 3600);
+    store
+        .create(&key(), &anonymous, Durability::Lazy)
+        .await
+        .unwrap();
+    // A touch moves the record's expiry entry: still one entry.
+    let k = create_sessions(&store, &user(), 1, now() + 60, Durability::Lazy).await[0];
+    assert!(store.touch(&k, now(), now() + 7200).await.unwrap());
+    // Expired records are counted until the purge removes them.
+    assert_eq!(store.count_sessions().await.unwrap(), Some(7));
+    assert_eq!(store.purge_expired(now()).await.unwrap(), 2);
+    assert_eq!(store.count_sessions().await.unwrap(), Some(5));
+    // Remember-me tokens are not sessions.
+    store
+        .create_remember("selector-x", &remember(&user()))
+        .await
+        .unwrap();
+    assert_eq!(store.count_sessions().await.unwrap(), Some(5));
+}

@@ -1,5 +1,6 @@
 //! Events, Flask-Login's signals: each is delivered to the registered listeners and is also a
-//! `tracing` event. User ids appear; tokens and passwords never do.
+//! `tracing` event, and counted in the [metrics](crate::metrics). User ids appear in events
+//! (never in metric labels); tokens and passwords never do.
 
 use std::fmt;
 use std::sync::Arc;
@@ -89,6 +90,57 @@ pub enum Event {
     },
     /// A session id was cycled.
     SessionRotated,
+    /// Sessions of a user were ended by a revocation: an admin's, the user's own (another
+    /// session, the other sessions, every session: the request's own session is counted when
+    /// the revocation covers it, and is also [`LoggedOut`](Event::LoggedOut)), a password
+    /// change, a remember-me theft, or the per-user session cap.
+    SessionsRevoked {
+        /// The user's id.
+        user_id: String,
+        /// How many sessions the store deleted (`0` when there were none left).
+        sessions: usize,
+        /// What revoked them.
+        reason: RevokeReason,
+    },
+}
+
+/// What ended a user's sessions, in [`Event::SessionsRevoked`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RevokeReason {
+    /// [`Sesame::revoke_user`](crate::Sesame::revoke_user) (an admin tool).
+    RevokeUser,
+    /// [`AuthSession::revoke_session`](crate::AuthSession::revoke_session).
+    RevokeSession,
+    /// [`AuthSession::logout_other_sessions`](crate::AuthSession::logout_other_sessions).
+    LogoutOtherSessions,
+    /// [`AuthSession::logout_everywhere`](crate::AuthSession::logout_everywhere).
+    LogoutEverywhere,
+    /// [`AuthSession::password_changed`](crate::AuthSession::password_changed): the user's
+    /// other sessions.
+    PasswordChanged,
+    /// A remember-me token was stolen ([`Event::RememberTheft`]): every session of the user.
+    RememberTheft,
+    /// A login went over the per-user session cap
+    /// ([`ConfigBuilder::max_sessions_per_user`](crate::ConfigBuilder::max_sessions_per_user)):
+    /// the oldest sessions.
+    SessionCap,
+}
+
+impl RevokeReason {
+    /// The reason as a short `snake_case` name: the `reason` label of
+    /// [`SESSIONS_REVOKED_TOTAL`](crate::metrics::SESSIONS_REVOKED_TOTAL).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RevokeUser => "revoke_user",
+            Self::RevokeSession => "revoke_session",
+            Self::LogoutOtherSessions => "logout_other_sessions",
+            Self::LogoutEverywhere => "logout_everywhere",
+            Self::PasswordChanged => "password_changed",
+            Self::RememberTheft => "remember_theft",
+            Self::SessionCap => "session_cap",
+        }
+    }
 }
 
 /// A listener for [`Event`]s.
@@ -110,7 +162,9 @@ impl Events {
         self.listeners.push(l);
     }
 
+    /// Delivers `e`: its counter ([`crate::metrics`]), its `tracing` event, its listeners.
     pub(crate) fn emit(&self, e: Event) {
+        crate::metrics::record_event(&e);
         match &e {
             Event::LoginFailed { .. }
             | Event::LoginThrottled { .. }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod id;
 mod keys;
+pub mod metrics;
 pub mod password;
 pub mod proxy;
 pub mod purge;

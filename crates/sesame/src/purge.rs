@@ -5,7 +5,10 @@
 //! (and, with Redis, the indexes of users who never come back) stay on disk. Start the loop
 //! once per process with [`Sesame::spawn_purger`] (or [`spawn_purger`] for a bare store): it
 //! purges every `every`, with "now" read from the configuration's [`Clock`], and logs what it
-//! did with `tracing`.
+//! did with `tracing`. After each purge it sets the
+//! [`sesame_sessions_active`](crate::metrics::SESSIONS_ACTIVE) gauge from
+//! [`SessionStore::count_sessions`], for stores that can count cheaply: the gauge is as old as
+//! the last purge, and approximate where the store says so (`docs/metrics.md`).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -26,6 +29,8 @@ use std::time::Duration;
 
 use crate::auth::{Backend, Sesame};
 use crate::config::Clock;
+use crate::error::StoreError;
+use crate::metrics;
 use crate::store::SessionStore;
 
 /// A running purge loop; it stops when this handle is dropped (or [`Purger::stop`]ped), or by
@@ -76,7 +81,7 @@ pub fn spawn_purger(
                 tracing::debug!("sesame: session store dropped; the purge loop stops");
                 return;
             };
-            match store.purge_expired(clock.now()).await {
+            match purge_once(&*store, clock.now()).await {
                 Ok(0) => {}
                 Ok(purged) => tracing::info!(purged, "sesame: expired sessions purged"),
                 Err(error) => tracing::warn!(%error, "sesame: purging expired sessions failed"),
@@ -84,6 +89,20 @@ pub fn spawn_purger(
         }
     });
     Purger { task }
+}
+
+/// One purge: `store.purge_expired(now)`, then the
+/// [`sesame_sessions_active`](crate::metrics::SESSIONS_ACTIVE) gauge from
+/// [`SessionStore::count_sessions`] (left as it was when the store cannot count, or fails to).
+/// Both calls are timed into [`sesame_store_seconds`](crate::metrics::STORE_SECONDS).
+pub(crate) async fn purge_once(store: &dyn SessionStore, now: i64) -> Result<usize, StoreError> {
+    let purged = metrics::timed("purge", store.purge_expired(now)).await?;
+    match metrics::timed("count_sessions", store.count_sessions()).await {
+        Ok(Some(n)) => metrics::set_sessions_active(n),
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, "sesame: counting the sessions failed"),
+    }
+    Ok(purged)
 }
 
 impl<B: Backend> Sesame<B> {

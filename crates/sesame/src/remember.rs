@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 
 use crate::auth::{AuthSession, AuthUser, Backend, backend_err, keep_data};
 use crate::error::{AuthError, StoreError};
-use crate::events::Event;
+use crate::events::{Event, RevokeReason};
 use crate::id::{is_token, random_token};
 use crate::record::{AuthRecord, RememberRecord, RetiredValidator};
 use crate::store::Update;
@@ -116,7 +116,7 @@ impl<B: Backend> AuthSession<B> {
             }
             return Ok(None);
         };
-        let store = self.sesame().store();
+        let store = &self.core().store;
         let clear = |this: &Self| {
             let this = this.clone();
             async move {
@@ -183,7 +183,7 @@ impl<B: Backend> AuthSession<B> {
         &self,
         token: &RememberToken,
     ) -> Result<Option<RememberRecord>, AuthError> {
-        let store = self.sesame().store();
+        let store = &self.core().store;
         let grace = self.config().remember_grace;
         for _ in 0..MAX_REMEMBER_ROTATIONS {
             let now = self.config().now();
@@ -204,10 +204,11 @@ impl<B: Backend> AuthSession<B> {
                 // A live selector with a wrong validator: the token was stolen and used.
                 tracing::warn!(user_id = %rec.user_id, "sesame: remember-me token replayed; revoking all of the user's sessions");
                 store.delete_user_remember(&rec.user_id).await?;
-                store.delete_user_sessions(&rec.user_id, None).await?;
+                let sessions = store.delete_user_sessions(&rec.user_id, None).await?;
                 self.events().emit(Event::RememberTheft {
                     user_id: rec.user_id.clone(),
                 });
+                self.revoked(&rec.user_id, sessions, RevokeReason::RememberTheft);
                 return Ok(None);
             }
             let next = token.with_new_validator();

@@ -329,6 +329,8 @@ pub enum StoreOp {
     DeleteUserSessions,
     /// [`SessionStore::purge_expired`].
     Purge,
+    /// [`SessionStore::count_sessions`].
+    CountSessions,
     /// [`SessionStore::create_remember`].
     CreateRemember,
     /// [`SessionStore::load_remember`].
@@ -526,6 +528,10 @@ impl<S: SessionStore> SessionStore for FlakyStore<S> {
     async fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
         self.attempt(StoreOp::Purge).await?;
         self.inner.purge_expired(now).await
+    }
+    async fn count_sessions(&self) -> Result<Option<u64>, StoreError> {
+        self.attempt(StoreOp::CountSessions).await?;
+        self.inner.count_sessions().await
     }
     async fn create_remember(
         &self,

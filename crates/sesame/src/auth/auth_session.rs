@@ -8,7 +8,7 @@ use tokio::sync::Mutex;
 use super::{AuthUser, Backend, LoginCredentials, Sesame, backend_err};
 use crate::config::Config;
 use crate::error::{AuthError, SessionError, StoreError};
-use crate::events::{Event, Events};
+use crate::events::{Event, Events, RevokeReason};
 use crate::record::{AuthRecord, Record, RememberRecord};
 use crate::redirect::login_url;
 use crate::remember::RememberToken;
@@ -109,7 +109,7 @@ impl<B: Backend> AuthSession<B> {
     pub fn sesame(&self) -> &Sesame<B> {
         &self.sesame
     }
-    fn core(&self) -> &Core {
+    pub(crate) fn core(&self) -> &Core {
         self.sesame.core()
     }
     pub(crate) fn config(&self) -> &Config {
@@ -393,14 +393,27 @@ impl<B: Backend> AuthSession<B> {
         let current = self.session.current_key().await?;
         sessions.sort_by_key(|(_, r)| (r.last_seen, r.created_at));
         let excess = sessions.len() - max;
+        let mut evicted = 0;
         for (k, _) in sessions
             .into_iter()
             .filter(|(k, _)| Some(*k) != current)
             .take(excess)
         {
-            store.delete(&k, crate::store::Durability::Flush).await?;
+            if store.delete(&k, crate::store::Durability::Flush).await? {
+                evicted += 1;
+            }
         }
+        self.revoked(user_id, evicted, RevokeReason::SessionCap);
         Ok(())
+    }
+
+    /// Emits [`Event::SessionsRevoked`].
+    pub(crate) fn revoked(&self, user_id: &str, sessions: usize, reason: RevokeReason) {
+        self.events().emit(Event::SessionsRevoked {
+            user_id: user_id.to_owned(),
+            sessions,
+            reason,
+        });
     }
 
     /// Logs out (Flask's `logout_user`): deletes the session record and its cookie, and the
@@ -565,14 +578,20 @@ impl<B: Backend> AuthSession<B> {
         let Some(key) = crate::id::StoreKey::from_hex(handle) else {
             return Ok(false);
         };
+        let user_id = user.id();
         if self.session.current_key().await? == Some(key) {
             self.logout().await?;
+            self.revoked(&user_id, 1, RevokeReason::RevokeSession);
             return Ok(true);
         }
         let store = &self.core().store;
         match store.load(&key).await? {
-            Some(r) if r.user_id() == Some(user.id().as_str()) => {
-                Ok(store.delete(&key, crate::store::Durability::Flush).await?)
+            Some(r) if r.user_id() == Some(user_id.as_str()) => {
+                let ended = store.delete(&key, crate::store::Durability::Flush).await?;
+                if ended {
+                    self.revoked(&user_id, 1, RevokeReason::RevokeSession);
+                }
+                Ok(ended)
             }
             _ => Ok(false),
         }
@@ -589,6 +608,7 @@ impl<B: Backend> AuthSession<B> {
         let n = store
             .delete_user_sessions(&user.id(), current.as_ref())
             .await?;
+        self.revoked(&user.id(), n, RevokeReason::LogoutOtherSessions);
         self.reissue_remember(&user).await?;
         Ok(n)
     }
@@ -598,7 +618,10 @@ impl<B: Backend> AuthSession<B> {
         let Some(user) = self.current_user().await? else {
             return Ok(0);
         };
-        let n = self.sesame.revoke_user(&user.id()).await?;
+        let n = self
+            .sesame
+            .revoke_user_for(&user.id(), RevokeReason::LogoutEverywhere)
+            .await?;
         self.logout().await?;
         Ok(n)
     }
@@ -629,9 +652,10 @@ impl<B: Backend> AuthSession<B> {
         }
         let current = self.session.current_key().await?;
         let store = &self.core().store;
-        store
+        let ended = store
             .delete_user_sessions(&user.id(), current.as_ref())
             .await?;
+        self.revoked(&user.id(), ended, RevokeReason::PasswordChanged);
         store.delete_user_remember(&user.id()).await?;
         if had_remember {
             self.issue_remember(user).await?;

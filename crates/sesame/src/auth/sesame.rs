@@ -6,7 +6,8 @@ use super::{AuthSession, Backend};
 use crate::config::Config;
 use crate::cookies::read_cookies;
 use crate::error::StoreError;
-use crate::events::{Event, Events, Listener};
+use crate::events::{Event, Events, Listener, RevokeReason};
+use crate::metrics::MeteredStore;
 use crate::request::RequestInfo;
 use crate::session::{Core, Session};
 use crate::store::{MemoryStore, SessionStore};
@@ -14,6 +15,8 @@ use crate::throttle::{LoginThrottle, ThrottleConfig};
 
 struct SesameInner<B> {
     core: Arc<Core>,
+    /// The store as configured; `core.store` is it wrapped in the metrics layer.
+    store: Arc<dyn SessionStore>,
     backend: B,
     throttle: LoginThrottle,
 }
@@ -48,7 +51,7 @@ impl<B: Backend> Clone for Sesame<B> {
 impl<B: Backend> std::fmt::Debug for Sesame<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sesame")
-            .field("store", &self.inner.core.store)
+            .field("store", &self.inner.store)
             .finish_non_exhaustive()
     }
 }
@@ -87,12 +90,15 @@ impl<B: Backend> SesameBuilder<B> {
         self.throttle = t;
         self
     }
-    /// Builds the shared state.
+    /// Builds the shared state. Every call Sesame makes to the store is timed into the
+    /// [`sesame_store_seconds`](crate::metrics::STORE_SECONDS) histogram.
     pub fn build(self) -> Sesame<B> {
-        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let raw = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let store = MeteredStore::wrap(raw.clone());
         let throttle = LoginThrottle::new(&self.config, store.clone(), self.throttle);
         Sesame {
             inner: Arc::new(SesameInner {
+                store: raw,
                 core: Arc::new(Core {
                     config: self.config,
                     store,
@@ -135,9 +141,10 @@ impl<B: Backend> Sesame<B> {
     pub fn config(&self) -> &Config {
         &self.inner.core.config
     }
-    /// The store.
+    /// The store, as given to [`SesameBuilder::store`] (calls made on it directly are not
+    /// timed into the metrics).
     pub fn store(&self) -> &Arc<dyn SessionStore> {
-        &self.inner.core.store
+        &self.inner.store
     }
     /// The user backend.
     pub fn backend(&self) -> &B {
@@ -158,17 +165,34 @@ impl<B: Backend> Sesame<B> {
         &self.inner.throttle
     }
 
-    /// Deletes expired records now; run it periodically (stores also expire lazily).
+    /// Deletes expired records now; run it periodically (stores also expire lazily). Like
+    /// each round of the purge loop, it refreshes the
+    /// [`sesame_sessions_active`](crate::metrics::SESSIONS_ACTIVE) gauge.
     pub async fn purge_expired(&self) -> Result<usize, StoreError> {
         let now = self.inner.core.config.now();
-        self.inner.core.store.purge_expired(now).await
+        crate::purge::purge_once(&*self.inner.store, now).await
     }
 
     /// Ends every session and remember-me token of a user (disable, "log out everywhere" from
-    /// an admin tool). Durable.
+    /// an admin tool). Durable. Emits [`Event::SessionsRevoked`].
     pub async fn revoke_user(&self, user_id: &str) -> Result<usize, StoreError> {
+        self.revoke_user_for(user_id, RevokeReason::RevokeUser)
+            .await
+    }
+
+    pub(super) async fn revoke_user_for(
+        &self,
+        user_id: &str,
+        reason: RevokeReason,
+    ) -> Result<usize, StoreError> {
         let store = &self.inner.core.store;
         store.delete_user_remember(user_id).await?;
-        store.delete_user_sessions(user_id, None).await
+        let sessions = store.delete_user_sessions(user_id, None).await?;
+        self.inner.core.events.emit(Event::SessionsRevoked {
+            user_id: user_id.to_owned(),
+            sessions,
+            reason,
+        });
+        Ok(sessions)
     }
 }

@@ -253,6 +253,11 @@ impl SessionStore for MemoryStore {
         Ok(n)
     }
 
+    /// Exact: the records in the map (expired ones not purged yet included).
+    async fn count_sessions(&self) -> Result<Option<u64>, StoreError> {
+        Ok(u64::try_from(self.inner.lock().sessions.len()).ok())
+    }
+
     async fn create_remember(
         &self,
         selector: &str,

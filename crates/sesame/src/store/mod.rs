@@ -155,6 +155,15 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes every record that expired at or before `now`; returns how many.
     async fn purge_expired(&self, now: i64) -> Result<usize, StoreError>;
 
+    /// The number of session records in the store, if the store can count them cheaply (an
+    /// index's size, a table statistic): the core sets the
+    /// [`sesame_sessions_active`](crate::metrics::SESSIONS_ACTIVE) gauge from it after each
+    /// purge. `None` (the default) when the store cannot; an estimate is fine, documented as
+    /// such by the store. Records that expired but are not purged yet may be counted.
+    async fn count_sessions(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+
     /// Inserts a remember-me token if its selector is free; durable.
     async fn create_remember(
         &self,
