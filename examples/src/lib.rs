@@ -74,6 +74,34 @@ pub use settings::{Secret, Settings, SettingsError};
 pub use startup::{REDIS_SESSION_PREFIX, REDIS_USERS_PREFIX};
 pub use users::{Credentials, DemoBackend, DemoUser, UserTable};
 
+/// Serves Prometheus metrics (`GET /metrics`, every `sesame_*` series of [`sesame::metrics`])
+/// on [`Settings::metrics_addr`], a listener of its own, never the application's port. Call it
+/// once per process, inside the Tokio runtime, before serving; without the setting it does
+/// nothing.
+///
+/// # Errors
+///
+/// When the exporter cannot be installed (a recorder is already installed in this process).
+pub fn serve_metrics(settings: &Settings) -> Result<(), Box<dyn std::error::Error>> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    let Some(addr) = settings.metrics_addr else {
+        return Ok(());
+    };
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets_for_metric(
+            Matcher::Full(sesame::metrics::STORE_SECONDS.to_owned()),
+            &[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ],
+        )?
+        .install()
+        .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
+    sesame::metrics::describe();
+    tracing::info!(%addr, "demo: Prometheus metrics at http://{addr}/metrics");
+    Ok(())
+}
+
 /// Installs the `tracing` subscriber the binaries use: `RUST_LOG` (default `info`), to stderr.
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;

@@ -104,6 +104,9 @@ pub struct Settings {
     pub insecure_password_hashing: bool,
     /// How often expired sessions are purged from the store (`None`: only lazily).
     pub purge_interval: Option<Duration>,
+    /// `SESAME_METRICS_ADDR`: where the binaries serve Prometheus metrics (`GET /metrics`), on a
+    /// listener of its own and never on the application's port; unset, none are served.
+    pub metrics_addr: Option<SocketAddr>,
     /// The clock (`None`: the system clock). Tests inject [`sesame::testing::MockClock`].
     pub clock: Option<Arc<dyn Clock>>,
     /// **Tests only**: keep sessions in this store instead of the sled database (the users
@@ -127,6 +130,7 @@ impl fmt::Debug for Settings {
             .field("password_params", &self.password_params)
             .field("insecure_password_hashing", &self.insecure_password_hashing)
             .field("purge_interval", &self.purge_interval)
+            .field("metrics_addr", &self.metrics_addr)
             .field("clock", &self.clock)
             .field("session_store", &self.session_store)
             .finish()
@@ -183,6 +187,11 @@ pub enum SettingsError {
     /// `SESAME_SECRET` is not the hex of a key of at least 64 bytes.
     #[error("SESAME_SECRET must be the hex encoding of a random key of at least 64 bytes")]
     Secret(#[source] sesame::ConfigError),
+    /// `SESAME_METRICS_ADDR` is the application's own address: metrics are served apart.
+    #[error(
+        "SESAME_METRICS_ADDR={0} is the application's own address (SESAME_ADDR): serve metrics on another port"
+    )]
+    MetricsOnAppPort(SocketAddr),
     /// An empty value for a variable that needs one.
     #[error("{name} is set but empty")]
     Empty {
@@ -201,7 +210,7 @@ pub enum SettingsError {
 }
 
 /// The variables the demo reads, all with the prefix `SESAME_`.
-const NAMES: [&str; 9] = [
+const NAMES: [&str; 10] = [
     "SESAME_ADDR",
     "SESAME_DATA_DIR",
     "SESAME_SECRET",
@@ -211,6 +220,7 @@ const NAMES: [&str; 9] = [
     "SESAME_REMEMBER_GRACE_SECS",
     "SESAME_SECURE_COOKIES",
     "SESAME_TRUSTED_PROXIES",
+    "SESAME_METRICS_ADDR",
 ];
 /// The prefix of every variable.
 const PREFIX: &str = "SESAME_";
@@ -229,6 +239,7 @@ struct Raw {
     remember_grace_secs: Option<Text>,
     secure_cookies: Option<Text>,
     trusted_proxies: Option<Text>,
+    metrics_addr: Option<Text>,
 }
 
 impl Default for Raw {
@@ -243,6 +254,7 @@ impl Default for Raw {
             remember_grace_secs: None,
             secure_cookies: None,
             trusted_proxies: None,
+            metrics_addr: None,
         }
     }
 }
@@ -406,6 +418,7 @@ impl Settings {
             password_params: PasswordParams::insecure_for_tests(),
             insecure_password_hashing: true,
             purge_interval: None,
+            metrics_addr: None,
             clock: None,
             session_store: None,
         }
@@ -501,6 +514,20 @@ impl TryFrom<Raw> for Settings {
             None => Vec::new(),
             Some(Text(v)) => parse_proxies(&v)?,
         };
+        let metrics_addr = match raw.metrics_addr {
+            None => None,
+            Some(Text(v)) if v.trim().is_empty() => None,
+            Some(Text(v)) => {
+                let m: SocketAddr = v.trim().parse().map_err(|_| SettingsError::Addr {
+                    name: "SESAME_METRICS_ADDR",
+                    value: v.clone(),
+                })?;
+                if m == addr && m.port() != 0 {
+                    return Err(SettingsError::MetricsOnAppPort(m));
+                }
+                Some(m)
+            }
+        };
         Ok(Self {
             addr,
             data_dir: PathBuf::from(raw.data_dir.0),
@@ -518,6 +545,7 @@ impl TryFrom<Raw> for Settings {
             password_params: PasswordParams::default(),
             insecure_password_hashing: false,
             purge_interval: Some(Duration::from_secs(300)),
+            metrics_addr,
             clock: None,
             session_store: None,
         })
@@ -578,6 +606,24 @@ mod tests {
         assert_eq!(s.password_params, PasswordParams::default());
         assert!(!s.insecure_password_hashing);
         assert!(s.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn metrics_are_served_apart_from_the_application() {
+        assert!(read(&[]).unwrap().metrics_addr.is_none());
+        let s = read(&[("SESAME_METRICS_ADDR", "127.0.0.1:9100")]).unwrap();
+        assert_eq!(s.metrics_addr, Some("127.0.0.1:9100".parse().unwrap()));
+        let e = read(&[("SESAME_METRICS_ADDR", "9100")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"SESAME_METRICS_ADDR="9100" is not a socket address like 127.0.0.1:3000"#
+        );
+        let e = read(&[
+            ("SESAME_ADDR", "127.0.0.1:3000"),
+            ("SESAME_METRICS_ADDR", "127.0.0.1:3000"),
+        ])
+        .unwrap_err();
+        assert!(matches!(e, SettingsError::MetricsOnAppPort(_)), "{e}");
     }
 
     #[test]

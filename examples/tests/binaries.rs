@@ -97,3 +97,65 @@ fn binaries_refuse_bad_settings() {
         );
     }
 }
+
+/// `SESAME_METRICS_ADDR` (issue 20): the binary serves Prometheus metrics there, on a listener of
+/// its own: a failed login and a page view show in `sesame_*` series; the application's port
+/// does not serve them.
+#[tokio::test]
+async fn metrics_are_served_on_their_own_address_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics_addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let (binary, name) = BINARIES[0];
+    let mut child = Command::new(binary)
+        .env("SESAME_ADDR", "127.0.0.1:0")
+        .env("SESAME_DATA_DIR", dir.path().join("data"))
+        .env("SESAME_METRICS_ADDR", metrics_addr.to_string())
+        .env("RUST_LOG", "warn")
+        .env_remove("SESAME_SECRET")
+        .env_remove("SESAME_REDIS_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    // A page and a failed login (the login form's CSRF token is not needed to be refused).
+    client.get(format!("{url}/login")).send().await.unwrap();
+    client
+        .post(format!("{url}/login"))
+        .form(&[("username", "nobody"), ("password", "wrong-password")])
+        .send()
+        .await
+        .unwrap();
+
+    let scrape = client
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await;
+    let on_app = client.get(format!("{url}/metrics")).send().await.unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let scrape = scrape.unwrap_or_else(|e| panic!("{name}: no metrics at {metrics_addr}: {e}"));
+    assert_eq!(scrape.status(), reqwest::StatusCode::OK);
+    let text = scrape.text().await.unwrap();
+    assert!(text.contains("sesame_store_seconds"), "{text}");
+    assert!(text.contains("# HELP sesame_"), "described series: {text}");
+    assert_eq!(
+        on_app.status(),
+        reqwest::StatusCode::NOT_FOUND,
+        "not on the app's port"
+    );
+}

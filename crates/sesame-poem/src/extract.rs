@@ -253,6 +253,13 @@ user_wrapper!(
 /// ```
 pub struct Permissions<B: AuthzBackend>(pub Arc<HashSet<B::Permission>>);
 
+impl<B: AuthzBackend> fmt::Debug for Permissions<B> {
+    /// How many permissions (the permission type need not be `Debug`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Permissions({} held)", self.0.len())
+    }
+}
+
 impl<'a, B: AuthzBackend> FromRequest<'a> for Permissions<B> {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> Result<Self> {
         let auth = auth_session::<B>(req, "the `Permissions` extractor")?;

@@ -29,6 +29,7 @@ async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, Str
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let settings = Settings::from_env()?;
+    sesame_demo::serve_metrics(&settings)?;
     let addr = |n| {
         settings
             .addr_plus(n)

@@ -23,6 +23,7 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let settings = Settings::from_env()?;
+    sesame_demo::serve_metrics(&settings)?;
     let addr = settings.addr;
     let demo = Demo::connect(settings).await?;
     let (bound, server) =

@@ -7,7 +7,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sesame_postgres::{PostgresStore, PostgresStoreBuilder};
@@ -27,9 +27,6 @@ pub fn url() -> String {
         .unwrap_or_else(|| DEFAULT_URL.to_owned())
 }
 
-/// Whether we run under CI (`CI=true`), where a missing server fails the tests.
-pub use sesame::store::suite::in_ci;
-
 /// Writes a line to the process's stderr, past the test harness's capture of `eprintln!`.
 pub fn loud(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
@@ -41,7 +38,9 @@ pub fn skip(test: &str, why: &str) {
         "sesame-postgres: PostgreSQL",
         test,
         why,
-        &format!("Start a server on 127.0.0.1:5432 (user postgres, trust authentication) or point {URL_VAR} at one"),
+        &format!(
+            "Start a server on 127.0.0.1:5432 (user postgres, trust authentication) or point {URL_VAR} at one"
+        ),
     );
 }
 

@@ -7,7 +7,6 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::AsyncCommands;
@@ -25,9 +24,6 @@ pub fn url() -> String {
         .filter(|u| !u.trim().is_empty())
         .unwrap_or_else(|| DEFAULT_URL.to_owned())
 }
-
-/// Whether we run under CI (`CI=true`), where a missing server fails the tests.
-pub use sesame::store::suite::in_ci;
 
 /// Writes a line to the process's stderr, past the test harness's capture of `eprintln!`.
 pub fn loud(line: &str) {
