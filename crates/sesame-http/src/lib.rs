@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod csrf;
 mod request;
 mod response;
 
+pub use csrf::{Checked, check_csrf, csrf_header, token_in_body};
 pub use request::{cookie_headers, request_info};
 pub use response::{apply_finish, finish_response, rejection_response, rejection_status};
