@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+pub mod csrf;
 #[cfg(feature = "axum")]
 pub mod extract;
 mod request;
@@ -8,6 +9,7 @@ pub mod require;
 mod response;
 pub mod session;
 
+pub use csrf::CsrfBody;
 #[cfg(feature = "axum")]
 pub use extract::{
     Auth, CurrentUser, FreshUser, OptionalUser, Permissions, SesameRejection, SessionHandle,
