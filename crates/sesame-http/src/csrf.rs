@@ -115,3 +115,23 @@ where
     auth.enforce_csrf(token.as_deref()).await?;
     Ok(Checked::Buffered(bytes))
 }
+
+/// Whether `path` (without its query) matches one of the opted-out `patterns`: an exact path,
+/// or a prefix ending in `/*` (`/webhooks/*` matches `/webhooks/stripe`, not `/webhooks`; `/*`
+/// matches every path).
+///
+/// ```
+/// let p = ["/hook".to_owned(), "/api/public/*".to_owned()];
+/// assert!(sesame_http::is_csrf_exempt(&p, "/hook"));
+/// assert!(!sesame_http::is_csrf_exempt(&p, "/hook/x"));
+/// assert!(!sesame_http::is_csrf_exempt(&p, "/hooks"));
+/// assert!(sesame_http::is_csrf_exempt(&p, "/api/public/x"));
+/// assert!(!sesame_http::is_csrf_exempt(&p, "/api/public"));
+/// assert!(!sesame_http::is_csrf_exempt(&p, "/api/publicx"));
+/// ```
+pub fn is_csrf_exempt(patterns: &[String], path: &str) -> bool {
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) if prefix.ends_with('/') => path.starts_with(prefix),
+        _ => p == path,
+    })
+}

@@ -5,6 +5,6 @@ mod csrf;
 mod request;
 mod response;
 
-pub use csrf::{Checked, check_csrf, csrf_header, token_in_body};
+pub use csrf::{Checked, check_csrf, csrf_header, is_csrf_exempt, token_in_body};
 pub use request::{cookie_headers, request_info};
 pub use response::{apply_finish, finish_response, rejection_response, rejection_status};

@@ -64,28 +64,3 @@ where
         .map_err(Into::into)
         .boxed()
 }
-
-/// Whether `path` matches one of the opted-out `patterns`: an exact path, or a prefix ending
-/// in `/*` (`/webhooks/*` matches `/webhooks/stripe`, not `/webhooks`).
-pub(crate) fn is_exempt(patterns: &[String], path: &str) -> bool {
-    patterns.iter().any(|p| match p.strip_suffix('*') {
-        Some(prefix) if prefix.ends_with('/') => path.starts_with(prefix),
-        _ => p == path,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_exempt;
-
-    #[test]
-    fn exempt_paths_match_exactly_or_by_prefix() {
-        let p = ["/hook".to_owned(), "/api/public/*".to_owned()];
-        assert!(is_exempt(&p, "/hook"));
-        assert!(!is_exempt(&p, "/hook/x"));
-        assert!(!is_exempt(&p, "/hooks"));
-        assert!(is_exempt(&p, "/api/public/x"));
-        assert!(!is_exempt(&p, "/api/public"));
-        assert!(!is_exempt(&p, "/api/publicx"));
-    }
-}

@@ -106,7 +106,7 @@ where
         let path = crate::request::path_and_query(&request);
         let path = path.split_once('?').map_or(path, |(p, _)| p);
         if !sesame::csrf::is_unsafe_method(request.method().as_str())
-            || crate::csrf::is_exempt(&self.csrf_exempt, path)
+            || sesame_http::is_csrf_exempt(&self.csrf_exempt, path)
         {
             return ResponseFuture::new(self.inner.call(request), session);
         }
