@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod catcher;
+pub mod csrf;
 mod fairing;
 pub mod guard;
 mod response;
@@ -9,6 +10,7 @@ mod response;
 #[allow(deprecated)]
 pub use catcher::catchers;
 pub use catcher::rejection;
+pub use csrf::CsrfData;
 pub use fairing::{SesameFairing, fairing, fairing_from_figment};
 pub use guard::{
     Auth, CurrentUser, FreshUser, OptionalUser, PermissionName, Permissions, RequirePerm,
