@@ -10,16 +10,18 @@
 //!   request to Sesame's refusal route: the handler never runs, and the core's `403` is
 //!   answered through Sesame's catchers like every other refusal.
 //! * **The [`CsrfData`] data guard**, for routes whose forms the fairing cannot see (multipart,
-//!   or a large form with its token further in): opt the route's path out of the fairing's
-//!   check and take `CsrfData` as its data; it reads the body (at most
+//!   or a large form with its token further in): declare the route's path
+//!   ([`SesameFairing::csrf_form_posts`]: the fairing leaves its `POST`s to the guard and still
+//!   checks every other unsafe method there) and take `CsrfData` as its data; it reads the body (at most
 //!   [`sesame::Config::csrf_body_limit`] bytes, else `413`), checks the token of the header or
 //!   of the url-encoded or multipart form, and hands the handler the same bytes.
 //!
-//! So no unsafe route runs unchecked unless its path was opted out, and an opted-out route is
-//! checked again as soon as it uses `CsrfData`. Requests the request loader authenticated
+//! So no unsafe route runs unchecked unless its path was opted out or declared a form post
+//! without using `CsrfData`; an opted-out route is checked again as soon as it uses `CsrfData`. Requests the request loader authenticated
 //! without a cookie session (bearer tokens) need no token (SECURITY.md 49).
 //!
 //! [`SesameFairing::csrf_exempt`]: crate::SesameFairing::csrf_exempt
+//! [`SesameFairing::csrf_form_posts`]: crate::SesameFairing::csrf_form_posts
 
 use rocket::data::{self, ByteUnit, Data, FromData};
 use rocket::http::Method;
@@ -128,7 +130,7 @@ fn refused<'r>(request: &'r Request<'_>, _data: Data<'r>) -> route::BoxFuture<'r
 ///
 /// let sesame = Sesame::builder(Config::builder(&Config::generate_secret()).build()?, TestBackend::default()).build();
 /// let rocket = rocket::build()
-///     .attach(SesameFairing::new(sesame).csrf_exempt("/upload")) // the guard checks instead
+///     .attach(SesameFairing::new(sesame).csrf_form_posts("/upload")) // the guard checks them
 ///     .mount("/", rocket::routes![upload]);
 /// let client = Client::untracked(rocket).await?;
 /// let body = "--x\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\nforged\r\n--x--\r\n";

@@ -45,6 +45,7 @@ use crate::response::rejection_response;
 pub struct SesameFairing<B: Backend> {
     inner: Arc<Inner<B>>,
     csrf_exempt: Arc<Vec<String>>,
+    csrf_form_posts: Arc<Vec<String>>,
 }
 
 struct Inner<B: Backend> {
@@ -74,6 +75,16 @@ impl<B: Backend> SesameFairing<B> {
         self
     }
 
+    /// Declares that the `POST` routes at `path` (exact, or a prefix ending in `/*`) take
+    /// [`CsrfData`](crate::CsrfData) as their data, which checks their CSRF token (wherever it
+    /// lies in the form, multipart included): the fairing leaves those `POST`s to the guard,
+    /// and still checks every other unsafe method there. A `POST` route at such a path that
+    /// does not use `CsrfData` gets no CSRF protection. See [`crate::csrf`].
+    pub fn csrf_form_posts(mut self, path: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.csrf_form_posts).push(path.into());
+        self
+    }
+
     /// A fairing that runs every request through `sesame`.
     pub fn new(sesame: Sesame<B>) -> Self {
         Self {
@@ -83,6 +94,7 @@ impl<B: Backend> SesameFairing<B> {
                 from_figment: false,
             }),
             csrf_exempt: Arc::default(),
+            csrf_form_posts: Arc::default(),
         }
     }
 
@@ -157,6 +169,7 @@ impl<B: Backend> SesameFairing<B> {
                 from_figment: true,
             }),
             csrf_exempt: Arc::default(),
+            csrf_form_posts: Arc::default(),
         }
     }
 
@@ -221,6 +234,7 @@ impl<B: Backend> Clone for SesameFairing<B> {
         Self {
             inner: self.inner.clone(),
             csrf_exempt: self.csrf_exempt.clone(),
+            csrf_form_posts: self.csrf_form_posts.clone(),
         }
     }
 }
@@ -383,8 +397,11 @@ impl<B: Backend> Fairing for SesameFairing<B> {
             return; // Ignite failed.
         };
         request.local_cache(|| Some(begin(sesame, request)));
+        let path = request.uri().path();
         if !crate::csrf::is_unsafe(request)
-            || sesame_http::is_csrf_exempt(&self.csrf_exempt, request.uri().path().as_str())
+            || sesame_http::is_csrf_exempt(&self.csrf_exempt, path.as_str())
+            || (request.method() == rocket::http::Method::Post
+                && sesame_http::is_csrf_exempt(&self.csrf_form_posts, path.as_str()))
         {
             return;
         }

@@ -63,7 +63,7 @@ async fn client() -> Client {
         .attach(
             SesameFairing::new(sesame)
                 .csrf_exempt("/hooks/*")
-                .csrf_exempt("/upload"),
+                .csrf_form_posts("/upload"),
         )
         .mount("/", rocket::routes![echo, echo_put, hook, upload, token]);
     Client::tracked(rocket).await.unwrap()
