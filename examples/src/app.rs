@@ -37,6 +37,12 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/api/tokens", &["POST"]),
 ];
 
+/// The paths opted out of the CSRF check every framework's Sesame glue enforces on unsafe
+/// methods (SECURITY.md 52). `POST /api/tokens` answers a bearer client whose token is wrong
+/// with `401` rather than the CSRF `403`, so it makes the check itself, after authentication:
+/// a cookie-authenticated request still needs the form's token there (SECURITY.md 49).
+pub const CSRF_EXEMPT: &[&str] = &["/api/tokens"];
+
 /// The demo application: Sesame with the demo's user backend, and one method per route.
 ///
 /// Cheap to clone; clones share everything. Several frameworks in one process share one

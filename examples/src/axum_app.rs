@@ -24,8 +24,13 @@ type DemoAuth = Auth<DemoBackend>;
 /// The demo's routes on axum, with Sesame's layer; unknown paths get [`Demo::not_found`], known
 /// paths with another method [`Demo::method_not_allowed`].
 pub fn router(demo: Demo) -> Router {
-    let layer = SesameLayer::new(demo.sesame().clone());
-    Router::new()
+    // Sesame's layer enforces CSRF on every unsafe method, but on the opted-out paths.
+    let layer = crate::app::CSRF_EXEMPT
+        .iter()
+        .fold(SesameLayer::new(demo.sesame().clone()), |layer, path| {
+            layer.csrf_exempt(*path)
+        });
+    let routes = Router::new()
         .route("/", with_405(get(home)))
         .route("/login", with_405(get(login_page).post(login)))
         .route("/register", with_405(get(register_page).post(register)))
@@ -42,8 +47,10 @@ pub fn router(demo: Demo) -> Router {
         .route("/api/me", with_405(get(api_me)))
         .route("/api/tokens", with_405(post(create_token)))
         .fallback(not_found)
-        .layer(layer)
-        .with_state(demo)
+        .with_state(demo);
+    // Around the whole router, not each route (`Router::layer` wraps routes one by one, inside
+    // their method routing): the CSRF check answers before routing, as in the other frameworks.
+    Router::new().fallback_service(routes).layer(layer)
 }
 
 /// Serves the demo on `listener` until the process ends. Client addresses reach Sesame's

@@ -66,7 +66,7 @@ mod startup;
 pub mod users;
 pub mod warp_app;
 
-pub use app::{Demo, DemoAuth, LOGIN_FAILED, ROUTES};
+pub use app::{CSRF_EXEMPT, Demo, DemoAuth, LOGIN_FAILED, ROUTES};
 pub use error::DemoError;
 pub use forms::MAX_FORM_BYTES;
 pub use reply::{Reply, ReplyParts};

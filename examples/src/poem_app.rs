@@ -24,7 +24,12 @@ type DemoAuth = Auth<DemoBackend>;
 /// The demo's routes on Poem, with Sesame's middleware; unknown paths get
 /// [`Demo::not_found`], known paths with another method [`Demo::method_not_allowed`].
 pub fn app(demo: Demo) -> impl Endpoint<Output = Response> {
-    let sesame = SesameMiddleware::new(demo.sesame().clone());
+    // Sesame's middleware enforces CSRF on every unsafe method, but on the opted-out paths.
+    let sesame = crate::app::CSRF_EXEMPT
+        .iter()
+        .fold(SesameMiddleware::new(demo.sesame().clone()), |m, path| {
+            m.csrf_exempt(*path)
+        });
     Route::new()
         .at("/", with_405("/", get(home)))
         .at("/login", with_405("/login", get(login_page).post(login)))

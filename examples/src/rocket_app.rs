@@ -66,7 +66,18 @@ pub fn rocket(demo: Demo) -> Rocket<Build> {
     let sesame = demo.sesame().clone();
     rocket::custom(config(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))))
         .attach(Shield::new())
-        .attach(sesame_rocket::fairing(sesame))
+        // Enforces CSRF on every unsafe method, but on the opted-out paths; the form posts are
+        // checked by their `CsrfData` guard.
+        .attach({
+            let fairing = FORM_PATHS
+                .iter()
+                .fold(sesame_rocket::SesameFairing::new(sesame), |f, path| {
+                    f.csrf_form_posts(*path)
+                });
+            crate::app::CSRF_EXEMPT
+                .iter()
+                .fold(fairing, |f, path| f.csrf_exempt(*path))
+        })
         .register("/", [Catcher::new(404, not_found)])
         .mount(
             "/",
@@ -297,17 +308,36 @@ macro_rules! page {
     )*};
 }
 
-/// Handlers for form posts: `Demo::$method(&auth, &body)`.
+/// Handlers for form posts: `Demo::$method(&auth, &body)`. The body is a
+/// [`CsrfData`](sesame_rocket::CsrfData): its CSRF token (header, or the url-encoded or
+/// multipart field, wherever it lies in the form) is checked before the handler, so these paths
+/// are left to it by the fairing, whose own check sees only a form's first 512 bytes
+/// ([`FORM_PATHS`], `SesameFairing::csrf_form_posts`).
 macro_rules! form {
-    ($($name:ident => $path:tt),* $(,)?) => {$(
+    ($($name:ident => $path:tt),* $(,)?) => {
+        /// The paths of the form posts, checked by their `CsrfData` guard.
+        const FORM_PATHS: &[&str] = &[$($path),*];
+        $(
         #[rocket::post($path, data = "<body>")]
-        async fn $name(demo: &State<Demo>, auth: DemoAuth, body: Data<'_>) -> RocketReply {
-            match read_body(body).await {
-                Ok(body) => RocketReply(demo.$name(&auth, &body).await),
-                Err(reply) => reply,
-            }
+        async fn $name(
+            demo: &State<Demo>,
+            auth: DemoAuth,
+            body: sesame_rocket::CsrfData<DemoBackend>,
+        ) -> RocketReply {
+            RocketReply(demo.$name(&auth, &body).await)
         }
-    )*};
+        )*
+    };
+}
+
+/// `POST /api/tokens`: opted out of CSRF ([`crate::app::CSRF_EXEMPT`]); the handler checks a
+/// cookie-authenticated request's token itself, after authentication.
+#[rocket::post("/api/tokens", data = "<body>")]
+async fn create_token(demo: &State<Demo>, auth: DemoAuth, body: Data<'_>) -> RocketReply {
+    match read_body(body).await {
+        Ok(body) => RocketReply(demo.create_token(&auth, &body).await),
+        Err(reply) => reply,
+    }
 }
 
 page!(
@@ -328,5 +358,4 @@ form!(
     revoke_other_sessions => "/sessions/revoke-others",
     logout => "/logout",
     add_to_cart => "/cart",
-    create_token => "/api/tokens",
 );

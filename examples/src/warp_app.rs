@@ -119,7 +119,12 @@ pub async fn serve_with_shutdown(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sesame = demo.sesame().clone();
-    sesame_warp::serve(sesame, routes(demo))
+    // `serve` enforces CSRF on every unsafe method, but on the opted-out paths.
+    crate::app::CSRF_EXEMPT
+        .iter()
+        .fold(sesame_warp::serve(sesame, routes(demo)), |server, path| {
+            server.csrf_exempt(*path)
+        })
         .incoming(listener)
         .graceful(shutdown)
         .run()

@@ -92,11 +92,20 @@ impl Client {
             vec![header.as_bytes()]
         };
         let (session, auth) = self.demo.sesame().begin(info, headers);
-        let parts = self
-            .demo
-            .dispatch(&auth, body.as_bytes())
-            .await
-            .into_parts();
+        // What every framework's glue does before the handler (SECURITY.md 52): the CSRF check
+        // of unsafe methods, but on the opted-out paths.
+        let exempt = sesame_demo::CSRF_EXEMPT.contains(&path.split('?').next().unwrap_or(path));
+        let token = sesame::csrf::form_field(body.as_bytes());
+        let checked = if exempt {
+            Ok(())
+        } else {
+            auth.enforce_csrf(token.as_deref()).await
+        };
+        let parts = match checked {
+            Ok(()) => self.demo.dispatch(&auth, body.as_bytes()).await,
+            Err(rejection) => sesame_demo::Reply::from(rejection),
+        }
+        .into_parts();
         let mut finish = session.finish(parts.status).await;
         let parts = match finish.replacement.take() {
             Some(r) => sesame_demo::Reply::from(r).into_parts(),
@@ -532,7 +541,10 @@ async fn unknown_routes_and_methods() {
     let r = c.get("/nope").await;
     assert_eq!(r.status(), 404);
     assert!(r.body().contains("Page not found"));
-    let r = c.send("DELETE", "/login", "").await;
+    // Unsafe methods are refused without a CSRF token before routing (SECURITY.md 52).
+    assert_eq!(c.send("DELETE", "/login", "").await.status(), 403);
+    let token = format!("csrf_token={}", c.get("/login").await.csrf());
+    let r = c.send("DELETE", "/login", &token).await;
     assert_eq!(r.status(), 405);
     assert_eq!(r.header("allow"), Some("GET, HEAD, POST"));
     assert_eq!(
@@ -540,7 +552,7 @@ async fn unknown_routes_and_methods() {
         Some("POST")
     );
     assert_eq!(c.send("HEAD", "/", "").await.status(), 200);
-    let big = "x".repeat(sesame_demo::MAX_FORM_BYTES + 1);
+    let big = format!("{token}&{}", "x".repeat(sesame_demo::MAX_FORM_BYTES + 1));
     assert_eq!(c.send("POST", "/login", &big).await.status(), 413);
 }
 

@@ -97,9 +97,13 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use sesame::{AuthSession, Backend, Sesame};
+use sesame_http::Checked;
 
 use crate::error::rejection_response;
 
@@ -122,12 +126,31 @@ use crate::error::rejection_response;
 #[must_use]
 pub struct SesameMiddleware<B: Backend> {
     sesame: Sesame<B>,
+    csrf_exempt: Arc<Vec<String>>,
 }
 
 impl<B: Backend> SesameMiddleware<B> {
     /// A middleware over the shared Sesame state (configuration, store, user backend).
     pub fn new(sesame: Sesame<B>) -> Self {
-        Self { sesame }
+        Self {
+            sesame,
+            csrf_exempt: Arc::default(),
+        }
+    }
+
+    /// Opts the requests to `path` out of the CSRF check the middleware enforces on every
+    /// unsafe method (SECURITY.md 52): an exact path (`/webhooks/stripe`), or a prefix ending
+    /// in `/*` (`/webhooks/*`), matched against the original path without its query. Such a
+    /// route gets no CSRF protection from Sesame.
+    ///
+    /// ```
+    /// # use sesame::{Config, Sesame, testing::TestBackend};
+    /// # let sesame = Sesame::builder(Config::builder(&Config::generate_secret()).build().unwrap(), TestBackend::default()).build();
+    /// let middleware = sesame_poem::SesameMiddleware::new(sesame).csrf_exempt("/webhooks/*");
+    /// ```
+    pub fn csrf_exempt(mut self, path: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.csrf_exempt).push(path.into());
+        self
     }
 
     /// The shared Sesame state.
@@ -138,7 +161,10 @@ impl<B: Backend> SesameMiddleware<B> {
 
 impl<B: Backend> Clone for SesameMiddleware<B> {
     fn clone(&self) -> Self {
-        Self::new(self.sesame.clone())
+        Self {
+            sesame: self.sesame.clone(),
+            csrf_exempt: self.csrf_exempt.clone(),
+        }
     }
 }
 
@@ -146,6 +172,7 @@ impl<B: Backend> fmt::Debug for SesameMiddleware<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SesameMiddleware")
             .field("sesame", &self.sesame)
+            .field("csrf_exempt", &self.csrf_exempt)
             .finish()
     }
 }
@@ -157,6 +184,7 @@ impl<E: Endpoint, B: Backend> Middleware<E> for SesameMiddleware<B> {
         SesameEndpoint {
             inner: ep,
             sesame: self.sesame.clone(),
+            csrf_exempt: self.csrf_exempt.clone(),
         }
     }
 }
@@ -170,6 +198,7 @@ impl<E: Endpoint, B: Backend> Middleware<E> for SesameMiddleware<B> {
 pub struct SesameEndpoint<E, B: Backend> {
     inner: E,
     sesame: Sesame<B>,
+    csrf_exempt: Arc<Vec<String>>,
 }
 
 impl<E, B: Backend> SesameEndpoint<E, B> {
@@ -193,6 +222,30 @@ impl<E: fmt::Debug, B: Backend> fmt::Debug for SesameEndpoint<E, B> {
     }
 }
 
+impl<E, B: Backend> SesameEndpoint<E, B> {
+    /// SECURITY.md 52: an unsafe request not opted out must carry its CSRF token (the header,
+    /// else the form field), checked before the inner endpoint; a body read for it is put back
+    /// as the same bytes.
+    async fn check_csrf(&self, req: &mut Request) -> std::result::Result<(), sesame::Rejection> {
+        let path = crate::request::path_and_query(req);
+        let path = path.split_once('?').map_or(path, |(p, _)| p);
+        if !sesame::csrf::is_unsafe_method(req.method().as_str())
+            || sesame_http::is_csrf_exempt(&self.csrf_exempt, path)
+        {
+            return Ok(());
+        }
+        let Some(auth) = req.extensions().get::<AuthSession<B>>().cloned() else {
+            return Ok(());
+        };
+        let body: BoxBody<Bytes, std::io::Error> = req.take_body().into();
+        match sesame_http::check_csrf(&auth, req.headers(), body).await? {
+            Checked::Untouched(body) => req.set_body(poem::Body::from(body)),
+            Checked::Buffered(bytes) => req.set_body(bytes),
+        }
+        Ok(())
+    }
+}
+
 impl<E: Endpoint, B: Backend> Endpoint for SesameEndpoint<E, B> {
     type Output = Response;
 
@@ -204,9 +257,12 @@ impl<E: Endpoint, B: Backend> Endpoint for SesameEndpoint<E, B> {
         }
         let session = crate::request::begin(&self.sesame, &mut req);
         // The response first, errors included (`?` here would skip the session's cookies).
-        let mut response = match self.inner.call(req).await {
-            Ok(output) => output.into_response(),
-            Err(error) => error.into_response(),
+        let mut response = match self.check_csrf(&mut req).await {
+            Err(rejection) => rejection_response(&rejection),
+            Ok(()) => match self.inner.call(req).await {
+                Ok(output) => output.into_response(),
+                Err(error) => error.into_response(),
+            },
         };
         let mut finish = session.finish(response.status().as_u16()).await;
         // The core logged the failure as it decided the replacement.

@@ -36,7 +36,7 @@ fn request_info(config: &Config, request: &Request) -> RequestInfo {
 /// strips its prefix from `uri()`, not from `original_uri()`), else the request's own URI for a
 /// request built by hand (poem's `Request::builder()` and `TestClient` leave the original URI
 /// empty).
-fn path_and_query(request: &Request) -> &str {
+pub(crate) fn path_and_query(request: &Request) -> &str {
     let original = request.original_uri();
     let uri = if *original == Uri::default() {
         request.uri()

@@ -19,6 +19,12 @@ use sesame_poem::{
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+/// The middleware, with CSRF opted out on every path: these tests are about sessions and post
+/// without tokens; CSRF enforcement has its own tests (`tests/csrf.rs`).
+fn middleware<U: sesame::Backend>(sesame: Sesame<U>) -> SesameMiddleware<U> {
+    SesameMiddleware::new(sesame).csrf_exempt("/*")
+}
+
 type B = TestBackend;
 
 fn alice() -> TestUser {
@@ -161,7 +167,7 @@ fn routes() -> Route {
 }
 
 fn client(sesame: Sesame<B>) -> TestClient<impl Endpoint> {
-    TestClient::new(routes().with(SesameMiddleware::new(sesame)))
+    TestClient::new(routes().with(middleware(sesame)))
 }
 
 fn header_all(response: &TestResponse, name: header::HeaderName) -> Vec<String> {
@@ -456,10 +462,8 @@ async fn installed_twice_the_session_is_finished_once() {
     let sesame = sesame();
     let inner = Route::new()
         .at("/write", post(write))
-        .with(SesameMiddleware::new(sesame.clone()));
-    let app = Route::new()
-        .nest("/app", inner)
-        .with(SesameMiddleware::new(sesame));
+        .with(middleware(sesame.clone()));
+    let app = Route::new().nest("/app", inner).with(middleware(sesame));
     let response = TestClient::new(app).post("/app/write").send().await;
     response.assert_status_is_ok();
     assert_eq!(set_cookies(&response).len(), 1);
@@ -511,7 +515,7 @@ async fn over_http_the_remote_address_and_original_uri_are_read() {
     let inner = Route::new()
         .at("/dashboard", get(dashboard))
         .at("/addr", get(client_addr))
-        .with(SesameMiddleware::new(sesame));
+        .with(middleware(sesame));
     let app = Route::new().nest("/app", inner);
 
     let acceptor = TcpListener::bind("127.0.0.1:0")
@@ -579,7 +583,7 @@ async fn security_51_permission_middleware_and_extractor() {
             get(admin).with(PermissionRequired::<B>::new(["admin".to_owned()])),
         )
         .at("/reports", get(reports))
-        .with(SesameMiddleware::new(sesame.clone()));
+        .with(middleware(sesame.clone()));
     let client = TestClient::new(app);
     let alice = login_cookie(&sesame, &alice, LoginOptions::default())
         .await

@@ -10,7 +10,7 @@ use sesame::Rejection;
 use crate::response::rejection_response;
 
 /// The statuses Sesame's catchers answer: every status a guard of this crate fails with.
-pub(crate) const CAUGHT: [u16; 5] = [401, 403, 429, 500, 503];
+pub(crate) const CAUGHT: [u16; 6] = [401, 403, 413, 429, 500, 503];
 
 /// The rejection a guard refused the request with, and the status it failed with.
 #[derive(Default)]

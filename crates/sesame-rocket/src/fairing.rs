@@ -44,6 +44,8 @@ use crate::response::rejection_response;
 #[must_use]
 pub struct SesameFairing<B: Backend> {
     inner: Arc<Inner<B>>,
+    csrf_exempt: Arc<Vec<String>>,
+    csrf_form_posts: Arc<Vec<String>>,
 }
 
 struct Inner<B: Backend> {
@@ -63,6 +65,26 @@ struct Pending<B: Backend> {
 }
 
 impl<B: Backend> SesameFairing<B> {
+    /// Opts the requests to `path` out of the CSRF check the fairing makes on every unsafe
+    /// method (SECURITY.md 52): an exact path, or a prefix ending in `/*` (`/webhooks/*`),
+    /// without the query. Take [`CsrfData`](crate::CsrfData) as such a route's data to check
+    /// its form (multipart, or large) in the handler's guards instead; a route that does
+    /// neither gets no CSRF protection from Sesame. See [`crate::csrf`].
+    pub fn csrf_exempt(mut self, path: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.csrf_exempt).push(path.into());
+        self
+    }
+
+    /// Declares that the `POST` routes at `path` (exact, or a prefix ending in `/*`) take
+    /// [`CsrfData`](crate::CsrfData) as their data, which checks their CSRF token (wherever it
+    /// lies in the form, multipart included): the fairing leaves those `POST`s to the guard,
+    /// and still checks every other unsafe method there. A `POST` route at such a path that
+    /// does not use `CsrfData` gets no CSRF protection. See [`crate::csrf`].
+    pub fn csrf_form_posts(mut self, path: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.csrf_form_posts).push(path.into());
+        self
+    }
+
     /// A fairing that runs every request through `sesame`.
     pub fn new(sesame: Sesame<B>) -> Self {
         Self {
@@ -71,6 +93,8 @@ impl<B: Backend> SesameFairing<B> {
                 pending: Mutex::new(None),
                 from_figment: false,
             }),
+            csrf_exempt: Arc::default(),
+            csrf_form_posts: Arc::default(),
         }
     }
 
@@ -144,6 +168,8 @@ impl<B: Backend> SesameFairing<B> {
                 })),
                 from_figment: true,
             }),
+            csrf_exempt: Arc::default(),
+            csrf_form_posts: Arc::default(),
         }
     }
 
@@ -207,6 +233,8 @@ impl<B: Backend> Clone for SesameFairing<B> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
+            csrf_exempt: self.csrf_exempt.clone(),
+            csrf_form_posts: self.csrf_form_posts.clone(),
         }
     }
 }
@@ -354,7 +382,7 @@ impl<B: Backend> Fairing for SesameFairing<B> {
                 return Err(rocket);
             }
         };
-        let mut rocket = register_catchers(rocket);
+        let mut rocket = register_catchers(rocket).mount("/", crate::csrf::refusal_routes());
         if rocket.state::<Sesame<B>>().is_none() {
             rocket = rocket.manage(sesame);
         }
@@ -364,11 +392,26 @@ impl<B: Backend> Fairing for SesameFairing<B> {
         Ok(rocket)
     }
 
-    async fn on_request(&self, request: &mut Request<'_>, _data: &mut Data<'_>) {
+    async fn on_request(&self, request: &mut Request<'_>, data: &mut Data<'_>) {
         let Some(sesame) = self.inner.sesame.get() else {
             return; // Ignite failed.
         };
         request.local_cache(|| Some(begin(sesame, request)));
+        let path = request.uri().path();
+        if !crate::csrf::is_unsafe(request)
+            || sesame_http::is_csrf_exempt(&self.csrf_exempt, path.as_str())
+            || (request.method() == rocket::http::Method::Post
+                && sesame_http::is_csrf_exempt(&self.csrf_form_posts, path.as_str()))
+        {
+            return;
+        }
+        let Some(begun) = begun::<B>(request) else {
+            return;
+        };
+        let auth = begun.auth.clone();
+        if let Err(rejection) = crate::csrf::check_in_fairing(&auth, request, data).await {
+            crate::csrf::reroute(request, rejection);
+        }
     }
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {

@@ -3,6 +3,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod catcher;
+pub mod csrf;
 mod fairing;
 pub mod guard;
 mod response;
@@ -10,6 +11,7 @@ mod response;
 #[allow(deprecated)]
 pub use catcher::catchers;
 pub use catcher::rejection;
+pub use csrf::CsrfData;
 pub use fairing::{SesameFairing, fairing, fairing_from_figment};
 pub use guard::{
     Auth, CurrentUser, FreshUser, OptionalUser, PermissionName, Permissions, RequirePerm,

@@ -177,7 +177,8 @@ impl App {
     }
 
     fn rocket(&self) -> Rocket<Build> {
-        Self::bare().attach(sesame_rocket::fairing(self.sesame.clone()))
+        Self::bare()
+            .attach(sesame_rocket::SesameFairing::new(self.sesame.clone()).csrf_exempt("/*"))
     }
 
     async fn tracked(&self) -> Client {
@@ -525,7 +526,7 @@ async fn the_fairing_registers_sesames_catchers() {
         .filter_map(|c| c.code)
         .collect();
     ours.sort_unstable();
-    assert_eq!(ours, [401, 403, 429, 500, 503]);
+    assert_eq!(ours, [401, 403, 413, 429, 500, 503]);
 }
 
 #[tokio::test]
@@ -635,7 +636,8 @@ async fn the_core_sees_the_request_as_sent() {
 #[tokio::test]
 async fn the_client_address_is_the_peer_unless_it_is_a_trusted_proxy() {
     async fn addr_seen(sesame: &Sesame<B>, peer: &str) -> Option<String> {
-        let rocket = App::bare().attach(sesame_rocket::fairing(sesame.clone()));
+        let rocket =
+            App::bare().attach(sesame_rocket::SesameFairing::new(sesame.clone()).csrf_exempt("/*"));
         let client = Client::untracked(rocket).await.expect("a valid rocket");
         let peer: SocketAddr = peer.parse().expect("an address");
         let response = client
@@ -740,7 +742,8 @@ async fn the_sentinel_aborts_a_launch_without_the_fairing() {
 async fn the_fairing_alone_is_enough() {
     let app = App::new();
     // No catchers registered by hand: the fairing registers what the guards need.
-    let rocket = App::bare().attach(sesame_rocket::fairing(app.sesame.clone()));
+    let rocket =
+        App::bare().attach(sesame_rocket::SesameFairing::new(app.sesame.clone()).csrf_exempt("/*"));
     assert!(rocket.ignite().await.is_ok());
 }
 
@@ -754,7 +757,7 @@ fn configured(values: &[(&str, Value)], secret: Option<&[u8]>) -> Rocket<Build> 
         Ok(Sesame::builder(config.build()?, B::default().with_user(alice())).build())
     });
     rocket::custom(figment)
-        .attach(fairing)
+        .attach(fairing.csrf_exempt("/*"))
         .mount("/", routes![login, dashboard])
 }
 
@@ -904,7 +907,7 @@ async fn security_51_permission_guards() {
     .build();
     let rocket = App::bare()
         .mount("/", routes![admin, reports])
-        .attach(sesame_rocket::fairing(sesame.clone()));
+        .attach(sesame_rocket::SesameFairing::new(sesame.clone()).csrf_exempt("/*"));
     let client = Client::tracked(rocket).await.unwrap();
     let alice = login_cookie(&sesame, &alice, LoginOptions::default())
         .await

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod csrf;
 #[cfg(feature = "axum")]
 pub mod extract;
 mod request;
@@ -9,6 +10,7 @@ pub mod require;
 mod response;
 pub mod session;
 
+pub use csrf::CsrfBody;
 #[cfg(feature = "axum")]
 pub use extract::{
     Auth, CurrentUser, FreshUser, OptionalUser, Permissions, SesameRejection, SessionHandle,

@@ -58,7 +58,7 @@ fn request_info<Body>(config: &Config, request: &Request<Body>) -> RequestInfo {
 
 /// The path and query as the client sent them: axum's `OriginalUri` when a router (possibly a
 /// nesting one) recorded it, else the request's own URI.
-fn path_and_query<Body>(request: &Request<Body>) -> &str {
+pub(crate) fn path_and_query<Body>(request: &Request<Body>) -> &str {
     #[cfg(feature = "axum")]
     let uri = match request.extensions().get::<axum::extract::OriginalUri>() {
         Some(original) => &original.0,

@@ -24,6 +24,12 @@ use sesame_tower::{
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tower::ServiceExt as _;
 
+/// The layer, with CSRF opted out on every path: these tests are about sessions and post
+/// without tokens; CSRF enforcement has its own tests (`tests/csrf.rs`).
+fn layer<U: sesame::Backend>(sesame: Sesame<U>) -> SesameLayer<U> {
+    SesameLayer::new(sesame).csrf_exempt("/*")
+}
+
 type B = TestBackend;
 
 fn sesame() -> Sesame<B> {
@@ -132,7 +138,7 @@ fn routes() -> Router {
 }
 
 fn app(sesame: Sesame<B>) -> Router {
-    routes().layer(SesameLayer::new(sesame))
+    routes().layer(layer(sesame))
 }
 
 async fn send(app: &Router, request: Request<Body>) -> Response<Body> {
@@ -262,7 +268,7 @@ async fn an_anonymous_read_sets_no_cookie_and_varies_on_cookie() {
 async fn a_page_that_ignores_the_session_has_no_sesame_headers() {
     let app = Router::new()
         .route("/static", get(|| async { "static" }))
-        .layer(SesameLayer::new(sesame()));
+        .layer(layer(sesame()));
     let response = send(&app, get_req("/static", None)).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(set_cookies(response.headers()).is_empty());
@@ -369,17 +375,11 @@ async fn nested_routers_redirect_with_the_full_path() {
     let sesame = sesame();
     let outer_only = Router::new()
         .nest("/app", nested_inner())
-        .layer(SesameLayer::new(sesame.clone()));
-    let inner_only = Router::new().nest(
-        "/app",
-        nested_inner().layer(SesameLayer::new(sesame.clone())),
-    );
+        .layer(layer(sesame.clone()));
+    let inner_only = Router::new().nest("/app", nested_inner().layer(layer(sesame.clone())));
     let both = Router::new()
-        .nest(
-            "/app",
-            nested_inner().layer(SesameLayer::new(sesame.clone())),
-        )
-        .layer(SesameLayer::new(sesame.clone()));
+        .nest("/app", nested_inner().layer(layer(sesame.clone())))
+        .layer(layer(sesame.clone()));
     for (name, app) in [("outer", outer_only), ("inner", inner_only), ("both", both)] {
         for path in ["/app/dashboard", "/app/guarded"] {
             let response = send(&app, get_req(path, None)).await;
@@ -404,10 +404,10 @@ async fn the_layer_installed_twice_begins_and_finishes_once() {
             "/app",
             Router::new()
                 .route("/login", post(login))
-                .layer(SesameLayer::new(sesame.clone())),
+                .layer(layer(sesame.clone())),
         )
         .route("/dashboard", get(dashboard))
-        .layer(SesameLayer::new(sesame));
+        .layer(layer(sesame));
     let request = Request::post("/app/login")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(Body::from("username=alice&password=correct+horse"))
@@ -483,9 +483,7 @@ async fn a_failing_store_at_finish_is_a_503_without_cookies() {
                 Ok::<_, SesameRejection>("saved")
             }),
         )
-        .layer(SesameLayer::new(sesame_with_store(Arc::new(
-            FlakyStore::down(),
-        ))));
+        .layer(layer(sesame_with_store(Arc::new(FlakyStore::down()))));
     let request = Request::post("/theme").body(Body::empty()).unwrap();
     let response = send(&app, request).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -682,7 +680,7 @@ async fn security_51_permission_layer_and_extractor() {
         .route("/admin", get(|| async { "admin" }))
         .route_layer(permission_required::<B>("admin".to_owned()))
         .route("/reports", get(reports))
-        .layer(SesameLayer::new(sesame.clone()));
+        .layer(layer(sesame.clone()));
     let alice = login_cookie(&sesame, &alice, LoginOptions::default())
         .await
         .unwrap();

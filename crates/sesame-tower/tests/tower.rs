@@ -17,6 +17,12 @@ use sesame::{AuthSession, Config, LoginOptions, Sesame, Session};
 use sesame_tower::{ClientAddr, SesameLayer, into_response, login_required};
 use tower::{ServiceBuilder, ServiceExt as _};
 
+/// The layer, with CSRF opted out on every path: these tests are about sessions and post
+/// without tokens; CSRF enforcement has its own tests (`tests/csrf.rs`).
+fn layer<U: sesame::Backend>(sesame: Sesame<U>) -> SesameLayer<U> {
+    SesameLayer::new(sesame).csrf_exempt("/*")
+}
+
 type B = TestBackend;
 type Body = Full<Bytes>;
 
@@ -88,7 +94,7 @@ fn request(path: &str, cookie: Option<&str>) -> Request<Body> {
 #[tokio::test]
 async fn a_plain_service_fn_logs_in_and_out() {
     let service = ServiceBuilder::new()
-        .layer(SesameLayer::new(sesame()))
+        .layer(layer(sesame()))
         .service_fn(handler);
 
     let response = service
@@ -132,7 +138,7 @@ async fn a_plain_service_fn_logs_in_and_out() {
 #[tokio::test]
 async fn several_cookie_headers_are_all_read() {
     let service = ServiceBuilder::new()
-        .layer(SesameLayer::new(sesame()))
+        .layer(layer(sesame()))
         .service_fn(handler);
     let response = service
         .clone()
@@ -160,7 +166,7 @@ async fn the_client_address_comes_from_the_extension() {
                 .insert(ClientAddr(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))));
             request
         })
-        .layer(SesameLayer::new(sesame()))
+        .layer(layer(sesame()))
         .service_fn(handler);
     let response = service.oneshot(request("/addr", None)).await.unwrap();
     assert_eq!(text(response).await, "192.0.2.1");
@@ -169,7 +175,7 @@ async fn the_client_address_comes_from_the_extension() {
 #[tokio::test]
 async fn login_required_layer_for_plain_services() {
     let service = ServiceBuilder::new()
-        .layer(SesameLayer::new(sesame()))
+        .layer(layer(sesame()))
         .layer(login_required::<B>())
         .service_fn(|_request: Request<Body>| async {
             Ok::<_, Infallible>(plain(StatusCode::OK, "secret"))
@@ -222,10 +228,11 @@ async fn inner_errors_pass_through_and_save_nothing() {
         .unwrap();
     let sesame = Sesame::builder(config, TestBackend::default()).build();
     let fail = Arc::new(AtomicBool::new(true));
+    let failing = fail.clone();
     let service = ServiceBuilder::new()
-        .layer(SesameLayer::new(sesame.clone()))
-        .service_fn(|request: Request<Body>| {
-            let fail = fail.clone();
+        .layer(layer(sesame.clone()))
+        .service_fn(move |request: Request<Body>| {
+            let fail = failing.clone();
             async move {
                 let session = request.extensions().get::<Session>().unwrap().clone();
                 session.insert("data", &true).await.unwrap();
@@ -259,7 +266,7 @@ async fn inner_errors_pass_through_and_save_nothing() {
 #[tokio::test]
 async fn string_bodies_work_too() {
     let service = ServiceBuilder::new()
-        .layer(SesameLayer::new(sesame()))
+        .layer(layer(sesame()))
         .layer(login_required::<B>())
         .service_fn(|_request: Request<String>| async {
             Ok::<_, Infallible>(Response::new("secret".to_owned()))

@@ -15,7 +15,7 @@ pub use filters::{
 };
 pub use reject::{SesameRejection, recover};
 pub use server::{Server, Unbound, serve};
-pub use service::service;
+pub use service::{service, service_with};
 /// The socket peer's address, which [`serve`] puts into every request's extensions (read it with
 /// `warp::ext::optional::<sesame_warp::ClientAddr>()`; warp's own `warp::addr::remote` only
 /// knows about `warp::serve`).

@@ -12,6 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use sesame::{Backend, Sesame};
+use sesame_tower::SesameLayer;
 use tokio::net::TcpListener;
 use tower_service::Service;
 use warp::http::Request;
@@ -63,7 +64,7 @@ where
     R: Reply + 'static,
 {
     Server {
-        sesame,
+        layer: SesameLayer::new(sesame),
         routes,
         listener: Unbound,
         shutdown: std::future::pending(),
@@ -80,7 +81,7 @@ pub struct Unbound;
 /// [`graceful`](Server::graceful)).
 #[must_use = "a server does nothing until `run` is awaited"]
 pub struct Server<B: Backend, F, L = Unbound, G = Pending<()>> {
-    sesame: Sesame<B>,
+    layer: SesameLayer<B>,
     routes: F,
     listener: L,
     shutdown: G,
@@ -89,9 +90,19 @@ pub struct Server<B: Backend, F, L = Unbound, G = Pending<()>> {
 impl<B: Backend, F, L: fmt::Debug, G> fmt::Debug for Server<B, F, L, G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
-            .field("sesame", &self.sesame)
+            .field("layer", &self.layer)
             .field("listener", &self.listener)
             .finish_non_exhaustive()
+    }
+}
+
+impl<B: Backend, F, L, G> Server<B, F, L, G> {
+    /// Opts the requests to `path` out of the CSRF check enforced on every unsafe method
+    /// (SECURITY.md 52): an exact path, or a prefix ending in `/*`
+    /// ([`SesameLayer::csrf_exempt`]).
+    pub fn csrf_exempt(mut self, path: impl Into<String>) -> Self {
+        self.layer = self.layer.csrf_exempt(path);
+        self
     }
 }
 
@@ -109,7 +120,7 @@ where
         G: Future<Output = ()> + Send,
     {
         Server {
-            sesame: self.sesame,
+            layer: self.layer,
             routes: self.routes,
             listener: self.listener,
             shutdown: signal,
@@ -128,7 +139,7 @@ where
     /// Serves the connections `listener` accepts.
     pub fn incoming(self, listener: TcpListener) -> Server<B, F, TcpListener, G> {
         Server {
-            sesame: self.sesame,
+            layer: self.layer,
             routes: self.routes,
             listener,
             shutdown: self.shutdown,
@@ -159,7 +170,7 @@ where
 {
     /// Serves until the shutdown signal (forever without [`graceful`](Server::graceful)).
     pub async fn run(self) {
-        let service = crate::service::<B, F, R, Incoming>(self.sesame, self.routes);
+        let service = crate::service_with::<B, F, R, Incoming>(self.layer, self.routes);
         let listener = self.listener;
         let connections = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(self.shutdown);

@@ -4,6 +4,7 @@ use std::convert::Infallible;
 
 use sesame::{Backend, Sesame};
 use sesame_tower::SesameLayer;
+use sesame_tower::csrf::BoxedBody;
 use tower_layer::Layer as _;
 use tower_service::Service;
 use warp::http::Request;
@@ -71,6 +72,64 @@ where
     ReqBody: http_body::Body + Send + Sync + 'static,
     ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    service_with(SesameLayer::new(sesame), routes)
+}
+
+/// [`service`] with a [`SesameLayer`] you configured: the paths opted out of the CSRF check
+/// Sesame enforces on every unsafe method (SECURITY.md 52,
+/// [`SesameLayer::csrf_exempt`]).
+///
+/// ```
+/// # use sesame::{Config, Sesame, testing::TestBackend};
+/// # use warp::Filter as _;
+/// # let sesame = Sesame::builder(Config::builder(&Config::generate_secret()).build().unwrap(), TestBackend::default()).build();
+/// # let routes = warp::any().map(|| "ok");
+/// let layer = sesame_tower::SesameLayer::new(sesame).csrf_exempt("/webhooks/*");
+/// let app = sesame_warp::service_with::<_, _, _, String>(layer, routes);
+/// ```
+pub fn service_with<B, F, R, ReqBody>(
+    layer: SesameLayer<B>,
+    routes: F,
+) -> impl Service<Request<ReqBody>, Response = Response, Error = Infallible, Future: Send>
++ Clone
++ Send
++ Sync
++ 'static
+where
+    B: Backend,
+    F: Filter<Extract = (R,)> + Clone + Send + Sync + 'static,
+    F::Error: Into<warp::Rejection>,
+    R: Reply + 'static,
+    ReqBody: http_body::Body + Send + Sync + 'static,
+    ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let routes = routes.boxed().recover(recover);
-    SesameLayer::new(sesame).layer(warp::service(routes))
+    BoxRequestBody(layer.layer(warp::service(routes)))
+}
+
+/// Boxes the request body so that the CSRF check can read it and hand the same bytes on
+/// ([`sesame_tower::CsrfBody`]), whatever body the server gives.
+#[derive(Clone)]
+struct BoxRequestBody<S>(S);
+
+impl<S, ReqBody> Service<Request<ReqBody>> for BoxRequestBody<S>
+where
+    S: Service<Request<BoxedBody>>,
+    ReqBody: http_body::Body + Send + Sync + 'static,
+    ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        self.0.call(request.map(sesame_tower::csrf::boxed))
+    }
 }

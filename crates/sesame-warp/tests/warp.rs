@@ -19,6 +19,17 @@ use warp::http::{HeaderMap, StatusCode, header};
 use warp::hyper::body::Bytes;
 use warp::{Filter, Reply};
 
+/// `sesame_warp::service` with CSRF opted out on every path: these tests are about sessions and
+/// post without tokens; CSRF enforcement has its own tests (`tests/csrf.rs`).
+macro_rules! service {
+    ($sesame:expr, $routes:expr) => {
+        sesame_warp::service_with(
+            sesame_tower::SesameLayer::new($sesame).csrf_exempt("/*"),
+            $routes,
+        )
+    };
+}
+
 type B = TestBackend;
 type Response = warp::http::Response<Bytes>;
 
@@ -215,7 +226,7 @@ fn app(
     Error = Infallible,
     Future: Send,
 > + Clone {
-    sesame_warp::service(sesame, routes())
+    service!(sesame, routes())
 }
 
 #[tokio::test]
@@ -362,7 +373,7 @@ async fn a_401_stays_a_401_among_other_routes() {
         other.or(me_post).unify().or(me).unify().boxed(),
     ];
     for routes in orders {
-        let routes = sesame_warp::service(sesame(), routes);
+        let routes = service!(sesame(), routes);
         let response = request()
             .path("/api/me")
             .header("accept", "application/json")
@@ -540,10 +551,7 @@ async fn a_failing_save_replaces_the_reply_with_a_503() {
         auth.session().insert("theme", "dark").await?;
         Ok::<_, SesameRejection>("saved")
     });
-    let response = request()
-        .path("/")
-        .reply(&sesame_warp::service(sesame, route))
-        .await;
+    let response = request().path("/").reply(&service!(sesame, route)).await;
     assert_unavailable(&response);
 }
 
@@ -585,7 +593,7 @@ async fn a_session_begun_by_current_user_is_committed_when_a_later_body_filter_r
         .and(sesame_warp::current_user::<B>())
         .and(warp::body::form::<LoginForm>())
         .map(|_auth, _user: TestUser, _form: LoginForm| "saved");
-    let app = sesame_warp::service(sesame.clone(), profile);
+    let app = service!(sesame.clone(), profile);
     let response = request()
         .method("POST")
         .path("/profile")
@@ -610,7 +618,7 @@ async fn a_session_begun_by_current_user_is_committed_when_a_later_body_filter_r
         })
         .and(warp::body::form::<LoginForm>())
         .map(|_auth, _form: LoginForm| "noted");
-    let app = sesame_warp::service(sesame.clone(), noted);
+    let app = service!(sesame.clone(), noted);
     let response = request()
         .method("POST")
         .path("/note")
@@ -624,7 +632,7 @@ async fn a_session_begun_by_current_user_is_committed_when_a_later_body_filter_r
     let response = request()
         .path("/login")
         .header("cookie", jar)
-        .reply(&sesame_warp::service(sesame, routes()))
+        .reply(&service!(sesame, routes()))
         .await;
     assert_eq!(body(&response), "Log in. Noted.");
 }
@@ -642,7 +650,7 @@ async fn a_remember_me_restore_on_a_404_still_sets_the_new_session_cookie() {
                 Err(warp::reject::not_found())
             }
         });
-    let app = sesame_warp::service(sesame.clone(), profile);
+    let app = service!(sesame.clone(), profile);
     let response = request()
         .path("/users/bob")
         .header("cookie", remember_only(&sesame).await)
@@ -709,6 +717,7 @@ async fn serve_commits_sessions_reads_the_peer_and_shuts_down_gracefully() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
         sesame_warp::serve(sesame.clone(), routes())
+            .csrf_exempt("/*")
             .incoming(listener)
             .graceful(async {
                 stopped.await.ok();
@@ -768,7 +777,7 @@ async fn security_51_permission_filters() {
                 }
             },
         );
-    let app = sesame_warp::service(sesame.clone(), admin.or(reports));
+    let app = service!(sesame.clone(), admin.or(reports));
     let alice = login_cookie(&sesame, &alice, LoginOptions::default())
         .await
         .unwrap();

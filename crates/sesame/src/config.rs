@@ -161,6 +161,7 @@ pub struct Config {
     pub(crate) message_category: String,
     pub(crate) max_sessions_per_user: usize,
     pub(crate) max_record_bytes: usize,
+    pub(crate) csrf_body_limit: usize,
     pub(crate) password: PasswordParams,
     pub(crate) hasher: PasswordHasher,
     pub(crate) trusted_proxies: Vec<IpNet>,
@@ -252,6 +253,11 @@ impl Config {
     pub fn max_record_bytes(&self) -> usize {
         self.max_record_bytes
     }
+    /// The most body bytes an adapter buffers looking for the `csrf_token` form field
+    /// (SECURITY.md 52); a larger form without the `X-CSRF-Token` header is refused with `413`.
+    pub fn csrf_body_limit(&self) -> usize {
+        self.csrf_body_limit
+    }
     /// The proxies whose forwarding headers are read (none by default).
     pub fn trusted_proxies(&self) -> &[IpNet] {
         &self.trusted_proxies
@@ -292,6 +298,7 @@ pub struct ConfigBuilder {
     message_category: String,
     max_sessions_per_user: usize,
     max_record_bytes: usize,
+    csrf_body_limit: usize,
     password: PasswordParams,
     hasher: Option<PasswordHasher>,
     trusted_proxies: Vec<String>,
@@ -328,6 +335,7 @@ impl ConfigBuilder {
             message_category: "message".into(),
             max_sessions_per_user: 64,
             max_record_bytes: 64 * 1024,
+            csrf_body_limit: crate::csrf::DEFAULT_BODY_LIMIT,
             password: PasswordParams::default(),
             hasher: None,
             trusted_proxies: Vec::new(),
@@ -481,6 +489,14 @@ impl ConfigBuilder {
     /// Maximum encoded size of a session record (default 64 KiB).
     pub fn max_record_bytes(mut self, n: usize) -> Self {
         self.max_record_bytes = n;
+        self
+    }
+    /// The most body bytes an adapter buffers looking for the `csrf_token` field of an
+    /// url-encoded or multipart form (default 64 KiB, [`crate::csrf::DEFAULT_BODY_LIMIT`]).
+    /// A larger form must carry the token in the `X-CSRF-Token` header, or it is refused with
+    /// `413` ([`crate::Rejection::payload_too_large`]).
+    pub fn csrf_body_limit(mut self, n: usize) -> Self {
+        self.csrf_body_limit = n;
         self
     }
     /// Password hashing parameters (default OWASP's argon2id: m=19 MiB, t=2, p=1); the
@@ -718,6 +734,7 @@ impl ConfigBuilder {
             message_category: self.message_category,
             max_sessions_per_user: self.max_sessions_per_user,
             max_record_bytes: self.max_record_bytes,
+            csrf_body_limit: self.csrf_body_limit,
             password: self.password,
             hasher,
             trusted_proxies,

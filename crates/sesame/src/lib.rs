@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod config;
 pub mod cookies;
+pub mod csrf;
 pub mod error;
 pub mod events;
 pub mod id;

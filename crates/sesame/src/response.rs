@@ -27,6 +27,8 @@ pub enum RejectionKind {
     Csrf,
     /// Too many failed logins for the account (`429` with `Retry-After`).
     TooManyAttempts,
+    /// A form too large to look for its CSRF token in (`413`).
+    PayloadTooLarge,
     /// The session store or the user backend failed (`503`): nothing was acknowledged.
     Unavailable,
     /// An internal error (`500`); details are in the log only.
@@ -46,6 +48,7 @@ impl RejectionKind {
             Self::Forbidden => "forbidden",
             Self::Csrf => "csrf_token_invalid",
             Self::TooManyAttempts => "too_many_attempts",
+            Self::PayloadTooLarge => "payload_too_large",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal_error",
             Self::MissingLayer => "sesame_not_installed",
@@ -165,6 +168,21 @@ impl Rejection {
         r.with_kind(RejectionKind::Csrf)
     }
 
+    /// `413`: a form body larger than [`Config::csrf_body_limit`](crate::Config::csrf_body_limit)
+    /// without the `X-CSRF-Token` header (kind [`RejectionKind::PayloadTooLarge`]).
+    pub fn payload_too_large(json: bool) -> Self {
+        let r = if json {
+            Self::json(413, RejectionKind::PayloadTooLarge.code())
+        } else {
+            Self::new(
+                413,
+                "text/plain; charset=utf-8",
+                "Payload Too Large: send the CSRF token in the X-CSRF-Token header.",
+            )
+        };
+        r.with_kind(RejectionKind::PayloadTooLarge)
+    }
+
     /// `429` with `Retry-After` (seconds, rounded up).
     pub fn too_many_attempts(retry_after: std::time::Duration, json: bool) -> Self {
         let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
@@ -249,6 +267,7 @@ fn kind_of_status(status: u16) -> RejectionKind {
     match status {
         401 => RejectionKind::LoginRequired,
         403 => RejectionKind::Forbidden,
+        413 => RejectionKind::PayloadTooLarge,
         429 => RejectionKind::TooManyAttempts,
         503 => RejectionKind::Unavailable,
         500 => RejectionKind::Internal,

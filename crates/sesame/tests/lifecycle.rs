@@ -1272,3 +1272,26 @@ async fn security_50_a_failed_finish_still_sends_what_is_durable() {
     b.cookies.remove("__Host-sesame");
     assert_eq!(h.whoami(&mut b).await.as_deref(), Some("1"));
 }
+
+/// SECURITY.md 52: the enforced check accepts both the anonymous double-submit token and the
+/// session token, each only in its own state.
+#[tokio::test]
+async fn security_52_enforce_csrf_accepts_both_tokens() {
+    let h = harness();
+    let mut b = Browser::default();
+    let (s, a) = h.begin(&b, "GET", "/login");
+    let anonymous = s.csrf_token().await.unwrap();
+    assert!(a.enforce_csrf(None).await.is_ok(), "GET needs no token");
+    b.apply(&s.finish(200).await);
+    let (_, a) = h.begin(&b, "POST", "/login");
+    assert!(a.enforce_csrf(Some(&anonymous)).await.is_ok());
+    assert_eq!(a.enforce_csrf(None).await.unwrap_err().status(), 403);
+    assert_eq!(a.enforce_csrf(Some("x")).await.unwrap_err().status(), 403);
+    h.login(&mut b, "1", false).await;
+    let (s, _) = h.begin(&b, "GET", "/settings");
+    let session = s.csrf_token().await.unwrap();
+    let (_, a) = h.begin(&b, "DELETE", "/settings");
+    assert!(a.enforce_csrf(Some(&session)).await.is_ok());
+    let (_, a) = h.begin(&b, "POST", "/settings");
+    assert!(a.enforce_csrf(Some(&anonymous)).await.is_err());
+}

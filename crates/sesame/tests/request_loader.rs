@@ -114,3 +114,50 @@ fn the_cookie_header_cannot_be_kept() {
         .build();
     assert!(matches!(refused, Err(sesame::ConfigError::RequestHeader(name)) if name == "cookie"));
 }
+
+/// SECURITY.md 52 with 49: the enforced CSRF check waives a request the loader authenticated
+/// (no cookie session), and only on unsafe methods is a token asked for at all.
+#[tokio::test]
+async fn security_52_enforce_csrf_waives_loader_requests_only() {
+    let sesame = sesame(&["x-api-key"]);
+    let post = |headers: &[(&str, &str)]| {
+        RequestInfo::new("POST", "/api/tokens").kept_headers(sesame.config(), |name| {
+            headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_bytes())
+                .collect::<Vec<_>>()
+        })
+    };
+    let (_, auth) = sesame.begin(post(&[("x-api-key", "k-alice")]), []);
+    assert!(!auth.csrf_required().await.unwrap());
+    assert!(auth.enforce_csrf(None).await.is_ok());
+    // A wrong key is anonymous: the token is required, and missing.
+    let (_, auth) = sesame.begin(post(&[("x-api-key", "k-mallory")]), []);
+    assert!(auth.csrf_required().await.unwrap());
+    let refused = auth.enforce_csrf(None).await.unwrap_err();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(refused.kind(), sesame::RejectionKind::Csrf);
+    assert_eq!(
+        auth.enforce_csrf(Some("forged"))
+            .await
+            .unwrap_err()
+            .status(),
+        403
+    );
+    // JSON for JSON clients.
+    let (_, auth) = sesame.begin(post(&[]).accept(Some("application/json")), []);
+    assert_eq!(
+        auth.enforce_csrf(None).await.unwrap_err().body(),
+        r#"{"error":"csrf_token_invalid"}"#
+    );
+    // Safe methods pass without a token.
+    for method in ["GET", "HEAD", "OPTIONS", "TRACE"] {
+        let (_, auth) = sesame.begin(RequestInfo::new(method, "/"), []);
+        assert!(auth.enforce_csrf(None).await.is_ok(), "{method}");
+    }
+    for method in ["PUT", "PATCH", "DELETE", "PROPFIND"] {
+        let (_, auth) = sesame.begin(RequestInfo::new(method, "/"), []);
+        assert!(auth.enforce_csrf(None).await.is_err(), "{method}");
+    }
+}

@@ -85,6 +85,7 @@ conformance!(
     // CSRF.
     forms_require_a_csrf_token,
     csrf_token_is_rotated_at_login,
+    security_52_csrf_is_enforced_on_unsafe_methods,
     // Login.
     login_failure_is_generic,
     unicode_passwords_are_never_truncated,

@@ -8,6 +8,7 @@ use pin_project_lite::pin_project;
 use sesame::{Finish, Session};
 
 type FinishFuture = Pin<Box<dyn Future<Output = Finish> + Send>>;
+type CheckedFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 pin_project! {
     /// The response future of [`SesameService`](super::SesameService): the inner service's
@@ -28,6 +29,11 @@ pin_project! {
             future: F,
             session: Option<Session>,
         },
+        // An unsafe method: the CSRF check (which may read the body), then the inner service.
+        Checking {
+            future: CheckedFuture<F::Output>,
+            session: Option<Session>,
+        },
         // The core is persisting the session.
         Finishing {
             finish: FinishFuture,
@@ -40,6 +46,15 @@ impl<F: Future> ResponseFuture<F> {
     pub(crate) fn new(future: F, session: Session) -> Self {
         Self {
             state: State::Inner {
+                future,
+                session: Some(session),
+            },
+        }
+    }
+
+    pub(crate) fn checking(future: CheckedFuture<F::Output>, session: Session) -> Self {
+        Self {
+            state: State::Checking {
                 future,
                 session: Some(session),
             },
@@ -60,6 +75,7 @@ impl<F: Future> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Inner { .. } => "inner",
+            State::Checking { .. } => "checking",
             State::Finishing { .. } => "finishing",
         };
         f.debug_struct("ResponseFuture")
@@ -81,25 +97,17 @@ where
             match this.state.as_mut().project() {
                 StateProj::Inner { future, session } => {
                     let outcome = ready!(future.poll(cx));
-                    let Some(session) = session.take() else {
-                        return Poll::Ready(outcome);
-                    };
-                    // An inner error is answered as a 500 by someone else: save nothing.
-                    let status = match &outcome {
-                        Ok(response) => response.status().as_u16(),
-                        Err(_) => 500,
-                    };
-                    // A read-only request (the common case) finishes without a store write:
-                    // no box, no await.
-                    if let Some(finish) = session.try_finish(status) {
-                        return Poll::Ready(complete(outcome, finish));
+                    match after_inner(outcome, session.take()) {
+                        Ok(ready) => return Poll::Ready(ready),
+                        Err(state) => this.state.set(state),
                     }
-                    let finish: FinishFuture =
-                        Box::pin(async move { session.finish(status).await });
-                    this.state.set(State::Finishing {
-                        finish,
-                        outcome: Some(outcome),
-                    });
+                }
+                StateProj::Checking { future, session } => {
+                    let outcome = ready!(future.as_mut().poll(cx));
+                    match after_inner(outcome, session.take()) {
+                        Ok(ready) => return Poll::Ready(ready),
+                        Err(state) => this.state.set(state),
+                    }
                 }
                 StateProj::Finishing { finish, outcome } => {
                     let finished = ready!(finish.as_mut().poll(cx));
@@ -115,6 +123,36 @@ where
             }
         }
     }
+}
+
+/// The inner service answered: the response when the session is finished at once (or owned
+/// by an outer layer), else the `Finishing` state to go on with.
+#[allow(clippy::type_complexity)]
+fn after_inner<F, ResBody, E>(
+    outcome: Result<Response<ResBody>, E>,
+    session: Option<Session>,
+) -> Result<Result<Response<ResBody>, E>, State<F>>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: From<String>,
+{
+    let Some(session) = session else {
+        return Ok(outcome);
+    };
+    // An inner error is answered as a 500 by someone else: save nothing.
+    let status = match &outcome {
+        Ok(response) => response.status().as_u16(),
+        Err(_) => 500,
+    };
+    // A read-only request (the common case) finishes without a store write: no box, no await.
+    if let Some(finish) = session.try_finish(status) {
+        return Ok(complete(outcome, finish));
+    }
+    let finish: FinishFuture = Box::pin(async move { session.finish(status).await });
+    Err(State::Finishing {
+        finish,
+        outcome: Some(outcome),
+    })
 }
 
 /// Applies the core's decision to the response: its cookies, and its replacement (a `503`

@@ -211,6 +211,53 @@ impl<B: Backend> AuthSession<B> {
         self.session.verify_csrf(submitted).await
     }
 
+    /// Whether this request must carry a CSRF token (SECURITY.md 52): an unsafe method
+    /// ([`crate::csrf::is_unsafe_method`]) on a request that the request loader did not
+    /// authenticate without a cookie session (SECURITY.md 49). Adapters ask this before reading
+    /// a body, so that safe and bearer requests never have theirs buffered.
+    pub async fn csrf_required(&self) -> Result<bool, Rejection> {
+        if !crate::csrf::is_unsafe_method(self.session.request().method()) {
+            return Ok(false);
+        }
+        Ok(!self.is_from_request().await?)
+    }
+
+    /// The CSRF decision the adapters enforce before every handler (SECURITY.md 52), given the
+    /// token the request submitted (the `X-CSRF-Token` header, else the `csrf_token` form
+    /// field): safe methods pass; a request the request loader authenticated with no cookie
+    /// session passes (SECURITY.md 49); otherwise the token must match, in constant time,
+    /// the session's ([`Session::verify_csrf`]: the session token when logged in, the anonymous
+    /// double-submit token otherwise). `Err` is the core's `403` (JSON when the client asks for
+    /// JSON).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use sesame::testing::TestBackend;
+    /// # use sesame::{Config, RequestInfo, RejectionKind, Sesame};
+    /// # let config = Config::builder(&Config::generate_secret()).build().unwrap();
+    /// # let sesame = Sesame::builder(config, TestBackend::default()).build();
+    /// let (_, auth) = sesame.begin(RequestInfo::new("GET", "/"), []);
+    /// assert!(auth.enforce_csrf(None).await.is_ok()); // a safe method
+    /// let (_, auth) = sesame.begin(RequestInfo::new("POST", "/logout"), []);
+    /// let refused = auth.enforce_csrf(None).await.unwrap_err();
+    /// assert_eq!((refused.status(), refused.kind()), (403, RejectionKind::Csrf));
+    /// assert_eq!(auth.enforce_csrf(Some("forged")).await.unwrap_err().status(), 403);
+    /// # });
+    /// ```
+    pub async fn enforce_csrf(&self, submitted: Option<&str>) -> Result<(), Rejection> {
+        if !self.csrf_required().await? {
+            return Ok(());
+        }
+        match submitted {
+            Some(token) => self.session.verify_csrf(token).await,
+            None => {
+                let request = self.session.request();
+                tracing::info!(path = %request.path_and_query(), "sesame: CSRF token missing");
+                Err(Rejection::csrf(request.wants_json()))
+            }
+        }
+    }
+
     /// The CSRF token to put in forms: [`Session::csrf_token`] on this request's session.
     pub async fn csrf_token(&self) -> Result<String, AuthError> {
         Ok(self.session.csrf_token().await?)

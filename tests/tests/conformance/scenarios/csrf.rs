@@ -1,5 +1,7 @@
 //! CSRF: every form post needs the token of its own browser and session.
 
+use reqwest::Method;
+
 use super::PASSWORD;
 use crate::harness::{Browser, Framework, SESSION};
 
@@ -121,4 +123,130 @@ pub(crate) async fn csrf_token_is_rotated_at_login(framework: Framework) {
         .await
         .assert_redirect("/");
     b.assert_anonymous().await;
+}
+
+/// SECURITY.md 52: the frameworks' Sesame glue enforces CSRF on every unsafe method before the
+/// handler. Every POST route refuses a missing, wrong or other session's token (`403`, JSON for
+/// JSON clients), and so do other unsafe methods (`DELETE`, `PUT`) before routing; the token
+/// also travels in the `X-CSRF-Token` header and in a multipart form (the token is found there:
+/// the handler answers, not the `403`) and in a form whose token comes after a large field
+/// (the whole form is looked at, in Rocket too); a bearer request needs none on the opted-out
+/// `POST /api/tokens`, and neither that route nor the others accept a cookie session without
+/// it.
+pub(crate) async fn security_52_csrf_is_enforced_on_unsafe_methods(framework: Framework) {
+    let server = framework.start().await;
+    let bob = server.register("bobby", PASSWORD).await;
+    let bobs_token = bob.csrf_token("/dashboard").await;
+    let b = server.register("alice", PASSWORD).await;
+    let token = b.csrf_token("/dashboard").await;
+
+    for path in [
+        "/cart",
+        "/logout",
+        "/settings/password",
+        "/sessions/revoke-others",
+        "/api/tokens",
+        "/login",
+        "/register",
+    ] {
+        for bad in [None, Some("wrong"), Some(bobs_token.as_str())] {
+            let mut form = vec![("item", "apple")];
+            if let Some(t) = bad {
+                form.push(("csrf_token", t));
+            }
+            let page = b.post_form(path, &form).await;
+            page.assert_status(403);
+            let page = b
+                .send(
+                    b.request(Method::POST, path)
+                        .header(reqwest::header::ACCEPT, "application/json")
+                        .form(&form),
+                )
+                .await;
+            page.assert_status(403);
+            assert_eq!(
+                page.json(),
+                serde_json::json!({"error": "csrf_token_invalid"}),
+                "{path}"
+            );
+        }
+    }
+    b.assert_logged_in_as("alice").await;
+
+    // Other unsafe methods are refused before routing without a token; with it they reach the
+    // router (which knows no such method there).
+    for method in [Method::DELETE, Method::PUT, Method::PATCH] {
+        let page = b.send(b.request(method.clone(), "/cart")).await;
+        page.assert_status(403);
+        let page = b
+            .send(b.request(method, "/cart").header("x-csrf-token", &token))
+            .await;
+        page.assert_status(405);
+    }
+
+    // The header carries the token.
+    let page = b
+        .send(
+            b.request(Method::POST, "/cart")
+                .header("X-CSRF-Token", &token)
+                .form(&[("item", "pear")]),
+        )
+        .await;
+    page.assert_redirect("/cart");
+    // A wrong header is refused even with the right form field: the header wins.
+    let page = b
+        .send(
+            b.request(Method::POST, "/cart")
+                .header("X-CSRF-Token", "wrong")
+                .form(&[("item", "plum"), ("csrf_token", token.as_str())]),
+        )
+        .await;
+    page.assert_status(403);
+
+    // The token after a field larger than anything peeked at.
+    let long = "p".repeat(2000);
+    let page = b
+        .post_form(
+            "/cart",
+            &[
+                ("note", long.as_str()),
+                ("item", "fig"),
+                ("csrf_token", &token),
+            ],
+        )
+        .await;
+    page.assert_redirect("/cart");
+    let cart = b.get("/cart").await;
+    assert_eq!(cart.json(), serde_json::json!({"items": ["pear", "fig"]}));
+
+    // A multipart form: its token is found (the demo then reads only url-encoded forms).
+    let multipart = format!(
+        "--xyz\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}\r\n--xyz--\r\n"
+    );
+    let page = b
+        .post_raw(
+            "/cart",
+            "multipart/form-data; boundary=xyz",
+            multipart.clone(),
+        )
+        .await;
+    assert_ne!(page.status.as_u16(), 403, "{page:?}");
+    page.assert_client_error();
+    let forged = multipart.replace(&token, &bobs_token);
+    b.post_raw("/cart", "multipart/form-data; boundary=xyz", forged)
+        .await
+        .assert_status(403);
+
+    // The opted-out route: a bearer client needs no token; a cookie session still does.
+    let page = b.submit("/dashboard", "/api/tokens", &[]).await;
+    let api_token = page.json()["token"].as_str().unwrap_or_default().to_owned();
+    assert!(!api_token.is_empty(), "{page:?}");
+    let raw = server.raw();
+    let page = raw
+        .send(raw.request(Method::POST, "/api/tokens").header(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {api_token}"),
+        ))
+        .await;
+    page.assert_status(200);
 }
