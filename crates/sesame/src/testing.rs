@@ -38,7 +38,7 @@ pub struct TestUser {
     pub active: bool,
     /// A bearer token accepted by the request loader.
     pub token: Option<String>,
-    /// What [`TestBackend`] grants the user as an [`AuthzBackend`](crate::AuthzBackend).
+    /// What [`TestBackend`] grants the user as an [`AuthzBackend`].
     pub permissions: Vec<String>,
 }
 
