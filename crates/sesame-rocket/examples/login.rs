@@ -26,12 +26,6 @@ struct LoginForm {
     username: String,
     password: String,
     remember: bool, // a checkbox: `true` when ticked
-    csrf_token: String,
-}
-
-#[derive(FromForm)]
-struct CsrfForm {
-    csrf_token: String,
 }
 
 #[get("/")]
@@ -59,14 +53,12 @@ async fn login_page(auth: Auth<TestBackend>) -> Result<RawHtml<String>, SesameRe
     )))
 }
 
-#[post("/login?<next>", data = "<form>")]
+#[post("/login", data = "<form>")]
 async fn login(
     auth: Auth<TestBackend>,
-    next: Option<&str>,
     form: Form<LoginForm>,
 ) -> Result<Redirect, SesameRejection> {
     let form = form.into_inner();
-    auth.session().verify_csrf(&form.csrf_token).await?; // 403 on a forged post
     // `Err` is a 429 while this account is being guessed at, or a 503 when the store is down.
     let credentials = (form.username, form.password);
     let Some(user) = auth.authenticate(credentials).await? else {
@@ -80,18 +72,12 @@ async fn login(
         ..LoginOptions::default()
     };
     auth.login(&user, options).await?;
-    // Only a local path: `next_or` refuses `//evil.example` and friends.
-    Ok(Redirect::to(
-        sesame::redirect::next_or(next, "/dashboard").to_owned(),
-    ))
+    // The request's safe `next` (a local path only: `//evil.example` and friends are refused).
+    Ok(Redirect::to(auth.next_or("/dashboard")))
 }
 
-#[post("/logout", data = "<form>")]
-async fn logout(
-    auth: Auth<TestBackend>,
-    form: Form<CsrfForm>,
-) -> Result<Redirect, SesameRejection> {
-    auth.session().verify_csrf(&form.csrf_token).await?;
+#[post("/logout")]
+async fn logout(auth: Auth<TestBackend>) -> Result<Redirect, SesameRejection> {
     auth.logout().await?; // also forgets the remember-me cookie
     Ok(Redirect::to("/"))
 }

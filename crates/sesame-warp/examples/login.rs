@@ -26,17 +26,6 @@ struct LoginForm {
     username: String,
     password: String,
     remember: Option<String>, // a checkbox: present when ticked
-    csrf_token: String,
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf_token: String,
-}
-
-#[derive(Deserialize)]
-struct NextQuery {
-    next: Option<String>,
 }
 
 fn see_other(path: &str) -> Response {
@@ -64,12 +53,7 @@ async fn login_page(auth: Auth<TestBackend>) -> Result<Html<String>, SesameRejec
 }
 
 // POST /login. `SesameRejection` carries the core's answer: `?` works on every core call.
-async fn login(
-    auth: Auth<TestBackend>,
-    query: NextQuery,
-    form: LoginForm,
-) -> Result<Response, SesameRejection> {
-    auth.session().verify_csrf(&form.csrf_token).await?; // 403 on a forged post
+async fn login(auth: Auth<TestBackend>, form: LoginForm) -> Result<Response, SesameRejection> {
     // `Err` is a 429 while this account is being guessed at, or a 503 when the store is down.
     let credentials = (form.username, form.password);
     let Some(user) = auth.authenticate(credentials).await? else {
@@ -87,16 +71,12 @@ async fn login(
         },
     )
     .await?;
-    // Only a local path: `next_or` refuses `//evil.example` and friends.
-    Ok(see_other(sesame::redirect::next_or(
-        query.next.as_deref(),
-        "/dashboard",
-    )))
+    // The request's safe `next` (a local path only: `//evil.example` and friends are refused).
+    Ok(see_other(&auth.next_or("/dashboard")))
 }
 
 // POST /logout
-async fn logout(auth: Auth<TestBackend>, form: CsrfForm) -> Result<Response, SesameRejection> {
-    auth.session().verify_csrf(&form.csrf_token).await?;
+async fn logout(auth: Auth<TestBackend>) -> Result<Response, SesameRejection> {
     auth.logout().await?; // also forgets the remember-me cookie
     Ok(see_other("/"))
 }
@@ -142,13 +122,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let login = warp::path("login")
         .and(warp::post())
         .and(sesame_warp::auth())
-        .and(warp::query::<NextQuery>())
         .and(warp::body::form())
         .then(login);
     let logout = warp::path("logout")
         .and(warp::post())
         .and(sesame_warp::auth())
-        .and(warp::body::form())
         .then(logout);
     let dashboard = warp::path("dashboard")
         .and(warp::get())
