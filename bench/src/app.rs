@@ -12,6 +12,8 @@ use serde::Deserialize;
 use sesame::password::{PasswordError, PasswordHasher, PasswordParams};
 use sesame::store::MemoryStore;
 use sesame::{AuthSession, AuthUser, Backend, Config, LoginOptions, Rejection, Sesame};
+use sesame_postgres::PostgresStore;
+use sesame_redis::RedisStore;
 use sesame_sled::SledStore;
 
 /// The body of `GET /` in bare mode; Sesame mode answers the same text for the user `alice`.
@@ -218,6 +220,39 @@ pub enum StoreKind {
     Sled,
     /// The core's in-memory store (to separate the store's cost from the core's).
     Memory,
+    /// A [`PostgresStore`] on `SESAME_BENCH_DATABASE_URL` (default
+    /// [`DEFAULT_BENCH_DATABASE_URL`]), in the schema [`BENCH_POSTGRES_SCHEMA`], migrated and
+    /// emptied at start (so one benchmark server at a time).
+    Postgres,
+    /// A [`RedisStore`] on `SESAME_BENCH_REDIS_URL` (default [`DEFAULT_BENCH_REDIS_URL`]),
+    /// under a key prefix of its own (the keys expire with their sessions).
+    Redis,
+}
+
+/// The PostgreSQL server of [`StoreKind::Postgres`] when `SESAME_BENCH_DATABASE_URL` is unset.
+pub const DEFAULT_BENCH_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// The schema [`StoreKind::Postgres`] uses (emptied when a benchmark server starts).
+pub const BENCH_POSTGRES_SCHEMA: &str = "sesame_bench";
+/// The Redis server of [`StoreKind::Redis`] when `SESAME_BENCH_REDIS_URL` is unset.
+pub const DEFAULT_BENCH_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+impl StoreKind {
+    /// The name `--store` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sled => "sled",
+            Self::Memory => "memory",
+            Self::Postgres => "postgres",
+            Self::Redis => "redis",
+        }
+    }
 }
 
 impl std::str::FromStr for StoreKind {
@@ -226,7 +261,11 @@ impl std::str::FromStr for StoreKind {
         match s {
             "sled" => Ok(Self::Sled),
             "memory" => Ok(Self::Memory),
-            other => Err(format!("unknown store {other:?} (sled|memory)")),
+            "postgres" => Ok(Self::Postgres),
+            "redis" => Ok(Self::Redis),
+            other => Err(format!(
+                "unknown store {other:?} (sled|memory|postgres|redis)"
+            )),
         }
     }
 }
@@ -269,6 +308,35 @@ pub async fn sesame_app(
                 .tempdir_in(base)?;
             let store = SledStore::open(dir.path().join("sled")).map_err(io::Error::other)?;
             (builder.store(Arc::new(store)), Some(dir))
+        }
+        StoreKind::Postgres => {
+            let url = env_or("SESAME_BENCH_DATABASE_URL", DEFAULT_BENCH_DATABASE_URL);
+            let store = PostgresStore::builder(url.as_str())
+                .schema(BENCH_POSTGRES_SCHEMA)
+                .build()
+                .await
+                .map_err(io::Error::other)?;
+            store.migrate().await.map_err(io::Error::other)?;
+            let conn = store.pool().get().await.map_err(io::Error::other)?;
+            conn.batch_execute(&format!(
+                "TRUNCATE {BENCH_POSTGRES_SCHEMA}.sessions,                  {BENCH_POSTGRES_SCHEMA}.remember_tokens, {BENCH_POSTGRES_SCHEMA}.throttle"
+            ))
+            .await
+            .map_err(io::Error::other)?;
+            drop(conn);
+            (builder.store(Arc::new(store)), None)
+        }
+        StoreKind::Redis => {
+            let url = env_or("SESAME_BENCH_REDIS_URL", DEFAULT_BENCH_REDIS_URL);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let store = RedisStore::builder(&url)
+                .prefix(format!("sesame-bench:{}-{nanos}:", std::process::id()))
+                .build()
+                .await
+                .map_err(io::Error::other)?;
+            (builder.store(Arc::new(store)), None)
         }
     };
     Ok(SesameApp {

@@ -115,6 +115,8 @@ pub struct WriteRow {
     pub framework: String,
     /// `new user each time` or `one user, at the session cap`.
     pub variant: String,
+    /// The session store: `sled`, `postgres` or `redis`.
+    pub store: String,
     /// `POST /session` (each a durable session creation), median of the rounds.
     pub median: Sample,
     /// Paired ratio to the authenticated idle GET throughput of the same server.
@@ -216,14 +218,15 @@ impl Results {
     /// The durable-writes table as Markdown.
     pub fn writes_table(&self) -> String {
         let mut t = String::from(
-            "| framework | logins of | durable session creations/s | p50 | p99 | ratio to authenticated GET req/s | server CPU/creation |\n\
-             | --- | --- | ---: | ---: | ---: | ---: | ---: |\n",
+            "| framework | store | logins of | durable session creations/s | p50 | p99 | ratio to authenticated GET req/s | server CPU/creation |\n\
+             | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n",
         );
         for r in &self.writes {
             let _ = writeln!(
                 t,
-                "| {} | {}{} | {} | {} | {} | {:.3} | {} |",
+                "| {} | {} | {}{} | {} | {} | {} | {:.3} | {} |",
                 r.framework,
+                r.store,
                 r.variant,
                 errors_note(r.median.errors),
                 rps(r.median.rps),
@@ -312,8 +315,13 @@ impl Results {
              request logs in a user without sessions (the common case). **one user, at the \
              cap**: every request logs in the same user, who soon has 64 sessions, so each \
              login also decodes the user's 64 records and deletes the oldest (another flushed \
-             write). `cargo xtask bench criterion` measures the sled store alone (saves from 32 \
-             concurrent writers, group commit against one flush per write).\n\n{}\n",
+             write). **store**: `sled` on the local disk (the server of the tables above); \
+             with `--write-stores`, also `postgres` (a `PostgresStore` on the local PostgreSQL: \
+             each write a commit, `synchronous_commit = on`) and `redis` (a `RedisStore`: \
+             durable as the server is configured), each on a server of its own whose ratio is \
+             to its own authenticated GET, measured in the same rounds. `cargo xtask bench \
+             criterion` measures the stores alone (load and save per operation; for sled, saves \
+             from 32 concurrent writers, group commit against one flush per write).\n\n{}\n",
             self.writes_table()
         );
         md

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use sesame::ConfigError;
 use sesame::password::PasswordError;
+use sesame_postgres::PostgresStoreError;
 use sesame_redis::RedisStoreError;
 use sesame_sled::SledError;
 
@@ -30,6 +31,39 @@ pub enum DemoError {
     /// The Redis server of `SESAME_REDIS_URL` cannot be used (bad URL, down, refusing...).
     #[error("cannot use the Redis server of SESAME_REDIS_URL (is it running and reachable?)")]
     Redis(#[source] RedisStoreError),
+    /// Both `SESAME_REDIS_URL` and `SESAME_DATABASE_URL` are set.
+    #[error(
+        "SESAME_REDIS_URL and SESAME_DATABASE_URL are both set: the sessions and users live in \
+         one store, so set only one of them (Redis, or PostgreSQL)"
+    )]
+    TwoStores,
+    /// `SESAME_DATABASE_URL` is set without `SESAME_SECRET`.
+    #[error(
+        "SESAME_DATABASE_URL is set but SESAME_SECRET is not: every process sharing the \
+         PostgreSQL database must sign cookies with the same key, so a per-process key file \
+         cannot work. Set SESAME_SECRET to the same hex key (at least 64 random bytes, e.g. \
+         `openssl rand -hex 64`) in every process"
+    )]
+    DatabaseNeedsSecret,
+    /// `SESAME_DATABASE_URL` is set, but the demo was opened with the synchronous
+    /// [`Demo::open`].
+    #[error(
+        "SESAME_DATABASE_URL is set: open the demo with Demo::connect, which connects to \
+         PostgreSQL"
+    )]
+    DatabaseNeedsConnect,
+    /// The PostgreSQL database of `SESAME_DATABASE_URL` cannot be used (down, refusing, a
+    /// wrong password, a failed migration...).
+    #[error(
+        "cannot use the PostgreSQL database of SESAME_DATABASE_URL (is it running and \
+         reachable, and may this role create a schema?)"
+    )]
+    Postgres(#[source] PostgresStoreError),
+    /// The demo's user table could not be created in PostgreSQL.
+    #[error(
+        "cannot create the demo's user table in the PostgreSQL database of SESAME_DATABASE_URL"
+    )]
+    PostgresUsers(#[source] UserStoreError),
     /// The data directory could not be created.
     #[error("cannot create the data directory {}", path.display())]
     DataDir {

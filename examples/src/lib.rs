@@ -71,7 +71,7 @@ pub use error::DemoError;
 pub use forms::MAX_FORM_BYTES;
 pub use reply::{Reply, ReplyParts};
 pub use settings::{Secret, Settings, SettingsError};
-pub use startup::{REDIS_SESSION_PREFIX, REDIS_USERS_PREFIX};
+pub use startup::{POSTGRES_SCHEMA, REDIS_SESSION_PREFIX, REDIS_USERS_PREFIX};
 pub use users::{Credentials, DemoBackend, DemoUser, UserTable};
 
 /// Serves Prometheus metrics (`GET /metrics`, every `sesame_*` series of [`sesame::metrics`])

@@ -6,6 +6,7 @@
 //! | `SESAME_DATA_DIR` | `./sesame-data` | the sled database and the generated key file |
 //! | `SESAME_SECRET` | (a key file in the data directory) | hex of a 64-byte key, shared by several processes |
 //! | `SESAME_REDIS_URL` | (unset) | sessions and users in Redis instead of sled, shared by several processes (needs `SESAME_SECRET`) |
+//! | `SESAME_DATABASE_URL` | (unset) | sessions, throttle state and users in PostgreSQL (`postgres://user@host/db`) instead of sled, shared by several processes (needs `SESAME_SECRET`; not with `SESAME_REDIS_URL`) |
 //! | `SESAME_IDLE_TIMEOUT_SECS` | the library's (30 min) | inactivity timeout: slides with activity, to a tenth of itself (at most 60 s) |
 //! | `SESAME_ABSOLUTE_TIMEOUT_SECS` | the library's (12 h) | absolute timeout from login, never extended by activity; at least the idle timeout (set both together when shortening it) |
 //! | `SESAME_REMEMBER_GRACE_SECS` | the library's (15 s) | grace window of a just-rotated remember-me validator |
@@ -86,6 +87,10 @@ pub struct Settings {
     /// `SESAME_REDIS_URL`: keep sessions and users in this Redis server instead of sled
     /// (see [`crate::Demo::connect`]); needs `SESAME_SECRET`, shared by every process.
     pub redis_url: Option<String>,
+    /// `SESAME_DATABASE_URL`: keep sessions, throttle state and users in this PostgreSQL
+    /// database instead of sled (see [`crate::Demo::connect`]); needs `SESAME_SECRET`, shared by
+    /// every process. At most one of it and [`Settings::redis_url`].
+    pub database_url: Option<String>,
     /// `SESAME_IDLE_TIMEOUT_SECS` (`None`: the library's default).
     pub idle_timeout: Option<Duration>,
     /// `SESAME_ABSOLUTE_TIMEOUT_SECS` (`None`: the library's default).
@@ -122,6 +127,7 @@ impl fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("secret", &self.secret)
             .field("redis_url", &self.redis_url.as_ref().map(|_| "<set>"))
+            .field("database_url", &self.database_url.as_ref().map(|_| "<set>"))
             .field("idle_timeout", &self.idle_timeout)
             .field("absolute_timeout", &self.absolute_timeout)
             .field("remember_grace", &self.remember_grace)
@@ -192,6 +198,21 @@ pub enum SettingsError {
         "SESAME_METRICS_ADDR={0} is the application's own address (SESAME_ADDR): serve metrics on another port"
     )]
     MetricsOnAppPort(SocketAddr),
+    /// `SESAME_DATABASE_URL` is not a PostgreSQL connection string. (The value is not
+    /// quoted: it may hold a password.)
+    #[error("{name} is not a PostgreSQL connection string like postgres://user@host:5432/database")]
+    DatabaseUrl {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with it.
+        #[source]
+        source: sesame_postgres::tokio_postgres::Error,
+    },
+    /// Both `SESAME_REDIS_URL` and `SESAME_DATABASE_URL` are set.
+    #[error(
+        "SESAME_REDIS_URL and SESAME_DATABASE_URL are both set: the sessions and users live in one store, so set only one of them (Redis, or PostgreSQL)"
+    )]
+    TwoStores,
     /// An empty value for a variable that needs one.
     #[error("{name} is set but empty")]
     Empty {
@@ -210,11 +231,12 @@ pub enum SettingsError {
 }
 
 /// The variables the demo reads, all with the prefix `SESAME_`.
-const NAMES: [&str; 10] = [
+const NAMES: [&str; 11] = [
     "SESAME_ADDR",
     "SESAME_DATA_DIR",
     "SESAME_SECRET",
     "SESAME_REDIS_URL",
+    "SESAME_DATABASE_URL",
     "SESAME_IDLE_TIMEOUT_SECS",
     "SESAME_ABSOLUTE_TIMEOUT_SECS",
     "SESAME_REMEMBER_GRACE_SECS",
@@ -234,6 +256,7 @@ struct Raw {
     data_dir: Text,
     secret: Option<Text>,
     redis_url: Option<Text>,
+    database_url: Option<Text>,
     idle_timeout_secs: Option<Text>,
     absolute_timeout_secs: Option<Text>,
     remember_grace_secs: Option<Text>,
@@ -249,6 +272,7 @@ impl Default for Raw {
             data_dir: Text(DEFAULT_DATA_DIR.to_owned()),
             secret: None,
             redis_url: None,
+            database_url: None,
             idle_timeout_secs: None,
             absolute_timeout_secs: None,
             remember_grace_secs: None,
@@ -410,6 +434,7 @@ impl Settings {
             data_dir: data_dir.to_path_buf(),
             secret: Secret::Key(Config::generate_secret().to_vec()),
             redis_url: None,
+            database_url: None,
             idle_timeout: None,
             absolute_timeout: None,
             remember_grace: None,
@@ -484,6 +509,20 @@ impl TryFrom<Raw> for Settings {
             Some(Text(v)) => Secret::Key(decode_key(&v).map_err(SettingsError::Secret)?),
         };
         let redis_url = raw.redis_url.map(|t| t.0).filter(|v| !v.trim().is_empty());
+        let database_url = raw
+            .database_url
+            .map(|t| t.0.trim().to_owned())
+            .filter(|v| !v.is_empty());
+        if let Some(url) = &database_url {
+            url.parse::<sesame_postgres::tokio_postgres::Config>()
+                .map_err(|source| SettingsError::DatabaseUrl {
+                    name: "SESAME_DATABASE_URL",
+                    source,
+                })?;
+        }
+        if redis_url.is_some() && database_url.is_some() {
+            return Err(SettingsError::TwoStores);
+        }
         let secs = |name: &'static str,
                     value: Option<Text>,
                     allow_zero: bool|
@@ -533,6 +572,7 @@ impl TryFrom<Raw> for Settings {
             data_dir: PathBuf::from(raw.data_dir.0),
             secret,
             redis_url,
+            database_url,
             idle_timeout: secs("SESAME_IDLE_TIMEOUT_SECS", raw.idle_timeout_secs, false)?,
             absolute_timeout: secs(
                 "SESAME_ABSOLUTE_TIMEOUT_SECS",
@@ -600,6 +640,7 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from("./sesame-data"));
         assert_eq!(s.secret, Secret::KeyFile);
         assert!(s.redis_url.is_none());
+        assert!(s.database_url.is_none());
         assert!(s.idle_timeout.is_none() && s.absolute_timeout.is_none());
         assert!(s.remember_grace.is_none());
         assert!(!s.secure_cookies);
@@ -729,6 +770,48 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "SESAME_IDLE_TIMEOUT_SECS=\"1.5\" is not a whole number of seconds above zero"
+        );
+    }
+
+    #[test]
+    fn database_url() {
+        let s = read(&[(
+            "SESAME_DATABASE_URL",
+            " postgres://app:pw@db.internal:5432/app ",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.database_url.as_deref(),
+            Some("postgres://app:pw@db.internal:5432/app")
+        );
+        assert!(
+            !format!("{s:?}").contains("pw@"),
+            "the URL (and its password) is never printed"
+        );
+        assert!(
+            read(&[("SESAME_DATABASE_URL", "  ")])
+                .unwrap()
+                .database_url
+                .is_none()
+        );
+        let e = read(&[(
+            "SESAME_DATABASE_URL",
+            "postgres://app:secret-pw@h:notaport/db",
+        )])
+        .unwrap_err();
+        assert!(matches!(e, SettingsError::DatabaseUrl { .. }), "{e}");
+        assert!(e.to_string().contains("SESAME_DATABASE_URL"), "{e}");
+        assert!(!e.to_string().contains("secret-pw"), "{e}");
+        let e = read(&[
+            ("SESAME_DATABASE_URL", "postgres://app@h/db"),
+            ("SESAME_REDIS_URL", "redis://127.0.0.1:6379"),
+        ])
+        .unwrap_err();
+        assert!(matches!(e, SettingsError::TwoStores), "{e}");
+        assert!(
+            e.to_string().contains("SESAME_REDIS_URL")
+                && e.to_string().contains("SESAME_DATABASE_URL"),
+            "{e}"
         );
     }
 

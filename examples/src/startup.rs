@@ -1,5 +1,6 @@
-//! Start-up: the store (sled, or Redis with `SESAME_REDIS_URL`), the key, the user table, and
-//! Sesame configured from the [`Settings`].
+//! Start-up: the store (sled, Redis with `SESAME_REDIS_URL`, or PostgreSQL with
+//! `SESAME_DATABASE_URL`), the key, the user table, and Sesame configured from the
+//! [`Settings`].
 
 use std::fs;
 use std::io::{self, Write as _};
@@ -10,31 +11,42 @@ use std::time::Duration;
 use sesame::store::SessionStore;
 use sesame::throttle::ThrottleConfig;
 use sesame::{Config, ConfigError, PasswordHasher, Protection, Sesame};
+use sesame_postgres::PostgresStore;
 use sesame_redis::RedisStore;
 use sesame_sled::SledStore;
 
 use crate::Demo;
 use crate::error::DemoError;
 use crate::settings::{Secret, Settings};
-use crate::users::{DemoBackend, RedisUsers, SledUsers, UserTable};
+use crate::users::{DemoBackend, PostgresUsers, RedisUsers, SledUsers, UserTable};
 
 /// The key prefix of the sessions in Redis (with `SESAME_REDIS_URL`).
 pub const REDIS_SESSION_PREFIX: &str = "sesame:";
 /// The key prefix of the user table in Redis (with `SESAME_REDIS_URL`).
 pub const REDIS_USERS_PREFIX: &str = "sesame-demo:";
+/// The PostgreSQL schema of the sessions, the throttle state and the user table (with
+/// `SESAME_DATABASE_URL`).
+pub const POSTGRES_SCHEMA: &str = "sesame";
 
 impl Demo {
     /// Opens the demo as [`Demo::open`] does, or, with [`Settings::redis_url`], on Redis:
     /// sessions in a [`RedisStore`] (keys under [`REDIS_SESSION_PREFIX`]) and the user table on
     /// the same server (under [`REDIS_USERS_PREFIX`]), so that several processes sharing the
-    /// server and `SESAME_SECRET` serve one set of users and sessions. The data directory is not
-    /// used then.
+    /// server and `SESAME_SECRET` serve one set of users and sessions; or, with
+    /// [`Settings::database_url`], on PostgreSQL: sessions and throttle state in a
+    /// [`PostgresStore`] (schema [`POSTGRES_SCHEMA`], migrated here) and the user table in the
+    /// same schema ([`PostgresUsers`], created here). The data directory is not used then.
     ///
     /// # Errors
     ///
     /// As [`Demo::open`]; with Redis, [`DemoError::RedisNeedsSecret`] without
-    /// `SESAME_SECRET`, and [`DemoError::Redis`] when the server cannot be reached.
+    /// `SESAME_SECRET`, and [`DemoError::Redis`] when the server cannot be reached; with
+    /// PostgreSQL, [`DemoError::DatabaseNeedsSecret`], [`DemoError::Postgres`] when the
+    /// database cannot be reached or migrated, [`DemoError::PostgresUsers`].
     pub async fn connect(settings: Settings) -> Result<Self, DemoError> {
+        if let Some(url) = settings.database_url.clone() {
+            return Self::connect_postgres(settings, &url).await;
+        }
         let Some(url) = settings.redis_url.clone() else {
             return Self::open(settings);
         };
@@ -51,6 +63,29 @@ impl Demo {
         Self::assemble(&settings, secret, Arc::new(store), users)
     }
 
+    /// The demo on the PostgreSQL database at `url`.
+    async fn connect_postgres(settings: Settings, url: &str) -> Result<Self, DemoError> {
+        if settings.redis_url.is_some() {
+            return Err(DemoError::TwoStores);
+        }
+        let Secret::Key(secret) = &settings.secret else {
+            return Err(DemoError::DatabaseNeedsSecret);
+        };
+        let store = PostgresStore::builder(url)
+            .schema(POSTGRES_SCHEMA)
+            .build()
+            .await
+            .map_err(DemoError::Postgres)?;
+        store.migrate().await.map_err(DemoError::Postgres)?;
+        let users = Arc::new(
+            PostgresUsers::open(&store)
+                .await
+                .map_err(DemoError::PostgresUsers)?,
+        );
+        tracing::info!("demo: sessions, throttle state and users are kept in PostgreSQL");
+        Self::assemble(&settings, secret, Arc::new(store), users)
+    }
+
     /// Opens the demo: the data directory, the key, the sled database (sessions and users), and
     /// Sesame configured as the design says (login view `/login`, basic session protection,
     /// 10 failures per account in 15 minutes before `429`, counted in the session store so that
@@ -63,10 +98,14 @@ impl Demo {
     /// # Errors
     ///
     /// A [`DemoError`] saying what is wrong: never a panic. With [`Settings::redis_url`] set,
-    /// [`DemoError::RedisNeedsConnect`]: use [`Demo::connect`].
+    /// [`DemoError::RedisNeedsConnect`], and with [`Settings::database_url`] set,
+    /// [`DemoError::DatabaseNeedsConnect`]: use [`Demo::connect`].
     pub fn open(settings: Settings) -> Result<Self, DemoError> {
         if settings.redis_url.is_some() {
             return Err(DemoError::RedisNeedsConnect);
+        }
+        if settings.database_url.is_some() {
+            return Err(DemoError::DatabaseNeedsConnect);
         }
         create_private_dir(&settings.data_dir).map_err(|source| DemoError::DataDir {
             path: settings.data_dir.clone(),
@@ -274,6 +313,33 @@ mod tests {
         s.secret = Secret::KeyFile;
         let e = Demo::connect(s).await.unwrap_err();
         assert!(matches!(e, DemoError::RedisNeedsSecret), "{e}");
+        assert!(e.to_string().contains("SESAME_SECRET"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn postgres_needs_a_shared_secret_a_live_server_and_one_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Settings::for_tests(dir.path());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        s.database_url = Some(format!("postgres://postgres@127.0.0.1:{port}/postgres"));
+        assert!(matches!(
+            Demo::open(s.clone()),
+            Err(DemoError::DatabaseNeedsConnect)
+        ));
+        let e = Demo::connect(s.clone()).await.unwrap_err();
+        assert!(matches!(e, DemoError::Postgres(_)), "{e}");
+        assert!(e.to_string().contains("SESAME_DATABASE_URL"), "{e}");
+        let mut both = s.clone();
+        both.redis_url = Some("redis://127.0.0.1:6379".to_owned());
+        let e = Demo::connect(both).await.unwrap_err();
+        assert!(e.to_string().contains("SESAME_REDIS_URL"), "{e}");
+        s.secret = Secret::KeyFile;
+        let e = Demo::connect(s).await.unwrap_err();
+        assert!(matches!(e, DemoError::DatabaseNeedsSecret), "{e}");
         assert!(e.to_string().contains("SESAME_SECRET"), "{e}");
     }
 

@@ -1,4 +1,5 @@
-//! Several demo processes on one Redis server: one set of users and sessions.
+//! Several demo processes on one Redis server, or on one PostgreSQL database: one set of users
+//! and sessions.
 //!
 //! `two_frameworks_share_users_and_sessions_through_redis` starts a private `redis-server` (on a
 //! free port, its append-only file in a temporary directory, fsynced on every write), then
@@ -17,7 +18,18 @@
 //!
 //! Without `redis-server` on the `PATH` the test is skipped with a banner, unless `CI=true`, where
 //! it fails.
+//!
+//! `two_frameworks_share_users_and_sessions_through_postgres` does the same on PostgreSQL
+//! (`SESAME_TEST_DATABASE_URL`, else `postgres://postgres@127.0.0.1:5432/postgres`): it creates
+//! a fresh database of its own (dropped at the end, also when the test fails), starts
+//! `demo-rocket` and `demo-poem` with `SESAME_DATABASE_URL` pointing at it *through a TCP proxy
+//! the test controls*, and checks the same five things. The database "restarting" is the proxy
+//! stopping (every connection through it is closed, new ones are refused) and listening again on
+//! the same port: the machine's PostgreSQL is never stopped. Without a reachable PostgreSQL
+//! the test is skipped with a banner, unless `CI=true`, where it fails.
 
+#[path = "support/postgres.rs"]
+mod pg;
 mod support;
 
 use std::fs::File;
@@ -121,6 +133,15 @@ fn redis_server_available() -> bool {
 
 // --- the demo processes ----------------------------------------------------------------------
 
+/// The shared store of a demo process.
+#[derive(Debug, Clone, Copy)]
+enum Store<'a> {
+    /// `SESAME_REDIS_URL`.
+    Redis(&'a str),
+    /// `SESAME_DATABASE_URL`.
+    Postgres(&'a str),
+}
+
 /// A running demo binary; killed (SIGKILL) on drop.
 #[derive(Debug)]
 struct DemoProcess {
@@ -133,21 +154,25 @@ struct DemoProcess {
 }
 
 impl DemoProcess {
-    /// Starts `binary` on the Redis server at `redis_url` and waits for its first line of
+    /// Starts `binary` on `store` (`None`: sled in `data_dir`) and waits for its first line of
     /// output (its URL).
     fn start(
         name: &'static str,
         binary: &str,
-        redis_url: Option<&str>,
+        store: Option<Store<'_>>,
         secret: &str,
         data_dir: &Path,
     ) -> Result<Self, Error> {
         std::fs::create_dir_all(data_dir)?;
         let log = data_dir.join("stderr.log");
         let mut command = Command::new(binary);
-        match redis_url {
-            Some(url) => command.env("SESAME_REDIS_URL", url),
-            None => command.env_remove("SESAME_REDIS_URL"),
+        command
+            .env_remove("SESAME_REDIS_URL")
+            .env_remove("SESAME_DATABASE_URL");
+        match store {
+            Some(Store::Redis(url)) => command.env("SESAME_REDIS_URL", url),
+            Some(Store::Postgres(url)) => command.env("SESAME_DATABASE_URL", url),
+            None => &mut command,
         };
         let mut child = command
             .env("SESAME_ADDR", "127.0.0.1:0")
@@ -375,29 +400,116 @@ async fn two_frameworks_share_users_and_sessions_through_redis() -> Result<(), E
     let port = free_port()?;
     let mut redis = RedisServer::start(port, &redis_dir)?;
     let redis_url = format!("redis://127.0.0.1:{port}");
-
-    let mut key = [0_u8; 64];
-    getrandom::getrandom(&mut key)?;
-    let secret: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let secret = random_secret()?;
 
     let (dir_a, dir_b) = (tmp.path().join("a"), tmp.path().join("b"));
     let mut a = DemoProcess::start(
         "demo-axum",
         env!("CARGO_BIN_EXE_demo-axum"),
-        Some(&redis_url),
+        Some(Store::Redis(&redis_url)),
         &secret,
         &dir_a,
     )?;
     let mut b = DemoProcess::start(
         "demo-warp",
         env!("CARGO_BIN_EXE_demo-warp"),
-        Some(&redis_url),
+        Some(Store::Redis(&redis_url)),
         &secret,
         &dir_b,
     )?;
     let (ua, ub) = (a.url.clone(), b.url.clone());
     assert_ne!(ua, ub);
     let browser = Browser::new()?;
+    let token = one_set_of_users_and_sessions(&browser, &ua, &ub).await?;
+
+    // Redis goes away: 503, never a panic or a logout.
+    redis.kill();
+    store_outage_is_503(&browser, &ua, &ub, &token).await?;
+    a.check_alive()?;
+    b.check_alive()?;
+
+    // Redis comes back on the same port with its data: service resumes on its own.
+    let _redis = RedisServer::start(port, &redis_dir)?;
+    service_resumes(&browser, &ua, &ub).await?;
+    a.check_alive()?;
+    b.check_alive()?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_frameworks_share_users_and_sessions_through_postgres() -> Result<(), Error> {
+    let admin_url = pg::url();
+    let Some(db) = pg::TestDatabase::create(&admin_url).await? else {
+        return Ok(());
+    };
+    let proxy = pg::Proxy::start(&admin_url).await?;
+    let url = proxy.url_to(&admin_url, &db.name)?;
+    let secret = random_secret()?;
+
+    let tmp = tempfile::tempdir()?;
+    let (dir_a, dir_b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let mut a = DemoProcess::start(
+        "demo-rocket",
+        env!("CARGO_BIN_EXE_demo-rocket"),
+        Some(Store::Postgres(&url)),
+        &secret,
+        &dir_a,
+    )?;
+    let mut b = DemoProcess::start(
+        "demo-poem",
+        env!("CARGO_BIN_EXE_demo-poem"),
+        Some(Store::Postgres(&url)),
+        &secret,
+        &dir_b,
+    )?;
+    let (ua, ub) = (a.url.clone(), b.url.clone());
+    assert_ne!(ua, ub);
+    // Nothing was written to the data directories: everything is in the database.
+    assert!(!dir_a.join("sled").exists() && !dir_b.join("sled").exists());
+    let browser = Browser::new()?;
+    let token = one_set_of_users_and_sessions(&browser, &ua, &ub).await?;
+    // The users are in the demo's own table, in the store's schema.
+    let users = db.count("SELECT count(*) FROM sesame.demo_users").await?;
+    assert_eq!(users, 1, "one user, Alice, in sesame.demo_users");
+    let sessions = db.count("SELECT count(*) FROM sesame.sessions").await?;
+    assert!(sessions >= 1, "the sessions are in sesame.sessions");
+    let throttle = db.count("SELECT count(*) FROM sesame.throttle").await?;
+    assert!(throttle >= 1, "the throttle state is in sesame.throttle");
+
+    // The database goes away (every connection closed, new ones refused): 503, never a panic
+    // or a logout.
+    proxy.stop();
+    store_outage_is_503(&browser, &ua, &ub, &token).await?;
+    a.check_alive()?;
+    b.check_alive()?;
+
+    // It comes back on the same address: service resumes on its own, nothing restarted.
+    proxy.restart().await?;
+    service_resumes(&browser, &ua, &ub).await?;
+    a.check_alive()?;
+    b.check_alive()?;
+    drop((a, b));
+    db.drop_now().await;
+    Ok(())
+}
+
+/// A random 64-byte key, in hex, for `SESAME_SECRET`.
+fn random_secret() -> Result<String, Error> {
+    let mut key = [0_u8; 64];
+    getrandom::getrandom(&mut key)?;
+    Ok(key.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The checks of a shared store, on two processes at `ua` and `ub`: a registration and a login
+/// on one are seen on the other, a logout on one is a logout on both, 40 concurrent cart posts
+/// over both lose none, and login failures split over both share one throttle budget. The
+/// browser ends logged in as Alice; returns its CSRF token.
+async fn one_set_of_users_and_sessions(
+    browser: &Browser,
+    ua: &str,
+    ub: &str,
+) -> Result<String, Error> {
+    let (ua, ub) = (ua.to_owned(), ub.to_owned());
 
     // Register (which logs in) on the first; logged in on the second.
     let token = browser.csrf(&ua, "/register").await?;
@@ -519,10 +631,19 @@ async fn two_frameworks_share_users_and_sessions_through_redis() -> Result<(), E
         "the device that logged in before keeps logging in"
     );
 
-    // Redis goes away: 503, never a panic or a logout.
-    let cookie_before = browser.session_cookie(&ua)?.ok_or("no session cookie")?;
-    redis.kill();
-    for base in [&ua, &ub] {
+    Ok(token)
+}
+
+/// With the store gone: `503` on both processes, for pages, the API and a form post, and no
+/// response deletes the session cookie.
+async fn store_outage_is_503(
+    browser: &Browser,
+    ua: &str,
+    ub: &str,
+    token: &str,
+) -> Result<(), Error> {
+    let cookie_before = browser.session_cookie(ua)?.ok_or("no session cookie")?;
+    for base in [ua, ub] {
         for path in ["/api/me", "/cart", "/dashboard"] {
             let r = browser.get(base, path).await?;
             assert_eq!(
@@ -535,7 +656,7 @@ async fn two_frameworks_share_users_and_sessions_through_redis() -> Result<(), E
         let r = browser
             .http
             .post(format!("{base}/cart"))
-            .form(&[("item", "lost"), ("csrf_token", &token)])
+            .form(&[("item", "lost"), ("csrf_token", token)])
             .send()
             .await?;
         assert_eq!(
@@ -546,16 +667,17 @@ async fn two_frameworks_share_users_and_sessions_through_redis() -> Result<(), E
         keeps_session_cookie(&r)?;
     }
     assert_eq!(
-        browser.session_cookie(&ua)?.as_deref(),
+        browser.session_cookie(ua)?.as_deref(),
         Some(cookie_before.as_str()),
         "the outage must not touch the session cookie"
     );
-    a.check_alive()?;
-    b.check_alive()?;
 
-    // Redis comes back on the same port with its data: service resumes on its own.
-    let _redis = RedisServer::start(port, &redis_dir)?;
-    for base in [&ua, &ub] {
+    Ok(())
+}
+
+/// Once the store is back: both processes serve Alice again within 10 s, her cart intact.
+async fn service_resumes(browser: &Browser, ua: &str, ub: &str) -> Result<(), Error> {
+    for base in [ua, ub] {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             match browser.whoami(base).await {
@@ -571,10 +693,8 @@ async fn two_frameworks_share_users_and_sessions_through_redis() -> Result<(), E
             }
         }
     }
-    assert_eq!(browser.cart(&ua).await?.len(), CART_POSTS);
-    assert_eq!(browser.cart(&ub).await?.len(), CART_POSTS);
-    a.check_alive()?;
-    b.check_alive()?;
+    assert_eq!(browser.cart(ua).await?.len(), CART_POSTS);
+    assert_eq!(browser.cart(ub).await?.len(), CART_POSTS);
     Ok(())
 }
 
@@ -583,9 +703,7 @@ async fn two_frameworks_share_users_and_sessions_through_redis() -> Result<(), E
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_all_shares_one_login_across_four_frameworks() -> Result<(), Error> {
     let tmp = tempfile::tempdir()?;
-    let mut key = [0_u8; 64];
-    getrandom::getrandom(&mut key)?;
-    let secret: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let secret = random_secret()?;
     let mut all = DemoProcess::start(
         "demo-all",
         env!("CARGO_BIN_EXE_demo-all"),

@@ -7,8 +7,14 @@
 //! bench-run [--duration 3] [--rounds 3] [--connections 32] [--storm-clients 16]
 //!           [--client auto|wrk|builtin] [--frameworks axum,rocket,poem,warp]
 //!           [--out-dir DIR] [--no-write] [--skip-storm] [--skip-writes]
-//!           [--hash-concurrency N]
+//!           [--hash-concurrency N] [--write-stores sled,postgres,redis]
 //! ```
+//!
+//! `--write-stores` (default `sled`): the session stores the durable session writes are
+//! measured on. `postgres` uses `SESAME_BENCH_DATABASE_URL` (default the local server, schema
+//! `sesame_bench`, emptied at each server's start), `redis` `SESAME_BENCH_REDIS_URL` (default
+//! `redis://127.0.0.1:6379`). Each store other than sled gets a server of its own, measured in
+//! rounds of authenticated GET then `POST /session`, so that its ratio is to its own GET.
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use sesame_bench::app::{GET_USER, HELLO, PASSWORD, STORM_USER};
+use sesame_bench::app::{GET_USER, HELLO, PASSWORD, STORM_USER, StoreKind};
 use sesame_bench::load::{self, Generator, Sample, Storm, Target};
 use sesame_bench::report::{
     GetRow, Machine, Results, StormRow, WriteRow, median, median_sample, paired_ratio,
@@ -28,7 +34,8 @@ use tokio::process::{Child, Command};
 const USAGE: &str = "usage: bench-run [--duration SECS] [--rounds N] [--connections N] \
                      [--storm-clients N] [--client auto|wrk|builtin] \
                      [--frameworks axum,rocket,poem,warp] [--out-dir DIR] [--no-write] \
-                     [--skip-storm] [--skip-writes] [--hash-concurrency N]";
+                     [--skip-storm] [--skip-writes] [--hash-concurrency N] \
+                     [--write-stores sled,postgres,redis]";
 
 #[derive(Debug, Clone)]
 struct Opts {
@@ -44,6 +51,7 @@ struct Opts {
     storm: bool,
     writes: bool,
     hash_concurrency: Option<usize>,
+    write_stores: Vec<StoreKind>,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -63,6 +71,7 @@ fn parse() -> Result<Opts, String> {
         storm: true,
         writes: true,
         hash_concurrency: None,
+        write_stores: vec![StoreKind::Sled],
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -92,6 +101,14 @@ fn parse() -> Result<Opts, String> {
             "--skip-storm" => o.storm = false,
             "--skip-writes" => o.writes = false,
             "--hash-concurrency" => o.hash_concurrency = Some(number(value()?)?.max(1) as usize),
+            "--write-stores" => {
+                o.write_stores = value()?
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?;
+            }
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -483,7 +500,7 @@ async fn framework_bench(
         });
     }
 
-    if opts.writes {
+    if opts.writes && opts.write_stores.contains(&StoreKind::Sled) {
         let mut kinds = vec![("/session", "new user each time")];
         if framework == Framework::Axum {
             kinds.push(("/session/same-user", "one user, at the cap"));
@@ -509,11 +526,76 @@ async fn framework_bench(
             results.writes.push(WriteRow {
                 framework: name.to_owned(),
                 variant: variant.to_owned(),
+                store: StoreKind::Sled.name().to_owned(),
                 median: median_sample(&writes),
                 ratio_to_get: paired_ratio(&writes, &sesame.samples, |s| s.rps),
             });
         }
     }
     sesame.server.stop().await;
+    if opts.writes {
+        for store in opts.write_stores.iter().filter(|s| **s != StoreKind::Sled) {
+            store_writes(opts, generator, scratch, framework, *store, results).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Durable session creations (`POST /session`, a new user each time) on a server whose store
+/// is `store`, in rounds of authenticated GET then writes on that server.
+async fn store_writes(
+    opts: &Opts,
+    generator: &Generator,
+    scratch: &Path,
+    framework: Framework,
+    store: StoreKind,
+    results: &mut Results,
+) -> io::Result<()> {
+    let name = framework.name();
+    eprintln!(" durable session writes on the {} store", store.name());
+    let mut v = Variant {
+        label: "sesame",
+        server: Server::start(framework, Mode::Sesame, store.name(), opts.hash_concurrency).await?,
+        cookie: None,
+        samples: Vec::new(),
+    };
+    v.cookie = Some(load::login(v.server.addr, GET_USER, PASSWORD).await?);
+    check(&v).await?;
+    let target = Target::post(v.server.addr, "/session", "");
+    measure(
+        generator,
+        &v.server,
+        &v.target(),
+        opts,
+        opts.warmup,
+        scratch,
+    )
+    .await?;
+    let mut writes = Vec::new();
+    for round in 0..opts.rounds {
+        eprintln!(" round {}/{}", round + 1, opts.rounds);
+        let s = measure(
+            generator,
+            &v.server,
+            &v.target(),
+            opts,
+            opts.duration,
+            scratch,
+        )
+        .await?;
+        show(&format!("GET / ({})", store.name()), &s);
+        v.samples.push(s);
+        let s = measure(generator, &v.server, &target, opts, opts.duration, scratch).await?;
+        show(&format!("POST /session ({})", store.name()), &s);
+        writes.push(s);
+    }
+    results.writes.push(WriteRow {
+        framework: name.to_owned(),
+        variant: "new user each time".to_owned(),
+        store: store.name().to_owned(),
+        median: median_sample(&writes),
+        ratio_to_get: paired_ratio(&writes, &v.samples, |s| s.rps),
+    });
+    v.server.stop().await;
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! One benchmarked server: `bench-server --framework axum|rocket|poem|warp|peer-axum-login
-//! --mode bare|sesame [--addr 127.0.0.1:0] [--store sled|memory] [--data-dir DIR]`.
+//! --mode bare|sesame [--addr 127.0.0.1:0] [--store sled|memory|postgres|redis] [--data-dir DIR]`.
 //!
 //! Prints the URL it serves on the first line of standard output, then serves until killed.
 
@@ -11,7 +11,7 @@ use sesame_bench::app::StoreKind;
 use sesame_bench::servers::{self, Framework, Mode, Options};
 
 const USAGE: &str = "usage: bench-server --framework axum|rocket|poem|warp|peer-axum-login \
-                     --mode bare|sesame [--addr 127.0.0.1:0] [--store sled|memory] \
+                     --mode bare|sesame [--addr 127.0.0.1:0] [--store sled|memory|postgres|redis] \
                      [--data-dir DIR] [--workers N] [--hash-concurrency N]";
 
 struct Args {

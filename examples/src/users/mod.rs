@@ -1,6 +1,7 @@
 //! The demo's user table, behind one trait, [`UserTable`]: sled trees next to the session store
-//! (the default, [`SledUsers`]), or keys in the Redis server that holds the sessions (several
-//! processes share one table, [`RedisUsers`]); argon2id password hashes, and API tokens.
+//! (the default, [`SledUsers`]), keys in the Redis server that holds the sessions (several
+//! processes share one table, [`RedisUsers`]), or tables in the PostgreSQL database that holds
+//! them ([`PostgresUsers`]); argon2id password hashes, and API tokens.
 //!
 //! A table stores three things: users by id (with a case-insensitive username index whose
 //! claims are atomic, so that two concurrent registrations of one name cannot both succeed),
@@ -25,9 +26,11 @@ use sesame::password::PasswordError;
 use sesame::{AuthUser, Backend, PasswordHasher, RequestInfo, Verification};
 use sha2::{Digest, Sha256};
 
+mod postgres;
 mod redis;
 mod sled;
 
+pub use self::postgres::PostgresUsers;
 pub use self::redis::RedisUsers;
 pub use self::sled::SledUsers;
 
@@ -86,7 +89,7 @@ impl AuthUser for DemoUser {
     }
 }
 
-/// The user table failed (sled, Redis, or a record that does not decode).
+/// The user table failed (sled, Redis, PostgreSQL, or a record that does not decode).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UserStoreError {
@@ -99,8 +102,17 @@ pub enum UserStoreError {
     /// The Redis server failed or could not be reached.
     #[error("the user table's Redis server failed")]
     Redis(#[from] sesame_redis::redis::RedisError),
-    /// The Redis server did not answer in time.
-    #[error("the user table's Redis server did not answer within {0:?}")]
+    /// The PostgreSQL server failed a statement, or the connection to it was lost.
+    #[error("the user table's PostgreSQL statement failed")]
+    Postgres(#[from] sesame_postgres::tokio_postgres::Error),
+    /// No PostgreSQL connection could be had within the pool's bounds.
+    #[error("no connection to the user table's PostgreSQL server")]
+    Pool(#[from] sesame_postgres::deadpool_postgres::PoolError),
+    /// A user id that the table cannot key (PostgreSQL's ids are numbers).
+    #[error("the user id {0:?} is not a number")]
+    BadId(String),
+    /// The server (Redis or PostgreSQL) did not answer in time.
+    #[error("the user table's server did not answer within {0:?}")]
     Timeout(Duration),
     /// A stored user does not decode.
     #[error("a stored user record is corrupt")]
@@ -167,7 +179,8 @@ fn well_formed_token(token: &str) -> bool {
 pub type UserChange<'a> = dyn Fn(&mut DemoUser) + Send + Sync + 'a;
 
 /// A user table: where the demo keeps its users and API-token records. Implementations:
-/// [`SledUsers`], [`RedisUsers`]. Object-safe; the demo holds one as `Arc<dyn UserTable>`.
+/// [`SledUsers`], [`RedisUsers`], [`PostgresUsers`]. Object-safe; the demo holds one as
+/// `Arc<dyn UserTable>`.
 ///
 /// Every write must be atomic on its own (a username claim, a compare-and-swap of one user);
 /// [`UserTable::flush`] makes the writes so far durable.
