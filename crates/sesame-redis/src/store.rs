@@ -1332,7 +1332,12 @@ impl SessionStore for RedisStore {
     /// Approximate: the size of the sessions' expiry index (`ZCARD {prefix}x`, O(1)), which
     /// holds one entry per session record until the purge removes it, so it also counts the
     /// sessions that expired since the last purge, and those whose record Redis evicted early.
+    /// `None` on a cluster: its expiry indexes live in one slot per bucket and per user, and
+    /// counting them would cost a round trip to each.
     async fn count_sessions(&self) -> Result<Option<u64>, StoreError> {
+        if self.is_cluster() {
+            return Ok(None);
+        }
         let name = self.inner.sessions.expiry.clone();
         let n: u64 = self
             .run("count_sessions", move |mut c| async move {

@@ -155,30 +155,7 @@ async fn store_suite_on_a_cluster() {
     let Some(cluster) = Cluster::start("store_suite_on_a_cluster") else {
         return;
     };
-    run_suite!(
-        cluster,
-        create_is_insert_if_absent,
-        load_returns_exactly_what_was_saved,
-        update_is_compare_and_swap,
-        update_never_creates_or_resurrects,
-        delete_reports_and_removes,
-        user_index_follows_writes,
-        count_user_sessions_bounds_the_live_ones,
-        delete_user_sessions_keeps_the_exception,
-        expired_sessions_are_not_listed,
-        purge_removes_only_expired,
-        remember_tokens_lifecycle,
-        remember_tokens_per_user_revocation,
-        concurrent_writers_lose_nothing,
-        concurrent_creates_one_winner,
-        delete_version_is_compare_and_delete,
-        touch_extends_life_without_a_new_version,
-        touch_never_creates_or_shortens,
-        touch_racing_writes_loses_nothing,
-        throttle_records_compare_and_swap,
-        throttle_records_expire,
-        concurrent_throttle_swaps_count_every_attempt,
-    );
+    sesame::store_suite!(with run_suite, cluster);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -52,11 +52,42 @@ pub fn skip_or_fail(store: &str, test: &str, why: &str, how: &str) {
 
 /// Expands to one test per scenario of the suite, each building its store with `$make`
 /// (an expression, evaluated inside the async test: it may `.await`).
+///
+/// `store_suite!(with my_harness)` instead hands the list of scenario names to the store's own
+/// `macro_rules! my_harness { ($($name:ident),* $(,)?) => { ... } }`, which writes the tests
+/// (e.g. skipping when its server is unreachable, or building a fresh schema per scenario) and
+/// calls `sesame::store::suite::$name(store)` in each: the list lives here only, so a new
+/// scenario reaches every store. Arguments after the harness's name come before the list:
+/// `store_suite!(with run_all, cluster)` expands to `run_all!(cluster, <scenarios>)`.
 #[macro_export]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-suite")))]
 macro_rules! store_suite {
+    (with $harness:ident $(, $arg:tt)* $(,)?) => {
+        $crate::__store_suite_scenarios!([$harness] ($($arg,)*));
+    };
     ($make:expr) => {
-        $crate::store_suite!(@each $make;
+        $crate::__store_suite_scenarios!([$crate::store_suite] (@each $make;));
+    };
+    (@each $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let store = ::std::sync::Arc::new($make);
+                $crate::store::suite::$name(store).await;
+            }
+        )*
+    };
+}
+
+/// The one list of the suite's scenarios, handed to `callback` after `prefix`: what
+/// [`store_suite!`] expands, and what `store_suite!(with my_harness)` hands to a store's own
+/// harness macro (one that can skip when its server is unreachable, or set a fixture up per
+/// scenario), so that no store keeps a copy of the list.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_suite_scenarios {
+    ([$($callback:tt)*] ($($prefix:tt)*)) => {
+        $($callback)*!($($prefix)*
             create_is_insert_if_absent,
             load_returns_exactly_what_was_saved,
             update_is_compare_and_swap,
@@ -80,15 +111,6 @@ macro_rules! store_suite {
             throttle_records_expire,
             concurrent_throttle_swaps_count_every_attempt
         );
-    };
-    (@each $make:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() {
-                let store = ::std::sync::Arc::new($make);
-                $crate::store::suite::$name(store).await;
-            }
-        )*
     };
 }
 
