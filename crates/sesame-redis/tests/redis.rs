@@ -158,7 +158,9 @@ async fn ttls_follow_expiry() {
         if index {
             assert_eq!(ttl, -1, "{key} has PTTL {ttl}");
         } else {
-            assert!(ttl > 0, "{key} has PTTL {ttl}");
+            // -2: gone since the scan, by its TTL (the expired record's one second runs out
+            // while a loaded machine gets here).
+            assert!(ttl > 0 || ttl == -2, "{key} has PTTL {ttl}");
         }
     }
     t.cleanup().await;
