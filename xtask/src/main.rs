@@ -164,19 +164,92 @@ fn ci() -> Result<(), String> {
 /// one only the published crates themselves compile again. `--allow-dirty`: `cargo xtask ci`
 /// also runs on uncommitted changes (a developer's check before committing).
 fn package() -> Result<(), String> {
-    let unpublished = unpublished_members()?;
+    let members = members()?;
+    clear_stale_package_sources()?;
+    // Verification builds each crate from its package, against its workspace dependencies as
+    // packaged into a temporary registry, all at version 0.1.0: cargo takes a registry crate's
+    // build as fresh whatever its source, so a second run would link the previous run's build.
+    // The verification builds get a target directory of their own, cleared of our crates (the
+    // third-party dependencies stay built) before each run.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("target")
+        })
+        .join("package-verify");
+    if target.exists() {
+        let mut clean = cargo();
+        clean.arg("clean").arg("--target-dir").arg(&target);
+        for (name, published) in &members {
+            if *published {
+                clean.args(["-p", name]);
+            }
+        }
+        run("package (clean the previous verification)", &mut clean)?;
+    }
     let mut cmd = cargo();
-    cmd.args(["package", "--workspace", "--allow-dirty"]);
-    for name in &unpublished {
+    cmd.args(["package", "--workspace", "--allow-dirty", "--target-dir"])
+        .arg(&target);
+    let unpublished = members
+        .iter()
+        .filter(|(_, published)| !published)
+        .map(|(name, _)| name);
+    for name in unpublished {
         cmd.args(["--exclude", name]);
     }
     run("package", &mut cmd)
 }
 
+/// Removes what earlier `cargo package` runs unpacked from their temporary registry into
+/// `$CARGO_HOME/registry/src/-<hash>/`. Cargo keys those directories by the temporary
+/// registry's path and the crates by name and version only, and never unpacks a version again:
+/// with the version unchanged (0.1.0 for every commit until a release), a second run from the
+/// same checkout would verify each crate against the *previous* run's copy of its workspace
+/// dependencies (seen: sesame-http verified against a `sesame` without `sesame::csrf`).
+/// Crates.io's directories (`index.crates.io-...`) are left alone.
+fn clear_stale_package_sources() -> Result<(), String> {
+    let home = match std::env::var_os("CARGO_HOME") {
+        Some(home) => std::path::PathBuf::from(home),
+        None => match std::env::var_os("HOME") {
+            Some(home) => Path::new(&home).join(".cargo"),
+            None => return Ok(()),
+        },
+    };
+    let Ok(dirs) = std::fs::read_dir(home.join("registry").join("src")) else {
+        return Ok(());
+    };
+    for dir in dirs.flatten() {
+        let path = dir.path();
+        let local = dir.file_name().to_string_lossy().starts_with('-');
+        let ours = std::fs::read_dir(&path).is_ok_and(|mut crates| {
+            crates.any(|c| c.is_ok_and(|c| c.file_name().to_string_lossy().starts_with("sesame")))
+        });
+        if local && ours {
+            std::fs::remove_dir_all(&path)
+                .map_err(|e| format!("package: cannot remove {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// The names of the workspace members whose manifest says `publish = false`, read from the
 /// root manifest's `members` list (xtask has no dependencies, so no TOML parser: the manifests
 /// keep `members = [...]`, `name = "..."` and `publish = false` one per line).
+#[cfg(test)]
 fn unpublished_members() -> Result<Vec<String>, String> {
+    Ok(members()?
+        .into_iter()
+        .filter(|(_, published)| !published)
+        .map(|(name, _)| name)
+        .collect())
+}
+
+/// Every workspace member's package name, and whether it is published (read as
+/// [`unpublished_members`] says).
+fn members() -> Result<Vec<(String, bool)>, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .ok_or("no workspace root")?;
@@ -194,7 +267,7 @@ fn unpublished_members() -> Result<Vec<String>, String> {
     if members.is_empty() {
         return Err("package: no `members = [...]` list in the root Cargo.toml".into());
     }
-    let mut unpublished = Vec::new();
+    let mut names = Vec::new();
     for member in members {
         let text = read(&root.join(&member).join("Cargo.toml"))?;
         let field = |key: &str| {
@@ -202,14 +275,13 @@ fn unpublished_members() -> Result<Vec<String>, String> {
                 .map(str::trim)
                 .find(|l| l.split('=').next().is_some_and(|k| k.trim() == key))
         };
-        if field("publish").is_some_and(|l| l.ends_with("false")) {
-            let name = field("name")
-                .and_then(quoted)
-                .ok_or_else(|| format!("package: no name in {member}/Cargo.toml"))?;
-            unpublished.push(name);
-        }
+        let name = field("name")
+            .and_then(quoted)
+            .ok_or_else(|| format!("package: no name in {member}/Cargo.toml"))?;
+        let published = !field("publish").is_some_and(|l| l.ends_with("false"));
+        names.push((name, published));
     }
-    Ok(unpublished)
+    Ok(names)
 }
 
 fn e2e() -> Result<(), String> {
