@@ -247,8 +247,8 @@ fn unpublished_members() -> Result<Vec<String>, String> {
         .collect())
 }
 
-/// Every workspace member's package name, and whether it is published (read as
-/// [`unpublished_members`] says).
+/// Every workspace member's package name, and whether it is published (`publish = false`
+/// marks the others; see the format notes above `unpublished_members`).
 fn members() -> Result<Vec<(String, bool)>, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
