@@ -11,7 +11,7 @@ use crate::error::DemoError;
 use crate::forms::{self, MAX_FORM_BYTES};
 use crate::pages::{self, Frame, Nav};
 use crate::reply::Reply;
-use crate::users::{DemoBackend, DemoUser, UserStoreError, UserTable};
+use crate::users::{DemoBackend, DemoUser, Permission, UserStoreError, UserTable};
 
 /// The one message for every failed login: unknown user, wrong password, disabled account.
 pub const LOGIN_FAILED: &str = "Invalid username or password.";
@@ -19,9 +19,9 @@ pub const LOGIN_FAILED: &str = "Invalid username or password.";
 /// The auth handle of a demo request.
 pub type DemoAuth = AuthSession<DemoBackend>;
 
-/// Every route of the demo: its path, and the methods it answers (`GET` routes answer `HEAD`
-/// too). Framework glue registers exactly these; anything else is [`Demo::not_found`] or
-/// [`Demo::method_not_allowed`].
+/// Every route of the demo: its path (a `{name}` segment matches any one segment), and the
+/// methods it answers (`GET` routes answer `HEAD` too). Framework glue registers exactly these;
+/// anything else is [`Demo::not_found`] or [`Demo::method_not_allowed`].
 pub const ROUTES: &[(&str, &[&str])] = &[
     ("/", &["GET"]),
     ("/login", &["GET", "POST"]),
@@ -35,13 +35,20 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/cart", &["GET", "POST"]),
     ("/api/me", &["GET"]),
     ("/api/tokens", &["POST"]),
+    ("/admin", &["GET"]),
+    ("/admin/users/{username}/disable", &["POST"]),
+    ("/admin/users/{username}/enable", &["POST"]),
+    ("/csp-report", &["POST"]),
 ];
 
 /// The paths opted out of the CSRF check every framework's Sesame glue enforces on unsafe
-/// methods (SECURITY.md 52). `POST /api/tokens` answers a bearer client whose token is wrong
-/// with `401` rather than the CSRF `403`, so it makes the check itself, after authentication:
-/// a cookie-authenticated request still needs the form's token there (SECURITY.md 49).
-pub const CSRF_EXEMPT: &[&str] = &["/api/tokens"];
+/// methods (SECURITY.md 52): `POST /csp-report`, where browsers send the reports of the pages'
+/// Content-Security-Policy, a post no form of ours makes and no token can accompany. It
+/// changes nothing and only logs.
+pub const CSRF_EXEMPT: &[&str] = &["/csp-report"];
+
+/// The most of a CSP report that is read and logged.
+const MAX_CSP_REPORT_BYTES: usize = 4 * 1024;
 
 /// The demo application: Sesame with the demo's user backend, and one method per route.
 ///
@@ -110,8 +117,10 @@ impl Demo {
     }
 
     /// Routes a request by its method and path: the same table as the framework glue, for
-    /// frameworks (and tests) that prefer one catch-all handler. `HEAD` is answered as `GET`
-    /// (the framework drops the body).
+    /// frameworks (and tests) that prefer one catch-all handler, making the checks the
+    /// frameworks' login-required, fresh-login-required and permission-required idioms make
+    /// (CSRF is the caller's, as it is Sesame's glue's). `HEAD` is answered as `GET` (the
+    /// framework drops the body).
     pub async fn dispatch(&self, auth: &DemoAuth, body: &[u8]) -> Reply {
         let req = auth.session().request();
         let path = req.path_and_query().split(['?', '#']).next().unwrap_or("");
@@ -119,24 +128,90 @@ impl Demo {
             "HEAD" => "GET",
             m => m,
         };
-        match (path, method) {
-            ("/", "GET") => self.home(auth).await,
-            ("/login", "GET") => self.login_page(auth).await,
-            ("/login", "POST") => self.login(auth, body).await,
-            ("/register", "GET") => self.register_page(auth).await,
-            ("/register", "POST") => self.register(auth, body).await,
-            ("/dashboard", "GET") => self.dashboard(auth).await,
-            ("/settings", "GET") => self.settings_page(auth).await,
-            ("/settings/password", "POST") => self.change_password(auth, body).await,
-            ("/sessions", "GET") => self.sessions_page(auth).await,
-            ("/sessions/revoke-others", "POST") => self.revoke_other_sessions(auth, body).await,
-            ("/logout", "POST") => self.logout(auth, body).await,
-            ("/cart", "GET") => self.cart(auth).await,
-            ("/cart", "POST") => self.add_to_cart(auth, body).await,
-            ("/api/me", "GET") => self.api_me(auth).await,
-            ("/api/tokens", "POST") => self.create_token(auth, body).await,
-            (path, _) => Self::method_not_allowed(path),
-        }
+        let login = || async { auth.require_login().await };
+        let fresh = || async { auth.require_fresh_login().await };
+        let admin = || async { auth.require_perm(&Permission::Admin).await };
+        let admin_action = path
+            .strip_prefix("/admin/users/")
+            .and_then(|rest| rest.split_once('/'))
+            .filter(|(name, _)| !name.is_empty());
+        let outcome = match (path, method) {
+            ("/", "GET") => return self.home(auth).await,
+            ("/login", "GET") => return self.login_page(auth).await,
+            ("/login", "POST") => return self.login(auth, body).await,
+            ("/register", "GET") => return self.register_page(auth).await,
+            ("/register", "POST") => return self.register(auth, body).await,
+            ("/dashboard", "GET") => match login().await {
+                Ok(user) => Ok(self.dashboard(auth, &user).await),
+                Err(r) => Err(r),
+            },
+            ("/settings", "GET") => match fresh().await {
+                Ok(user) => Ok(self.settings_page(auth, &user).await),
+                Err(r) => Err(r),
+            },
+            ("/settings/password", "POST") => match fresh().await {
+                Ok(user) => Ok(self.change_password(auth, &user, body).await),
+                Err(r) => Err(r),
+            },
+            ("/sessions", "GET") => match login().await {
+                Ok(_) => Ok(self.sessions_page(auth).await),
+                Err(r) => Err(r),
+            },
+            ("/sessions/revoke-others", "POST") => match login().await {
+                Ok(_) => Ok(self.revoke_other_sessions(auth, body).await),
+                Err(r) => Err(r),
+            },
+            ("/logout", "POST") => return self.logout(auth, body).await,
+            ("/cart", "GET") => match login().await {
+                Ok(_) => Ok(self.cart(auth).await),
+                Err(r) => Err(r),
+            },
+            ("/cart", "POST") => match login().await {
+                Ok(user) => Ok(self.add_to_cart(auth, &user, body).await),
+                Err(r) => Err(r),
+            },
+            ("/api/me", "GET") => match auth.current_user().await {
+                Ok(user) => Ok(Self::api_me(user.as_ref())),
+                Err(e) => Err(Rejection::from(e)),
+            },
+            ("/api/tokens", "POST") => match login().await {
+                Ok(user) => Ok(self.create_token(&user).await),
+                Err(r) => Err(r),
+            },
+            ("/admin", "GET") => match admin().await {
+                Ok(user) => match auth.permissions().await {
+                    Ok(held) => Ok(self.admin_page(auth, &user, &held).await),
+                    Err(e) => Err(Rejection::from(e)),
+                },
+                Err(r) => Err(r),
+            },
+            ("/csp-report", "POST") => return Self::csp_report(body),
+            (_, "POST") if matches!(admin_action, Some((_, "disable" | "enable"))) => {
+                let (name, action) = admin_action.unwrap_or_default();
+                match admin().await {
+                    Ok(user) if action == "enable" => {
+                        Ok(self.enable_user(auth, &user, name, body).await)
+                    }
+                    Ok(user) => Ok(self.disable_user(auth, &user, name, body).await),
+                    Err(r) => Err(r),
+                }
+            }
+            (path, _) => return Self::method_not_allowed(path),
+        };
+        outcome.unwrap_or_else(Reply::Reject)
+    }
+
+    /// `POST /csp-report`: a browser's report of a violation of the pages'
+    /// Content-Security-Policy, logged (its first [`MAX_CSP_REPORT_BYTES`]); `204`. Opted out
+    /// of CSRF ([`CSRF_EXEMPT`]): the browser sends it, with no token.
+    pub fn csp_report(body: &[u8]) -> Reply {
+        let report = &body[..body.len().min(MAX_CSP_REPORT_BYTES)];
+        tracing::warn!(
+            report = %String::from_utf8_lossy(report),
+            truncated = body.len() > MAX_CSP_REPORT_BYTES,
+            "demo: Content-Security-Policy violation reported"
+        );
+        Reply::NoContent
     }
 
     /// Any path the demo does not serve: `404` with a page.
@@ -155,7 +230,7 @@ impl Demo {
     /// header, or [`Demo::not_found`] when the demo has no such path.
     pub fn method_not_allowed(path: &str) -> Reply {
         let path = path.split(['?', '#']).next().unwrap_or("");
-        match ROUTES.iter().find(|(p, _)| *p == path) {
+        match ROUTES.iter().find(|(p, _)| route_matches(p, path)) {
             Some((_, methods)) => {
                 let mut allow: Vec<&str> = Vec::new();
                 for m in *methods {
@@ -203,6 +278,19 @@ impl Demo {
     }
 }
 
+/// Whether `path` is one of `route`'s (see [`ROUTES`]: a `{name}` segment matches any one
+/// segment that is not empty).
+fn route_matches(route: &str, path: &str) -> bool {
+    let (mut r, mut p) = (route.split('/'), path.split('/'));
+    loop {
+        match (r.next(), p.next()) {
+            (None, None) => return true,
+            (Some(r), Some(p)) if r == p || (r.starts_with('{') && !p.is_empty()) => {}
+            _ => return false,
+        }
+    }
+}
+
 /// The body as the form `T`, or the reply to send instead (`413`, `400`).
 pub(crate) fn parse_form<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Reply> {
     if body.len() > MAX_FORM_BYTES {
@@ -227,6 +315,7 @@ pub(crate) async fn frame(auth: &DemoAuth) -> Result<(Frame, Option<DemoUser>), 
         Some(u) => Nav::User {
             username: u.username.clone(),
             csrf: auth.session().csrf_token().await?,
+            admin: auth.has_perm(&Permission::Admin).await?,
         },
         None => Nav::Guest,
     };

@@ -1,23 +1,25 @@
-//! The demo on axum: [`sesame_tower::SesameLayer`] runs the session lifecycle, the
-//! [`Auth`] extractor hands each handler the core's auth session, and every handler is one
-//! line of glue around a [`Demo`] method.
+//! The demo on axum: [`sesame_tower::SesameLayer`] runs the session lifecycle and enforces
+//! CSRF; `route_layer`s require a login, a fresh login or the `admin` permission for groups of
+//! routes; the [`Auth`], [`CurrentUser`], [`FreshUser`], [`OptionalUser`] and [`Permissions`]
+//! extractors hand each handler what it needs; and every handler is one line of glue around a
+//! [`Demo`] method.
 
 use std::future::Future;
 use std::net::SocketAddr;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{MethodRouter, get, post};
-use sesame_tower::{Auth, SesameLayer};
+use sesame_tower::{Auth, CurrentUser, FreshUser, OptionalUser, Permissions, SesameLayer};
 use tokio::net::TcpListener;
 
 use crate::app::Demo;
 use crate::forms::MAX_FORM_BYTES;
 use crate::reply::Reply;
-use crate::users::DemoBackend;
+use crate::users::{DemoBackend, Permission};
 
 type DemoAuth = Auth<DemoBackend>;
 
@@ -30,22 +32,53 @@ pub fn router(demo: Demo) -> Router {
         .fold(SesameLayer::new(demo.sesame().clone()), |layer, path| {
             layer.csrf_exempt(*path)
         });
+    // Each route's `route_layer` answers for it (303 to the login page, 401 JSON, 403)
+    // before the handler runs. On the method router, before its fallback: a wrong method is
+    // still the route's 405 (a `Router::route_layer` would wrap the fallback too).
+    let login = || sesame_tower::login_required::<DemoBackend>();
+    let fresh = || sesame_tower::fresh_login_required::<DemoBackend>();
+    let admin = || sesame_tower::permission_required::<DemoBackend>(Permission::Admin);
     let routes = Router::new()
         .route("/", with_405(get(home)))
-        .route("/login", with_405(get(login_page).post(login)))
+        .route("/login", with_405(get(login_page).post(login_post)))
         .route("/register", with_405(get(register_page).post(register)))
-        .route("/dashboard", with_405(get(dashboard)))
-        .route("/settings", with_405(get(settings_page)))
-        .route("/settings/password", with_405(post(change_password)))
-        .route("/sessions", with_405(get(sessions_page)))
+        .route("/dashboard", with_405(get(dashboard).route_layer(login())))
+        .route(
+            "/settings",
+            with_405(get(settings_page).route_layer(fresh())),
+        )
+        .route(
+            "/settings/password",
+            with_405(post(change_password).route_layer(fresh())),
+        )
+        .route(
+            "/sessions",
+            with_405(get(sessions_page).route_layer(login())),
+        )
         .route(
             "/sessions/revoke-others",
-            with_405(post(revoke_other_sessions)),
+            with_405(post(revoke_other_sessions).route_layer(login())),
         )
         .route("/logout", with_405(post(logout)))
-        .route("/cart", with_405(get(cart).post(add_to_cart)))
+        .route(
+            "/cart",
+            with_405(get(cart).post(add_to_cart).route_layer(login())),
+        )
         .route("/api/me", with_405(get(api_me)))
-        .route("/api/tokens", with_405(post(create_token)))
+        .route(
+            "/api/tokens",
+            with_405(post(create_token).route_layer(login())),
+        )
+        .route("/admin", with_405(get(admin_page).route_layer(admin())))
+        .route(
+            "/admin/users/{username}/disable",
+            with_405(post(disable_user).route_layer(admin())),
+        )
+        .route(
+            "/admin/users/{username}/enable",
+            with_405(post(enable_user).route_layer(admin())),
+        )
+        .route("/csp-report", with_405(post(csp_report)))
         .fallback(not_found)
         .with_state(demo);
     // Around the whole router, not each route (`Router::layer` wraps routes one by one, inside
@@ -131,33 +164,114 @@ macro_rules! page {
 
 /// Handlers for form posts: `Demo::$method(&auth, &body)`.
 macro_rules! form {
-    ($($name:ident),* $(,)?) => {$(
+    ($($name:ident => $method:ident),* $(,)?) => {$(
         async fn $name(State(demo): State<Demo>, Auth(auth): DemoAuth, body: Body) -> Response {
             match read_body(body).await {
-                Ok(body) => into_response(demo.$name(&auth, &body).await),
+                Ok(body) => into_response(demo.$method(&auth, &body).await),
                 Err(response) => response,
             }
         }
     )*};
 }
 
-page!(
-    home,
-    login_page,
-    register_page,
-    dashboard,
-    settings_page,
-    sessions_page,
-    cart,
-    api_me,
-);
+page!(home, login_page, register_page, sessions_page, cart);
 
 form!(
-    login,
-    register,
-    change_password,
-    revoke_other_sessions,
-    logout,
-    add_to_cart,
-    create_token,
+    login_post => login,
+    register => register,
+    revoke_other_sessions => revoke_other_sessions,
+    logout => logout,
 );
+
+async fn dashboard(
+    State(demo): State<Demo>,
+    Auth(auth): DemoAuth,
+    CurrentUser(user): CurrentUser<DemoBackend>,
+) -> Response {
+    into_response(demo.dashboard(&auth, &user).await)
+}
+
+async fn settings_page(
+    State(demo): State<Demo>,
+    Auth(auth): DemoAuth,
+    FreshUser(user): FreshUser<DemoBackend>,
+) -> Response {
+    into_response(demo.settings_page(&auth, &user).await)
+}
+
+async fn change_password(
+    State(demo): State<Demo>,
+    Auth(auth): DemoAuth,
+    FreshUser(user): FreshUser<DemoBackend>,
+    body: Body,
+) -> Response {
+    match read_body(body).await {
+        Ok(body) => into_response(demo.change_password(&auth, &user, &body).await),
+        Err(response) => response,
+    }
+}
+
+async fn add_to_cart(
+    State(demo): State<Demo>,
+    Auth(auth): DemoAuth,
+    CurrentUser(user): CurrentUser<DemoBackend>,
+    body: Body,
+) -> Response {
+    match read_body(body).await {
+        Ok(body) => into_response(demo.add_to_cart(&auth, &user, &body).await),
+        Err(response) => response,
+    }
+}
+
+async fn api_me(OptionalUser(user): OptionalUser<DemoBackend>) -> Response {
+    into_response(Demo::api_me(user.as_ref()))
+}
+
+async fn create_token(
+    State(demo): State<Demo>,
+    CurrentUser(user): CurrentUser<DemoBackend>,
+) -> Response {
+    into_response(demo.create_token(&user).await)
+}
+
+async fn admin_page(
+    State(demo): State<Demo>,
+    Auth(auth): DemoAuth,
+    CurrentUser(admin): CurrentUser<DemoBackend>,
+    Permissions(held): Permissions<DemoBackend>,
+) -> Response {
+    into_response(demo.admin_page(&auth, &admin, &held).await)
+}
+
+async fn disable_user(
+    State(demo): State<Demo>,
+    Auth(auth): DemoAuth,
+    CurrentUser(admin): CurrentUser<DemoBackend>,
+    Path(username): Path<String>,
+    body: Body,
+) -> Response {
+    match read_body(body).await {
+        Ok(body) => into_response(demo.disable_user(&auth, &admin, &username, &body).await),
+        Err(response) => response,
+    }
+}
+
+async fn enable_user(
+    State(demo): State<Demo>,
+    Auth(auth): DemoAuth,
+    CurrentUser(admin): CurrentUser<DemoBackend>,
+    Path(username): Path<String>,
+    body: Body,
+) -> Response {
+    match read_body(body).await {
+        Ok(body) => into_response(demo.enable_user(&auth, &admin, &username, &body).await),
+        Err(response) => response,
+    }
+}
+
+async fn csp_report(body: Body) -> Response {
+    match read_body(body).await {
+        Ok(body) => into_response(Demo::csp_report(&body)),
+        Err(response) => response,
+    }
+}

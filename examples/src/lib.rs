@@ -72,7 +72,7 @@ pub use forms::MAX_FORM_BYTES;
 pub use reply::{Reply, ReplyParts};
 pub use settings::{Secret, Settings, SettingsError};
 pub use startup::{POSTGRES_SCHEMA, REDIS_SESSION_PREFIX, REDIS_USERS_PREFIX};
-pub use users::{Credentials, DemoBackend, DemoUser, UserTable};
+pub use users::{Credentials, DemoBackend, DemoUser, Permission, UserTable};
 
 /// Serves Prometheus metrics (`GET /metrics`, every `sesame_*` series of [`sesame::metrics`])
 /// on [`Settings::metrics_addr`], a listener of its own, never the application's port. Call it

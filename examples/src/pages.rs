@@ -16,12 +16,12 @@ use crate::users::DemoUser;
 pub(crate) const STYLE: &str = include_str!("../templates/style.css");
 
 /// The `Content-Security-Policy` of every page: nothing but this stylesheet, forms posting to
-/// this site, no framing.
+/// this site, no framing; violations reported to `POST /csp-report`.
 pub(crate) static CSP: LazyLock<String> = LazyLock::new(|| {
     let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(STYLE.as_bytes()));
     format!(
         "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; \
-         frame-ancestors 'none'; base-uri 'none'"
+         frame-ancestors 'none'; base-uri 'none'; report-uri /csp-report"
     )
 });
 
@@ -51,8 +51,12 @@ impl Errors {
 pub(crate) enum Nav {
     /// Nobody is logged in (or the page does not look).
     Guest,
-    /// A logged-in user; the CSRF token is for the logout button.
-    User { username: String, csrf: String },
+    /// A logged-in user; the CSRF token is for the logout button; `admin`: a link to `/admin`.
+    User {
+        username: String,
+        csrf: String,
+        admin: bool,
+    },
 }
 
 /// What every page shows around its content.
@@ -230,6 +234,35 @@ struct ErrorPage<'a> {
     message: &'a str,
 }
 
+/// What the admin page shows.
+#[derive(Debug)]
+pub(crate) struct AdminPage<'a> {
+    /// The users listed.
+    pub(crate) users: &'a [DemoUser],
+    /// The admin looking.
+    pub(crate) admin_id: &'a str,
+    /// The admin's permissions, by name.
+    pub(crate) held: &'a [&'a str],
+    pub(crate) csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct Admin<'a> {
+    frame: &'a Frame,
+    page: &'a AdminPage<'a>,
+    limit: usize,
+}
+
+/// `GET /admin`.
+pub(crate) fn admin(frame: &Frame, page: &AdminPage<'_>) -> String {
+    render(&Admin {
+        frame,
+        page,
+        limit: crate::handlers::ADMIN_PAGE_USERS,
+    })
+}
+
 /// An error page: `404`, `405`, `400`, `413`.
 pub(crate) fn error(frame: &Frame, title: &str, message: &str) -> String {
     render(&ErrorPage {
@@ -294,6 +327,7 @@ mod tests {
             nav: Nav::User {
                 username: "<bob>".into(),
                 csrf: "c".into(),
+                admin: false,
             },
             flashes: vec![Flash {
                 category: "success".into(),
@@ -304,6 +338,7 @@ mod tests {
         assert!(page.contains("Signed in as <strong>&#60;bob&#62;</strong>"));
         assert!(page.contains("<li class=\"flash flash-success\">Done &#38; dusted</li>"));
         assert!(page.contains("action=\"/logout\""));
+        assert!(!page.contains("href=\"/admin\""));
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! The demo on Poem: [`sesame_poem::SesameMiddleware`] runs the session lifecycle, the
-//! [`Auth`] extractor hands each handler the core's auth session, and every handler is one
-//! line of glue around a [`Demo`] method.
+//! The demo on Poem: [`sesame_poem::SesameMiddleware`] runs the session lifecycle and enforces
+//! CSRF; the [`LoginRequired`], [`FreshLoginRequired`] and [`PermissionRequired`] middlewares
+//! guard the handlers that need them; the [`Auth`], [`CurrentUser`], [`FreshUser`],
+//! [`OptionalUser`] and [`Permissions`] extractors hand each handler what it needs; and every
+//! handler is one line of glue around a [`Demo`] method.
 
 use std::future::Future;
 use std::io;
@@ -8,16 +10,19 @@ use std::io;
 use poem::error::{MethodNotAllowedError, NotFoundError};
 use poem::http::{HeaderName, HeaderValue, StatusCode};
 use poem::listener::TcpAcceptor;
-use poem::web::Data;
+use poem::web::{Data, Path};
 use poem::{Body, Endpoint, EndpointExt, Response, Route, RouteMethod, Server, get, handler, post};
-use sesame_poem::{Auth, SesameMiddleware};
+use sesame_poem::{
+    Auth, CurrentUser, FreshLoginRequired, FreshUser, LoginRequired, OptionalUser,
+    PermissionRequired, Permissions, SesameMiddleware,
+};
 use tokio::io::AsyncReadExt as _;
 use tokio::net::TcpListener;
 
 use crate::app::Demo;
 use crate::forms::MAX_FORM_BYTES;
 use crate::reply::Reply;
-use crate::users::DemoBackend;
+use crate::users::{DemoBackend, Permission};
 
 type DemoAuth = Auth<DemoBackend>;
 
@@ -30,28 +35,73 @@ pub fn app(demo: Demo) -> impl Endpoint<Output = Response> {
         .fold(SesameMiddleware::new(demo.sesame().clone()), |m, path| {
             m.csrf_exempt(*path)
         });
+    // The requirement middlewares wrap the handlers, inside the method routing: a wrong
+    // method is still the route's 405.
+    let login = || LoginRequired::<DemoBackend>::new();
+    let fresh = || FreshLoginRequired::<DemoBackend>::new();
+    let admin = || PermissionRequired::<DemoBackend>::new([Permission::Admin]);
     Route::new()
         .at("/", with_405("/", get(home)))
-        .at("/login", with_405("/login", get(login_page).post(login)))
+        .at(
+            "/login",
+            with_405("/login", get(login_page).post(login_post)),
+        )
         .at(
             "/register",
             with_405("/register", get(register_page).post(register)),
         )
-        .at("/dashboard", with_405("/dashboard", get(dashboard)))
-        .at("/settings", with_405("/settings", get(settings_page)))
+        .at(
+            "/dashboard",
+            with_405("/dashboard", get(dashboard.with(login()))),
+        )
+        .at(
+            "/settings",
+            with_405("/settings", get(settings_page.with(fresh()))),
+        )
         .at(
             "/settings/password",
-            with_405("/settings/password", post(change_password)),
+            with_405("/settings/password", post(change_password.with(fresh()))),
         )
-        .at("/sessions", with_405("/sessions", get(sessions_page)))
+        .at(
+            "/sessions",
+            with_405("/sessions", get(sessions_page.with(login()))),
+        )
         .at(
             "/sessions/revoke-others",
-            with_405("/sessions/revoke-others", post(revoke_other_sessions)),
+            with_405(
+                "/sessions/revoke-others",
+                post(revoke_other_sessions.with(login())),
+            ),
         )
         .at("/logout", with_405("/logout", post(logout)))
-        .at("/cart", with_405("/cart", get(cart).post(add_to_cart)))
+        .at(
+            "/cart",
+            with_405(
+                "/cart",
+                get(cart.with(login())).post(add_to_cart.with(login())),
+            ),
+        )
         .at("/api/me", with_405("/api/me", get(api_me)))
-        .at("/api/tokens", with_405("/api/tokens", post(create_token)))
+        .at(
+            "/api/tokens",
+            with_405("/api/tokens", post(create_token.with(login()))),
+        )
+        .at("/admin", with_405("/admin", get(admin_page.with(admin()))))
+        .at(
+            "/admin/users/:username/disable",
+            with_405(
+                "/admin/users/{username}/disable",
+                post(disable_user.with(admin())),
+            ),
+        )
+        .at(
+            "/admin/users/:username/enable",
+            with_405(
+                "/admin/users/{username}/enable",
+                post(enable_user.with(admin())),
+            ),
+        )
+        .at("/csp-report", with_405("/csp-report", post(csp_report)))
         .catch_error(|_: NotFoundError| async { into_response(Demo::not_found()) })
         .with(sesame)
         .data(demo)
@@ -145,34 +195,125 @@ macro_rules! page {
 
 /// Handlers for form posts: `Demo::$method(&auth, &body)`.
 macro_rules! form {
-    ($($name:ident),* $(,)?) => {$(
+    ($($name:ident => $method:ident),* $(,)?) => {$(
         #[handler]
         async fn $name(Data(demo): Data<&Demo>, Auth(auth): DemoAuth, body: Body) -> Response {
             match read_body(body).await {
-                Ok(body) => into_response(demo.$name(&auth, &body).await),
+                Ok(body) => into_response(demo.$method(&auth, &body).await),
                 Err(response) => response,
             }
         }
     )*};
 }
 
-page!(
-    home,
-    login_page,
-    register_page,
-    dashboard,
-    settings_page,
-    sessions_page,
-    cart,
-    api_me,
-);
+page!(home, login_page, register_page, sessions_page, cart);
 
 form!(
-    login,
-    register,
-    change_password,
-    revoke_other_sessions,
-    logout,
-    add_to_cart,
-    create_token,
+    login_post => login,
+    register => register,
+    revoke_other_sessions => revoke_other_sessions,
+    logout => logout,
 );
+
+#[handler]
+async fn dashboard(
+    Data(demo): Data<&Demo>,
+    Auth(auth): DemoAuth,
+    CurrentUser(user): CurrentUser<DemoBackend>,
+) -> Response {
+    into_response(demo.dashboard(&auth, &user).await)
+}
+
+#[handler]
+async fn settings_page(
+    Data(demo): Data<&Demo>,
+    Auth(auth): DemoAuth,
+    FreshUser(user): FreshUser<DemoBackend>,
+) -> Response {
+    into_response(demo.settings_page(&auth, &user).await)
+}
+
+#[handler]
+async fn change_password(
+    Data(demo): Data<&Demo>,
+    Auth(auth): DemoAuth,
+    FreshUser(user): FreshUser<DemoBackend>,
+    body: Body,
+) -> Response {
+    match read_body(body).await {
+        Ok(body) => into_response(demo.change_password(&auth, &user, &body).await),
+        Err(response) => response,
+    }
+}
+
+#[handler]
+async fn add_to_cart(
+    Data(demo): Data<&Demo>,
+    Auth(auth): DemoAuth,
+    CurrentUser(user): CurrentUser<DemoBackend>,
+    body: Body,
+) -> Response {
+    match read_body(body).await {
+        Ok(body) => into_response(demo.add_to_cart(&auth, &user, &body).await),
+        Err(response) => response,
+    }
+}
+
+#[handler]
+fn api_me(OptionalUser(user): OptionalUser<DemoBackend>) -> Response {
+    into_response(Demo::api_me(user.as_ref()))
+}
+
+#[handler]
+async fn create_token(
+    Data(demo): Data<&Demo>,
+    CurrentUser(user): CurrentUser<DemoBackend>,
+) -> Response {
+    into_response(demo.create_token(&user).await)
+}
+
+#[handler]
+async fn admin_page(
+    Data(demo): Data<&Demo>,
+    Auth(auth): DemoAuth,
+    CurrentUser(admin): CurrentUser<DemoBackend>,
+    Permissions(held): Permissions<DemoBackend>,
+) -> Response {
+    into_response(demo.admin_page(&auth, &admin, &held).await)
+}
+
+#[handler]
+async fn disable_user(
+    Data(demo): Data<&Demo>,
+    Auth(auth): DemoAuth,
+    CurrentUser(admin): CurrentUser<DemoBackend>,
+    Path(username): Path<String>,
+    body: Body,
+) -> Response {
+    match read_body(body).await {
+        Ok(body) => into_response(demo.disable_user(&auth, &admin, &username, &body).await),
+        Err(response) => response,
+    }
+}
+
+#[handler]
+async fn enable_user(
+    Data(demo): Data<&Demo>,
+    Auth(auth): DemoAuth,
+    CurrentUser(admin): CurrentUser<DemoBackend>,
+    Path(username): Path<String>,
+    body: Body,
+) -> Response {
+    match read_body(body).await {
+        Ok(body) => into_response(demo.enable_user(&auth, &admin, &username, &body).await),
+        Err(response) => response,
+    }
+}
+
+#[handler]
+async fn csp_report(body: Body) -> Response {
+    match read_body(body).await {
+        Ok(body) => into_response(Demo::csp_report(&body)),
+        Err(response) => response,
+    }
+}

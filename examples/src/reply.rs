@@ -27,6 +27,8 @@ pub enum Reply {
     },
     /// A response decided by the core (login redirect, `401`, `403`, `429`, `503`...).
     Reject(Rejection),
+    /// `204 No Content`.
+    NoContent,
     /// `405` for a known path and a method it does not take, with the `Allow` header.
     MethodNotAllowed {
         /// The methods the path takes, e.g. `GET, HEAD, POST`.
@@ -64,6 +66,7 @@ impl Reply {
         match self {
             Self::Html { status, .. } | Self::Json { status, .. } => *status,
             Self::Redirect(_) => 303,
+            Self::NoContent => 204,
             Self::Reject(r) => r.status(),
             Self::MethodNotAllowed { .. } => 405,
         }
@@ -97,6 +100,11 @@ impl Reply {
                 (r.status(), r.headers().to_vec(), r.body().to_owned())
             }
             Self::Reject(r) => (r.status(), r.headers().to_vec(), r.body().to_owned()),
+            Self::NoContent => (
+                204,
+                vec![("cache-control", "no-store".to_owned())],
+                String::new(),
+            ),
             Self::MethodNotAllowed { allow } => {
                 let page = pages::error(
                     &Frame::bare(),

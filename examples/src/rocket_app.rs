@@ -1,6 +1,17 @@
-//! The demo on Rocket: [`sesame_rocket::SesameFairing`] runs the session lifecycle, the
-//! [`Auth`] guard hands each handler the core's auth session, and every handler is one line of
-//! glue around a [`Demo`] method.
+//! The demo on Rocket: [`sesame_rocket::SesameFairing`] runs the session lifecycle and
+//! enforces CSRF (the form posts' [`CsrfData`](sesame_rocket::CsrfData) data guard checks
+//! theirs); the [`Auth`], [`CurrentUser`], [`FreshUser`], [`OptionalUser`], [`RequirePerm`] and
+//! [`Permissions`] request guards hand each handler what it needs (and answer for it when they
+//! cannot: Sesame's catchers send the login redirect, the `401`, the `403`); and every handler
+//! is one line of glue around a [`Demo`] method.
+//!
+//! Rocket runs request guards before the data guard, so a login-required guard on a form post
+//! would answer an anonymous cross-site post with the login redirect before its form's CSRF
+//! token is looked at. The form posts that need a login or a permission therefore take the
+//! [`CsrfData`](sesame_rocket::CsrfData) form first and ask the auth session
+//! (`require_login`, `require_fresh_login`, `require_perm`) in the handler: CSRF first, as in
+//! every other framework (and Django). The pages and `POST /api/tokens` (no form) use the
+//! guards.
 //!
 //! # Serving
 //!
@@ -32,14 +43,16 @@ use rocket::response::{self, Responder};
 use rocket::route::{self, Route};
 use rocket::shield::Shield;
 use rocket::{Build, Request, Response, Rocket, State};
-use sesame_rocket::Auth;
+use sesame_rocket::{
+    Auth, CurrentUser, FreshUser, OptionalUser, PermissionName, Permissions, RequirePerm,
+};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::app::{Demo, ROUTES};
 use crate::forms::MAX_FORM_BYTES;
 use crate::reply::Reply;
-use crate::users::DemoBackend;
+use crate::users::{DemoBackend, Permission};
 
 type DemoAuth = Auth<DemoBackend>;
 
@@ -97,6 +110,10 @@ pub fn rocket(demo: Demo) -> Rocket<Build> {
                 add_to_cart,
                 api_me,
                 create_token,
+                admin_page,
+                disable_user,
+                enable_user,
+                csp_report,
             ],
         )
         .mount("/", method_not_allowed_routes())
@@ -273,12 +290,19 @@ fn method_not_allowed_routes() -> Vec<Route> {
     let mut routes = Vec::new();
     for (path, served) in ROUTES {
         let serves = |m: &str| served.contains(&m);
+        // `{name}` segments in Rocket's syntax: `<name>`.
+        let path = path.replace('{', "<").replace('}', ">");
         for method in METHODS {
             let name = method.as_str();
             if serves(name) || (method == Method::Head && serves("GET")) {
                 continue;
             }
-            routes.push(Route::ranked(100, method, path, method_not_allowed));
+            routes.push(Route::ranked(
+                100,
+                method,
+                path.as_str(),
+                method_not_allowed,
+            ));
         }
     }
     routes
@@ -298,64 +322,174 @@ async fn read_body(body: Data<'_>) -> Result<Vec<u8>, RocketReply> {
     }
 }
 
-/// Handlers for `GET` routes: `Demo::$method(&auth)`.
-macro_rules! page {
-    ($($name:ident => $path:tt),* $(,)?) => {$(
-        #[rocket::get($path)]
-        async fn $name(demo: &State<Demo>, auth: DemoAuth) -> RocketReply {
-            RocketReply(demo.$name(&auth).await)
-        }
-    )*};
-}
+/// The paths of the form posts: their data is a [`CsrfData`](sesame_rocket::CsrfData), whose
+/// CSRF token (header, or the url-encoded or multipart field, wherever it lies in the form) is
+/// checked before the handler, so the fairing leaves them to it (its own check sees only a
+/// form's first 512 bytes; `SesameFairing::csrf_form_posts`).
+const FORM_PATHS: &[&str] = &[
+    "/login",
+    "/register",
+    "/settings/password",
+    "/sessions/revoke-others",
+    "/logout",
+    "/cart",
+    "/admin/users/*",
+];
 
-/// Handlers for form posts: `Demo::$method(&auth, &body)`. The body is a
-/// [`CsrfData`](sesame_rocket::CsrfData): its CSRF token (header, or the url-encoded or
-/// multipart field, wherever it lies in the form) is checked before the handler, so these paths
-/// are left to it by the fairing, whose own check sees only a form's first 512 bytes
-/// ([`FORM_PATHS`], `SesameFairing::csrf_form_posts`).
-macro_rules! form {
-    ($($name:ident => $path:tt),* $(,)?) => {
-        /// The paths of the form posts, checked by their `CsrfData` guard.
-        const FORM_PATHS: &[&str] = &[$($path),*];
-        $(
-        #[rocket::post($path, data = "<body>")]
-        async fn $name(
-            demo: &State<Demo>,
-            auth: DemoAuth,
-            body: sesame_rocket::CsrfData<DemoBackend>,
-        ) -> RocketReply {
-            RocketReply(demo.$name(&auth, &body).await)
-        }
-        )*
-    };
-}
+/// A form post's data: its CSRF token checked (see [`FORM_PATHS`]).
+type Form = sesame_rocket::CsrfData<DemoBackend>;
 
-/// `POST /api/tokens`: opted out of CSRF ([`crate::app::CSRF_EXEMPT`]); the handler checks a
-/// cookie-authenticated request's token itself, after authentication.
-#[rocket::post("/api/tokens", data = "<body>")]
-async fn create_token(demo: &State<Demo>, auth: DemoAuth, body: Data<'_>) -> RocketReply {
-    match read_body(body).await {
-        Ok(body) => RocketReply(demo.create_token(&auth, &body).await),
-        Err(reply) => reply,
+/// The permission [`RequirePerm`] asks for on the admin routes.
+struct Admin;
+
+impl PermissionName<DemoBackend> for Admin {
+    fn permission() -> Permission {
+        Permission::Admin
     }
 }
 
-page!(
-    home => "/",
-    login_page => "/login",
-    register_page => "/register",
-    dashboard => "/dashboard",
-    settings_page => "/settings",
-    sessions_page => "/sessions",
-    cart => "/cart",
-    api_me => "/api/me",
-);
+/// An admin: the `RequirePerm` guard answers anonymous requests as login-required ones, and
+/// logged-in users without the permission `403`.
+type AdminUser = RequirePerm<DemoBackend, Admin>;
 
-form!(
-    login => "/login",
-    register => "/register",
-    change_password => "/settings/password",
-    revoke_other_sessions => "/sessions/revoke-others",
-    logout => "/logout",
-    add_to_cart => "/cart",
-);
+#[rocket::get("/")]
+async fn home(demo: &State<Demo>, auth: DemoAuth) -> RocketReply {
+    RocketReply(demo.home(&auth).await)
+}
+
+#[rocket::get("/login")]
+async fn login_page(demo: &State<Demo>, auth: DemoAuth) -> RocketReply {
+    RocketReply(demo.login_page(&auth).await)
+}
+
+#[rocket::post("/login", data = "<body>")]
+async fn login(demo: &State<Demo>, auth: DemoAuth, body: Form) -> RocketReply {
+    RocketReply(demo.login(&auth, &body).await)
+}
+
+#[rocket::get("/register")]
+async fn register_page(demo: &State<Demo>, auth: DemoAuth) -> RocketReply {
+    RocketReply(demo.register_page(&auth).await)
+}
+
+#[rocket::post("/register", data = "<body>")]
+async fn register(demo: &State<Demo>, auth: DemoAuth, body: Form) -> RocketReply {
+    RocketReply(demo.register(&auth, &body).await)
+}
+
+#[rocket::get("/dashboard")]
+async fn dashboard(
+    demo: &State<Demo>,
+    auth: DemoAuth,
+    user: CurrentUser<DemoBackend>,
+) -> RocketReply {
+    RocketReply(demo.dashboard(&auth, &user.0).await)
+}
+
+#[rocket::get("/settings")]
+async fn settings_page(
+    demo: &State<Demo>,
+    auth: DemoAuth,
+    user: FreshUser<DemoBackend>,
+) -> RocketReply {
+    RocketReply(demo.settings_page(&auth, &user.0).await)
+}
+
+#[rocket::post("/settings/password", data = "<body>")]
+async fn change_password(demo: &State<Demo>, auth: DemoAuth, body: Form) -> RocketReply {
+    RocketReply(match auth.require_fresh_login().await {
+        Ok(user) => demo.change_password(&auth, &user, &body).await,
+        Err(refusal) => Reply::Reject(refusal),
+    })
+}
+
+#[rocket::get("/sessions")]
+async fn sessions_page(
+    demo: &State<Demo>,
+    auth: DemoAuth,
+    _user: CurrentUser<DemoBackend>,
+) -> RocketReply {
+    RocketReply(demo.sessions_page(&auth).await)
+}
+
+#[rocket::post("/sessions/revoke-others", data = "<body>")]
+async fn revoke_other_sessions(demo: &State<Demo>, auth: DemoAuth, body: Form) -> RocketReply {
+    RocketReply(match auth.require_login().await {
+        Ok(_) => demo.revoke_other_sessions(&auth, &body).await,
+        Err(refusal) => Reply::Reject(refusal),
+    })
+}
+
+#[rocket::post("/logout", data = "<body>")]
+async fn logout(demo: &State<Demo>, auth: DemoAuth, body: Form) -> RocketReply {
+    RocketReply(demo.logout(&auth, &body).await)
+}
+
+#[rocket::get("/cart")]
+async fn cart(demo: &State<Demo>, auth: DemoAuth, _user: CurrentUser<DemoBackend>) -> RocketReply {
+    RocketReply(demo.cart(&auth).await)
+}
+
+#[rocket::post("/cart", data = "<body>")]
+async fn add_to_cart(demo: &State<Demo>, auth: DemoAuth, body: Form) -> RocketReply {
+    RocketReply(match auth.require_login().await {
+        Ok(user) => demo.add_to_cart(&auth, &user, &body).await,
+        Err(refusal) => Reply::Reject(refusal),
+    })
+}
+
+#[rocket::get("/api/me")]
+fn api_me(user: OptionalUser<DemoBackend>) -> RocketReply {
+    RocketReply(Demo::api_me(user.0.as_ref()))
+}
+
+/// A bearer client needs no CSRF token, a cookie session does: the fairing decides.
+#[rocket::post("/api/tokens")]
+async fn create_token(demo: &State<Demo>, user: CurrentUser<DemoBackend>) -> RocketReply {
+    RocketReply(demo.create_token(&user.0).await)
+}
+
+#[rocket::get("/admin")]
+async fn admin_page(
+    demo: &State<Demo>,
+    auth: DemoAuth,
+    admin: AdminUser,
+    held: Permissions<DemoBackend>,
+) -> RocketReply {
+    RocketReply(demo.admin_page(&auth, &admin, &held.0).await)
+}
+
+#[rocket::post("/admin/users/<username>/disable", data = "<body>")]
+async fn disable_user(
+    demo: &State<Demo>,
+    auth: DemoAuth,
+    username: String,
+    body: Form,
+) -> RocketReply {
+    RocketReply(match auth.require_perm(&Permission::Admin).await {
+        Ok(admin) => demo.disable_user(&auth, &admin, &username, &body).await,
+        Err(refusal) => Reply::Reject(refusal),
+    })
+}
+
+#[rocket::post("/admin/users/<username>/enable", data = "<body>")]
+async fn enable_user(
+    demo: &State<Demo>,
+    auth: DemoAuth,
+    username: String,
+    body: Form,
+) -> RocketReply {
+    RocketReply(match auth.require_perm(&Permission::Admin).await {
+        Ok(admin) => demo.enable_user(&auth, &admin, &username, &body).await,
+        Err(refusal) => Reply::Reject(refusal),
+    })
+}
+
+/// Opted out of CSRF ([`crate::app::CSRF_EXEMPT`]): browsers post these reports.
+#[rocket::post("/csp-report", data = "<body>")]
+async fn csp_report(body: Data<'_>) -> RocketReply {
+    match read_body(body).await {
+        Ok(body) => RocketReply(Demo::csp_report(&body)),
+        Err(reply) => reply,
+    }
+}

@@ -11,6 +11,7 @@
 //! | `SESAME_ABSOLUTE_TIMEOUT_SECS` | the library's (12 h) | absolute timeout from login, never extended by activity; at least the idle timeout (set both together when shortening it) |
 //! | `SESAME_REMEMBER_GRACE_SECS` | the library's (15 s) | grace window of a just-rotated remember-me validator |
 //! | `SESAME_SECURE_COOKIES` | `false` | `Secure` cookies (turn on behind HTTPS) |
+//! | `SESAME_ADMINS` | (none) | comma-separated usernames holding the `admin` permission (the `/admin` page), in any letter case |
 //! | `SESAME_TRUSTED_PROXIES` | (none) | comma-separated addresses and CIDR networks of the reverse proxies in front of the demo (`127.0.0.1,10.0.0.0/8`): only their `X-Forwarded-For` / `Forwarded` headers are read |
 //!
 //! The variables are read by [figment](https://docs.rs/figment)'s `Env` provider (prefix
@@ -102,6 +103,9 @@ pub struct Settings {
     /// `SESAME_TRUSTED_PROXIES` (default none): the reverse proxies whose `X-Forwarded-For` /
     /// `Forwarded` headers name the client (see [`sesame::ConfigBuilder::trusted_proxies`]).
     pub trusted_proxies: Vec<IpNet>,
+    /// `SESAME_ADMINS` (default none): the usernames holding the `admin` permission, in lower
+    /// case.
+    pub admins: Vec<String>,
     /// argon2id parameters for new password hashes (default: OWASP's).
     pub password_params: PasswordParams,
     /// Accept `password_params` below the OWASP floor. **Tests only** (see
@@ -133,6 +137,7 @@ impl fmt::Debug for Settings {
             .field("remember_grace", &self.remember_grace)
             .field("secure_cookies", &self.secure_cookies)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("admins", &self.admins)
             .field("password_params", &self.password_params)
             .field("insecure_password_hashing", &self.insecure_password_hashing)
             .field("purge_interval", &self.purge_interval)
@@ -190,6 +195,16 @@ pub enum SettingsError {
         #[source]
         source: sesame::IpNetError,
     },
+    /// An entry of `SESAME_ADMINS` is not a username the demo accepts.
+    #[error("{name}: {value:?} is not a username ({problem})")]
+    Admin {
+        /// The variable.
+        name: &'static str,
+        /// The refused entry.
+        value: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
     /// `SESAME_SECRET` is not the hex of a key of at least 64 bytes.
     #[error("SESAME_SECRET must be the hex encoding of a random key of at least 64 bytes")]
     Secret(#[source] sesame::ConfigError),
@@ -231,7 +246,7 @@ pub enum SettingsError {
 }
 
 /// The variables the demo reads, all with the prefix `SESAME_`.
-const NAMES: [&str; 11] = [
+const NAMES: [&str; 12] = [
     "SESAME_ADDR",
     "SESAME_DATA_DIR",
     "SESAME_SECRET",
@@ -243,6 +258,7 @@ const NAMES: [&str; 11] = [
     "SESAME_SECURE_COOKIES",
     "SESAME_TRUSTED_PROXIES",
     "SESAME_METRICS_ADDR",
+    "SESAME_ADMINS",
 ];
 /// The prefix of every variable.
 const PREFIX: &str = "SESAME_";
@@ -263,6 +279,7 @@ struct Raw {
     secure_cookies: Option<Text>,
     trusted_proxies: Option<Text>,
     metrics_addr: Option<Text>,
+    admins: Option<Text>,
 }
 
 impl Default for Raw {
@@ -279,6 +296,7 @@ impl Default for Raw {
             secure_cookies: None,
             trusted_proxies: None,
             metrics_addr: None,
+            admins: None,
         }
     }
 }
@@ -440,6 +458,7 @@ impl Settings {
             remember_grace: None,
             secure_cookies: false,
             trusted_proxies: Vec::new(),
+            admins: Vec::new(),
             password_params: PasswordParams::insecure_for_tests(),
             insecure_password_hashing: true,
             purge_interval: None,
@@ -567,6 +586,10 @@ impl TryFrom<Raw> for Settings {
                 Some(m)
             }
         };
+        let admins = match raw.admins {
+            None => Vec::new(),
+            Some(Text(v)) => parse_admins(&v)?,
+        };
         Ok(Self {
             addr,
             data_dir: PathBuf::from(raw.data_dir.0),
@@ -582,6 +605,7 @@ impl TryFrom<Raw> for Settings {
             remember_grace: secs("SESAME_REMEMBER_GRACE_SECS", raw.remember_grace_secs, true)?,
             secure_cookies,
             trusted_proxies,
+            admins,
             password_params: PasswordParams::default(),
             insecure_password_hashing: false,
             purge_interval: Some(Duration::from_secs(300)),
@@ -602,6 +626,24 @@ pub(crate) fn decode_key(hex: &str) -> Result<Vec<u8>, sesame::ConfigError> {
         return Err(sesame::ConfigError::KeyAllZero);
     }
     Ok(key)
+}
+
+/// `SESAME_ADMINS`: comma-separated usernames, in lower case; blank entries are skipped, and an
+/// entry that no registration could have made is refused (a typo would otherwise grant nothing,
+/// silently).
+fn parse_admins(v: &str) -> Result<Vec<String>, SettingsError> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| match crate::forms::check_username(name) {
+            None => Ok(name.to_lowercase()),
+            Some(problem) => Err(SettingsError::Admin {
+                name: "SESAME_ADMINS",
+                value: name.to_owned(),
+                problem,
+            }),
+        })
+        .collect()
 }
 
 /// `SESAME_TRUSTED_PROXIES`: comma-separated addresses and networks; blank entries are skipped.
@@ -812,6 +854,19 @@ mod tests {
             e.to_string().contains("SESAME_REDIS_URL")
                 && e.to_string().contains("SESAME_DATABASE_URL"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn admins() {
+        assert!(read(&[]).unwrap().admins.is_empty());
+        let s = read(&[("SESAME_ADMINS", " Alice, bob.smith ,, ")]).unwrap();
+        assert_eq!(s.admins, ["alice", "bob.smith"]);
+        let e = read(&[("SESAME_ADMINS", "alice, bo b")]).unwrap_err();
+        assert!(matches!(e, SettingsError::Admin { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "SESAME_ADMINS: \"bo b\" is not a username (Use only letters, digits, '.', '_' and '-'.)"
         );
     }
 

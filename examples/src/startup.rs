@@ -178,7 +178,8 @@ impl Demo {
             );
         }
         let hasher = config.password_hasher().clone();
-        let sesame = Sesame::builder(config, DemoBackend::new(users, hasher))
+        let backend = DemoBackend::new(users, hasher).with_admins(&settings.admins);
+        let sesame = Sesame::builder(config, backend)
             .store(store)
             .throttle(ThrottleConfig {
                 max_failures: 10,

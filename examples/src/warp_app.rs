@@ -1,6 +1,10 @@
-//! The demo on warp: one filter per route, [`sesame_warp::auth`] hands each handler the core's
-//! auth session, every handler is one line of glue around a [`Demo`] method, and
-//! [`sesame_warp::serve`] commits the session's cookies onto every response.
+//! The demo on warp: one filter per route; Sesame's filters ([`sesame_warp::auth`],
+//! [`sesame_warp::current_user`], [`sesame_warp::fresh_user`], [`sesame_warp::login_required`],
+//! [`sesame_warp::optional_user`], [`sesame_warp::permission_required`],
+//! [`sesame_warp::permissions`]) hand each handler what it needs or refuse the request, and
+//! [`sesame_warp::recover`] answers the refusals; every handler is one line of glue around a
+//! [`Demo`] method; and [`sesame_warp::serve`] enforces CSRF and commits the session's cookies
+//! onto every response.
 //!
 //! Paths are matched exactly, as axum does (warp's `path!` would also take `/login/`); `GET`
 //! routes answer `HEAD` too. Anything no route takes is answered by
@@ -8,8 +12,10 @@
 //! [`Demo::not_found`]). Form bodies are read as raw bytes, at most [`MAX_FORM_BYTES`], and
 //! handed to the [`Demo`], so a malformed form gets the same answer in every framework.
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
 
 use sesame_warp::Auth;
 use tokio::net::TcpListener;
@@ -22,7 +28,7 @@ use warp::{Buf, Filter, Reply as _, Stream};
 use crate::app::Demo;
 use crate::forms::MAX_FORM_BYTES;
 use crate::reply::Reply;
-use crate::users::DemoBackend;
+use crate::users::{DemoBackend, DemoUser, Permission};
 
 type DemoAuth = Auth<DemoBackend>;
 type Route = BoxedFilter<(Response,)>;
@@ -49,52 +55,147 @@ pub fn routes(demo: Demo) -> impl Filter<Extract = (Response,), Error = Infallib
             demo.register(&auth, &body).await
         }))
         .unify()
-        .or(page(d, "/dashboard", |demo, auth| async move {
-            demo.dashboard(&auth).await
-        }))
-        .unify()
-        .or(page(d, "/settings", |demo, auth| async move {
-            demo.settings_page(&auth).await
-        }))
-        .unify()
-        .or(form(
-            d,
-            "/settings/password",
-            |demo, auth, body| async move { demo.change_password(&auth, &body).await },
-        ))
-        .unify()
-        .or(page(d, "/sessions", |demo, auth| async move {
-            demo.sessions_page(&auth).await
-        }))
-        .unify()
-        .or(form(
-            d,
-            "/sessions/revoke-others",
-            |demo, auth, body| async move { demo.revoke_other_sessions(&auth, &body).await },
-        ))
-        .unify()
         .or(form(d, "/logout", |demo, auth, body| async move {
             demo.logout(&auth, &body).await
         }))
         .unify()
-        .or(page(d, "/cart", |demo, auth| async move {
-            demo.cart(&auth).await
-        }))
+        .or(api_me())
         .unify()
-        .or(form(d, "/cart", |demo, auth, body| async move {
-            demo.add_to_cart(&auth, &body).await
-        }))
+        .or(csp_report())
         .unify()
-        .or(page(d, "/api/me", |demo, auth| async move {
-            demo.api_me(&auth).await
-        }))
+        .or(logged_in_routes(d))
         .unify()
-        .or(form(d, "/api/tokens", |demo, auth, body| async move {
-            demo.create_token(&auth, &body).await
-        }))
+        .or(admin_routes(d))
         .unify()
         .or(fallback())
         .unify()
+}
+
+/// The routes that need a login (`current_user`, `login_required`) or a fresh one
+/// (`fresh_user`): an anonymous request is refused by the filter, and answered by
+/// [`sesame_warp::recover`] in the route itself (not by the routes after it).
+fn logged_in_routes(d: &Demo) -> Route {
+    let dashboard = get(d, "/dashboard").and(sesame_warp::current_user()).then(
+        |demo: Demo, auth: DemoAuth, user: DemoUser| async move {
+            into_response(demo.dashboard(&auth, &user).await)
+        },
+    );
+    let settings = get(d, "/settings").and(sesame_warp::fresh_user()).then(
+        |demo: Demo, auth: DemoAuth, user: DemoUser| async move {
+            into_response(demo.settings_page(&auth, &user).await)
+        },
+    );
+    let change_password = post(d, "/settings/password")
+        .and(sesame_warp::fresh_user())
+        .and(warp::body::stream())
+        .then(|demo: Demo, auth: DemoAuth, user: DemoUser, body| {
+            with_body(body, move |body| async move {
+                demo.change_password(&auth, &user, &body).await
+            })
+        });
+    let sessions = get(d, "/sessions").and(sesame_warp::login_required()).then(
+        |demo: Demo, auth: DemoAuth| async move { into_response(demo.sessions_page(&auth).await) },
+    );
+    let revoke_others = post(d, "/sessions/revoke-others")
+        .and(sesame_warp::login_required())
+        .and(warp::body::stream())
+        .then(|demo: Demo, auth: DemoAuth, body| {
+            with_body(body, move |body| async move {
+                demo.revoke_other_sessions(&auth, &body).await
+            })
+        });
+    let cart = get(d, "/cart")
+        .and(sesame_warp::login_required())
+        .then(|demo: Demo, auth: DemoAuth| async move { into_response(demo.cart(&auth).await) });
+    let add_to_cart = post(d, "/cart")
+        .and(sesame_warp::current_user())
+        .and(warp::body::stream())
+        .then(|demo: Demo, auth: DemoAuth, user: DemoUser, body| {
+            with_body(body, move |body| async move {
+                demo.add_to_cart(&auth, &user, &body).await
+            })
+        });
+    // A bearer client needs no CSRF token, a cookie session does: `serve` decides.
+    let create_token = post(d, "/api/tokens")
+        .and(sesame_warp::current_user())
+        .then(|demo: Demo, _auth: DemoAuth, user: DemoUser| async move {
+            into_response(demo.create_token(&user).await)
+        });
+    recovered(dashboard)
+        .or(recovered(settings))
+        .unify()
+        .or(recovered(change_password))
+        .unify()
+        .or(recovered(sessions))
+        .unify()
+        .or(recovered(revoke_others))
+        .unify()
+        .or(recovered(cart))
+        .unify()
+        .or(recovered(add_to_cart))
+        .unify()
+        .or(recovered(create_token))
+        .unify()
+        .boxed()
+}
+
+/// The admin routes: `permission_required` and `permissions`.
+fn admin_routes(d: &Demo) -> Route {
+    let admin = || sesame_warp::permission_required::<DemoBackend>([Permission::Admin]);
+    let page = get(d, "/admin")
+        .and(admin())
+        .and(sesame_warp::permissions())
+        .then(
+            |demo: Demo,
+             auth: DemoAuth,
+             user: DemoUser,
+             _: DemoAuth,
+             held: Arc<HashSet<Permission>>| async move {
+                into_response(demo.admin_page(&auth, &user, &held).await)
+            },
+        );
+    let action = |action: &'static str, enable: bool| {
+        exact_with_name("/admin/users/", action)
+            .and(warp::post())
+            .and(with_demo(d.clone()))
+            .and(admin())
+            .and(warp::body::stream())
+            .then(
+                move |name: String, demo: Demo, auth: DemoAuth, user: DemoUser, body| {
+                    with_body(body, move |body| async move {
+                        if enable {
+                            demo.enable_user(&auth, &user, &name, &body).await
+                        } else {
+                            demo.disable_user(&auth, &user, &name, &body).await
+                        }
+                    })
+                },
+            )
+    };
+    recovered(page)
+        .or(recovered(action("disable", false)))
+        .unify()
+        .or(recovered(action("enable", true)))
+        .unify()
+        .boxed()
+}
+
+/// `GET /api/me`: `optional_user`.
+fn api_me() -> Route {
+    exact("/api/me")
+        .and(warp::get().or(warp::head()).unify())
+        .and(sesame_warp::optional_user())
+        .map(|_auth: DemoAuth, user: Option<DemoUser>| into_response(Demo::api_me(user.as_ref())))
+        .boxed()
+}
+
+/// `POST /csp-report`, opted out of CSRF ([`crate::app::CSRF_EXEMPT`]).
+fn csp_report() -> Route {
+    exact("/csp-report")
+        .and(warp::post())
+        .and(warp::body::stream())
+        .then(|body| with_body(body, |body| async move { Demo::csp_report(&body) }))
+        .boxed()
 }
 
 /// Serves the demo on `listener` until the process ends. Client addresses reach Sesame's
@@ -150,6 +251,70 @@ pub fn into_response(reply: Reply) -> Response {
         }
     }
     response
+}
+
+/// `GET` (and `HEAD`) at exactly `path`, with the demo.
+fn get(
+    demo: &Demo,
+    path: &'static str,
+) -> impl Filter<Extract = (Demo,), Error = warp::Rejection> + Clone + use<> {
+    exact(path)
+        .and(warp::get().or(warp::head()).unify())
+        .and(with_demo(demo.clone()))
+}
+
+/// `POST` at exactly `path`, with the demo.
+fn post(
+    demo: &Demo,
+    path: &'static str,
+) -> impl Filter<Extract = (Demo,), Error = warp::Rejection> + Clone + use<> {
+    exact(path).and(warp::post()).and(with_demo(demo.clone()))
+}
+
+/// A route whose Sesame refusals (the filters' login-required, fresh-login-required and
+/// permission answers) are answered here by [`sesame_warp::recover`]: left to the routes after
+/// it, they would reach [`fallback`], which answers everything.
+fn recovered<F>(route: F) -> Route
+where
+    F: Filter<Extract = (Response,), Error = warp::Rejection> + Clone + Send + Sync + 'static,
+{
+    route.recover(sesame_warp::recover).unify().boxed()
+}
+
+/// Reads a body with [`read_body`], then `handler(body)`; a body over [`MAX_FORM_BYTES`] is
+/// [`Demo::payload_too_large`].
+async fn with_body<S, B, H, Fut>(body: S, handler: H) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+    H: FnOnce(Vec<u8>) -> Fut,
+    Fut: Future<Output = Reply>,
+{
+    match read_body(body).await {
+        Some(body) => into_response(handler(body).await),
+        None => into_response(Demo::payload_too_large()),
+    }
+}
+
+/// `{prefix}{name}/{action}`: the one segment `name`, percent-decoded.
+fn exact_with_name(
+    prefix: &'static str,
+    action: &'static str,
+) -> impl Filter<Extract = (String,), Error = warp::Rejection> + Copy {
+    warp::path::full().and_then(move |full: FullPath| async move {
+        full.as_str()
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(action))
+            .and_then(|rest| rest.strip_suffix('/'))
+            .filter(|name| !name.is_empty() && !name.contains('/'))
+            .and_then(|name| {
+                percent_encoding::percent_decode_str(name)
+                    .decode_utf8()
+                    .ok()
+                    .map(|n| n.into_owned())
+            })
+            .ok_or_else(warp::reject::not_found)
+    })
 }
 
 /// A `GET` (and `HEAD`) route: `handler(demo, auth)`.

@@ -330,6 +330,16 @@ impl RequestInfo {
         (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
     }
 
+    /// Whether the request brought credentials for the request loader: an `Authorization`
+    /// header, or a header the configuration keeps for it
+    /// ([`ConfigBuilder::request_headers`](crate::ConfigBuilder::request_headers), an
+    /// `X-Api-Key`, say). A request that did and is still anonymous is an API client whose key
+    /// named nobody: the core answers it `401` JSON, never with a redirect to the login form
+    /// or a CSRF refusal (as Django REST framework answers a failed token authentication).
+    pub fn offers_credentials(&self) -> bool {
+        self.authorization.is_some() || self.kept_values.iter().any(Option::is_some)
+    }
+
     /// Whether the client asked for JSON: an `Accept` that prefers `application/json` over HTML,
     /// or a JSON request body with no `Accept` preference for HTML.
     pub fn wants_json(&self) -> bool {

@@ -132,18 +132,31 @@ async fn security_52_enforce_csrf_waives_loader_requests_only() {
     let (_, auth) = sesame.begin(post(&[("x-api-key", "k-alice")]), []);
     assert!(!auth.csrf_required().await.unwrap());
     assert!(auth.enforce_csrf(None).await.is_ok());
-    // A wrong key is anonymous: the token is required, and missing.
-    let (_, auth) = sesame.begin(post(&[("x-api-key", "k-mallory")]), []);
-    assert!(auth.csrf_required().await.unwrap());
-    let refused = auth.enforce_csrf(None).await.unwrap_err();
-    assert_eq!(refused.status(), 403);
-    assert_eq!(refused.kind(), sesame::RejectionKind::Csrf);
+    // A wrong key is anonymous: the token is required. Refused, the request is told what is
+    // wrong with it: its credentials (401 JSON, the login-required answer of an API client),
+    // not a missing CSRF token; the same for a wrong bearer token.
+    for (what, request) in [
+        ("a wrong key", post(&[("x-api-key", "k-mallory")])),
+        (
+            "a wrong bearer token",
+            post(&[]).authorization(Some("Bearer k-mallory")),
+        ),
+    ] {
+        let (_, auth) = sesame.begin(request, []);
+        assert!(auth.csrf_required().await.unwrap());
+        for submitted in [None, Some("forged")] {
+            let refused = auth.enforce_csrf(submitted).await.unwrap_err();
+            assert_eq!(refused.status(), 401, "{what}, {submitted:?}");
+            assert_eq!(refused.kind(), sesame::RejectionKind::LoginRequired);
+            assert_eq!(refused.body(), r#"{"error":"unauthorized"}"#);
+        }
+    }
+    // Without credentials, the same request is a CSRF refusal.
+    let (_, auth) = sesame.begin(post(&[]), []);
+    let refused = auth.enforce_csrf(Some("forged")).await.unwrap_err();
     assert_eq!(
-        auth.enforce_csrf(Some("forged"))
-            .await
-            .unwrap_err()
-            .status(),
-        403
+        (refused.status(), refused.kind()),
+        (403, sesame::RejectionKind::Csrf)
     );
     // JSON for JSON clients.
     let (_, auth) = sesame.begin(post(&[]).accept(Some("application/json")), []);

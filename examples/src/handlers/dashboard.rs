@@ -9,14 +9,11 @@ use crate::reply::Reply;
 use crate::users::DemoUser;
 
 impl Demo {
-    /// `GET /dashboard` (login required): the username, the session, the cart, API tokens.
-    pub async fn dashboard(&self, auth: &DemoAuth) -> Reply {
-        self.run(async {
-            let user = auth.require_login().await?;
-            self.dashboard_page(auth, &user, 200, "", &Errors::default())
-                .await
-        })
-        .await
+    /// `GET /dashboard` (login required: the framework's current-user extractor, guard or
+    /// filter hands over `user`): the username, the session, the cart, API tokens.
+    pub async fn dashboard(&self, auth: &DemoAuth, user: &DemoUser) -> Reply {
+        self.run(self.dashboard_page(auth, user, 200, "", &Errors::default()))
+            .await
     }
 
     async fn dashboard_page(
@@ -40,16 +37,15 @@ impl Demo {
         Ok(Reply::html(status, pages::dashboard(&frame, &info, errors)))
     }
 
-    /// `POST /cart` (login required): appends `item` to the cart in the session (concurrent
-    /// posts lose none); `303` to `/cart`, or `422` (the dashboard with the message, or JSON
-    /// for JSON clients).
-    pub async fn add_to_cart(&self, auth: &DemoAuth, body: &[u8]) -> Reply {
+    /// `POST /cart` (login required, `user`): appends `item` to the cart in the session
+    /// (concurrent posts lose none); `303` to `/cart`, or `422` (the dashboard with the
+    /// message, or JSON for JSON clients).
+    pub async fn add_to_cart(&self, auth: &DemoAuth, user: &DemoUser, body: &[u8]) -> Reply {
         self.run(async {
             let form: forms::AddToCart = match parse_form(body) {
                 Ok(f) => f,
                 Err(reply) => return Ok(reply),
             };
-            let user = auth.require_login().await?;
             let item = form.item.as_str();
             let problem = match forms::check_item(item) {
                 Some(p) => Some(p),
@@ -67,7 +63,7 @@ impl Demo {
                 }
                 let mut errors = Errors::default();
                 errors.add("item", message);
-                return self.dashboard_page(auth, &user, 422, item, &errors).await;
+                return self.dashboard_page(auth, user, 422, item, &errors).await;
             }
             auth.session().push("cart", item).await?;
             Ok(Reply::Redirect("/cart".into()))
@@ -75,69 +71,37 @@ impl Demo {
         .await
     }
 
-    /// `GET /cart` (login required): `{"items": [...]}`.
+    /// `GET /cart` (login required, by the framework's login-required layer, middleware,
+    /// guard or filter): `{"items": [...]}`.
     pub async fn cart(&self, auth: &DemoAuth) -> Reply {
         self.run(async {
-            auth.require_login().await?;
             let items = cart_items(auth).await?;
             Ok(Reply::json(200, serde_json::json!({ "items": items })))
         })
         .await
     }
 
-    /// `GET /api/me`: `{"username": ...}` for a session or a bearer token, else `401`
+    /// `GET /api/me`, given the current user if any (the framework's optional-user extractor,
+    /// guard or filter): `{"username": ...}` for a session or a bearer token, else `401`
     /// `{"error": "unauthorized"}` (never a redirect).
-    pub async fn api_me(&self, auth: &DemoAuth) -> Reply {
-        self.run(async {
-            match auth.current_user().await? {
-                Some(u) => Ok(Reply::json(
-                    200,
-                    serde_json::json!({ "username": u.username }),
-                )),
-                None => Err(Rejection::unauthorized_json()),
-            }
-        })
-        .await
+    pub fn api_me(user: Option<&DemoUser>) -> Reply {
+        match user {
+            Some(u) => Reply::json(200, serde_json::json!({ "username": u.username })),
+            None => Reply::Reject(Rejection::unauthorized_json()),
+        }
     }
 
-    /// `POST /api/tokens` (login required): a new API token, `{"token": ...}`.
+    /// `POST /api/tokens` (login required, `user`): a new API token, `{"token": ...}`.
     ///
     /// A request the request loader authenticated (a bearer token, no cookie session) needs no
     /// CSRF token (a cross-site form cannot set that header); a cookie-authenticated request is
     /// a form post like any other and must carry `csrf_token`, whatever `Authorization` header
-    /// comes with it.
-    pub async fn create_token(&self, auth: &DemoAuth, body: &[u8]) -> Reply {
-        self.run(async {
-            // Decided by how the user was found, not by the presence of a header: a cookie
-            // session wins over any `Authorization` header (a browser's cached Basic
-            // credentials included), so it needs its CSRF token (SECURITY.md 49). This path is
-            // opted out of the glue's CSRF check (`CSRF_EXEMPT`) so that a wrong bearer token
-            // is a `401`: the check is made here, after authentication.
-            let user = if auth.is_from_request().await? {
-                match auth.current_user().await? {
-                    Some(u) => u,
-                    None => return Err(Rejection::unauthorized_json()),
-                }
-            } else if auth.session().request().authorization_header().is_some()
-                && !auth.is_authenticated().await?
-            {
-                // Credentials that name nobody, and no session.
-                return Err(Rejection::unauthorized_json());
-            } else {
-                let form: forms::CsrfOnly = match parse_form(body) {
-                    Ok(f) => f,
-                    Err(reply) => return Ok(reply),
-                };
-                auth.session().verify_csrf(&form.csrf_token).await?;
-                auth.require_login().await?
-            };
-            let token = self
-                .users()
-                .create_token(&user)
-                .await
-                .map_err(|e| unavailable(&e))?;
-            Ok(Reply::json(200, serde_json::json!({ "token": token })))
-        })
-        .await
+    /// comes with it (SECURITY.md 49). Sesame's glue decides both before this runs, and answers
+    /// a wrong bearer token `401`.
+    pub async fn create_token(&self, user: &DemoUser) -> Reply {
+        match self.users().create_token(user).await {
+            Ok(token) => Reply::json(200, serde_json::json!({ "token": token })),
+            Err(e) => Reply::Reject(unavailable(&e)),
+        }
     }
 }

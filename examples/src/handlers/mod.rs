@@ -1,5 +1,8 @@
 //! The routes, by area: each module adds its [`Demo`](crate::Demo) methods, one per route.
 
 mod account;
+mod admin;
+
+pub(crate) use admin::ADMIN_PAGE_USERS;
 mod dashboard;
 mod settings;

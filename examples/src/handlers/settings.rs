@@ -5,32 +5,33 @@ use crate::forms;
 use crate::handlers::account::check_password;
 use crate::pages::{self, Errors};
 use crate::reply::Reply;
+use crate::users::DemoUser;
 
 impl Demo {
-    /// `GET /settings` (fresh login required): the change-password form.
-    pub async fn settings_page(&self, auth: &DemoAuth) -> Reply {
+    /// `GET /settings` (fresh login required: the framework's fresh-user extractor, guard or
+    /// filter hands over `user`): the change-password form.
+    pub async fn settings_page(&self, auth: &DemoAuth, user: &DemoUser) -> Reply {
         self.run(async {
-            let user = auth.require_fresh_login().await?;
             let (frame, _) = frame(auth).await?;
             let csrf = auth.session().csrf_token().await?;
             Ok(Reply::html(
                 200,
-                pages::settings(&frame, &user, &csrf, &Errors::default()),
+                pages::settings(&frame, user, &csrf, &Errors::default()),
             ))
         })
         .await
     }
 
-    /// `POST /settings/password` (fresh login required): checks the current password (throttled
-    /// like a login), stores the new hash, re-issues this session and ends every other session
-    /// and remember-me token of the user; `303` to `/settings`, or `422` with messages.
-    pub async fn change_password(&self, auth: &DemoAuth, body: &[u8]) -> Reply {
+    /// `POST /settings/password` (fresh login required, `user`): checks the current password
+    /// (throttled like a login), stores the new hash, re-issues this session and ends every
+    /// other session and remember-me token of the user; `303` to `/settings`, or `422` with
+    /// messages.
+    pub async fn change_password(&self, auth: &DemoAuth, user: &DemoUser, body: &[u8]) -> Reply {
         self.run(async {
             let form: forms::ChangePassword = match parse_form(body) {
                 Ok(f) => f,
                 Err(reply) => return Ok(reply),
             };
-            let user = auth.require_fresh_login().await?;
             let current = form.current_password.as_str();
             let new = form.new_password.as_str();
             let mut errors = Errors::default();
@@ -73,16 +74,16 @@ impl Demo {
             let csrf = auth.session().csrf_token().await?;
             Ok(Reply::html(
                 422,
-                pages::settings(&frame, &user, &csrf, &errors),
+                pages::settings(&frame, user, &csrf, &errors),
             ))
         })
         .await
     }
 
-    /// `GET /sessions` (login required): the user's live sessions.
+    /// `GET /sessions` (login required, by the framework's login-required layer, middleware,
+    /// guard or filter): the user's live sessions.
     pub async fn sessions_page(&self, auth: &DemoAuth) -> Reply {
         self.run(async {
-            auth.require_login().await?;
             let list = auth.sessions().await?;
             let (frame, _) = frame(auth).await?;
             let csrf = auth.session().csrf_token().await?;
@@ -91,15 +92,14 @@ impl Demo {
         .await
     }
 
-    /// `POST /sessions/revoke-others` (login required): logs out every other session of the
-    /// user; `303` to `/sessions`.
+    /// `POST /sessions/revoke-others` (login required, as [`Demo::sessions_page`]): logs out
+    /// every other session of the user; `303` to `/sessions`.
     pub async fn revoke_other_sessions(&self, auth: &DemoAuth, body: &[u8]) -> Reply {
         self.run(async {
             // A malformed body is answered as before; the token was checked by Sesame's glue.
             if let Err(reply) = parse_form::<forms::CsrfOnly>(body) {
                 return Ok(reply);
             }
-            auth.require_login().await?;
             let n = auth.logout_other_sessions().await?;
             let message = match n {
                 0 => "There were no other sessions to log out.".to_owned(),

@@ -14,6 +14,7 @@
 //! remember-me tokens and API tokens, while a transparent rehash on login (same password, new
 //! parameters) ends nothing.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +24,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sesame::password::PasswordError;
-use sesame::{AuthUser, Backend, PasswordHasher, RequestInfo, Verification};
+use sesame::{AuthUser, AuthzBackend, Backend, PasswordHasher, RequestInfo, Verification};
 use sha2::{Digest, Sha256};
 
 mod postgres;
@@ -194,6 +195,9 @@ pub trait UserTable: fmt::Debug + Send + Sync + 'static {
 
     /// How many users there are.
     async fn count(&self) -> Result<usize, UserStoreError>;
+
+    /// The first `limit` users in the order of their lower-case usernames (the admin page).
+    async fn list(&self, limit: usize) -> Result<Vec<DemoUser>, UserStoreError>;
 
     /// A new, unused user id.
     async fn next_id(&self) -> Result<String, UserStoreError>;
@@ -397,18 +401,57 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// What a demo user may do beyond their own account: the demo's
+/// [`AuthzBackend::Permission`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Permission {
+    /// The `/admin` page: list the users, disable and enable them. Held by the users named in
+    /// `SESAME_ADMINS`.
+    Admin,
+}
+
+impl Permission {
+    /// The permission's name: `admin`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+        }
+    }
+}
+
 /// The demo's [`Backend`]: users from a [`UserTable`], passwords verified with argon2id, API
-/// tokens as bearer credentials.
+/// tokens as bearer credentials; the [`Permission::Admin`] of the users named in
+/// `SESAME_ADMINS`.
 #[derive(Clone, Debug)]
 pub struct DemoBackend {
     users: Arc<dyn UserTable>,
     hasher: PasswordHasher,
+    /// Lower-case usernames holding [`Permission::Admin`].
+    admins: Arc<HashSet<String>>,
 }
 
 impl DemoBackend {
-    /// A backend on `users`, hashing with `hasher`.
+    /// A backend on `users`, hashing with `hasher`, with no admins.
     pub fn new(users: Arc<dyn UserTable>, hasher: PasswordHasher) -> Self {
-        Self { users, hasher }
+        Self {
+            users,
+            hasher,
+            admins: Arc::default(),
+        }
+    }
+
+    /// The same backend, granting [`Permission::Admin`] to the users named `admins` (in any
+    /// letter case).
+    #[must_use]
+    pub fn with_admins(mut self, admins: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
+        self.admins = Arc::new(
+            admins
+                .into_iter()
+                .map(|name| name.as_ref().to_lowercase())
+                .collect(),
+        );
+        self
     }
     /// The user table.
     pub fn users(&self) -> &Arc<dyn UserTable> {
@@ -482,6 +525,25 @@ impl Backend for DemoBackend {
             Some(token) => self.users.user_for_token(token).await,
             None => Ok(None),
         }
+    }
+}
+
+/// Permissions come from the user's name: `SESAME_ADMINS` holds [`Permission::Admin`]. (A real
+/// application would keep them in its tables, per user or per group; the core asks once per
+/// request.)
+#[async_trait]
+impl AuthzBackend for DemoBackend {
+    type Permission = Permission;
+
+    async fn user_permissions(
+        &self,
+        user: &DemoUser,
+    ) -> Result<HashSet<Permission>, UserStoreError> {
+        let mut held = HashSet::new();
+        if self.admins.contains(&user.username.to_lowercase()) {
+            held.insert(Permission::Admin);
+        }
+        Ok(held)
     }
 }
 

@@ -41,6 +41,7 @@ struct Sql {
     get: String,
     find: String,
     count: String,
+    list: String,
     next_id: String,
     insert: String,
     swap: String,
@@ -81,6 +82,7 @@ impl PostgresUsers {
                 get: format!("SELECT record FROM {s}.demo_users WHERE id = $1"),
                 find: format!("SELECT record FROM {s}.demo_users WHERE username_lower = $1"),
                 count: format!("SELECT count(*) FROM {s}.demo_users"),
+                list: format!("SELECT record FROM {s}.demo_users ORDER BY username_lower LIMIT $1"),
                 next_id: format!(
                     "SELECT nextval('{}')",
                     format!("{s}.demo_user_ids").replace('\'', "''")
@@ -186,6 +188,15 @@ impl UserTable for PostgresUsers {
         let row = bounded(conn.query_one(&self.sql.count, &[])).await?;
         let n: i64 = row.try_get(0)?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    async fn list(&self, limit: usize) -> Result<Vec<DemoUser>, UserStoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let conn = self.conn().await?;
+        let rows = bounded(conn.query(&self.sql.list, &[&limit])).await?;
+        rows.iter()
+            .map(|row| decode_user(&row.try_get::<_, Vec<u8>>(0)?))
+            .collect()
     }
 
     async fn next_id(&self) -> Result<String, UserStoreError> {

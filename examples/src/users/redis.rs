@@ -117,6 +117,30 @@ impl UserTable for RedisUsers {
             .await
     }
 
+    /// Every id from the `ids` set, their users in one `MGET`, sorted by lower-case name.
+    /// (The whole table is read: fine for the demo's admin page, not for millions of users.)
+    async fn list(&self, limit: usize) -> Result<Vec<DemoUser>, UserStoreError> {
+        let ids = self.key("ids", "");
+        let ids: Vec<String> = self
+            .run(|mut c| async move { redis::cmd("SMEMBERS").arg(ids).query_async(&mut c).await })
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.key("user:", id)).collect();
+        let records: Vec<Option<Vec<u8>>> = self
+            .run(|mut c| async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await })
+            .await?;
+        let mut users = records
+            .into_iter()
+            .flatten()
+            .map(|bytes| decode_user(&bytes))
+            .collect::<Result<Vec<_>, _>>()?;
+        users.sort_by_cached_key(|u| u.username.to_lowercase());
+        users.truncate(limit);
+        Ok(users)
+    }
+
     async fn next_id(&self) -> Result<String, UserStoreError> {
         let counter = self.key("next-id", "");
         let id: u64 = self

@@ -73,6 +73,22 @@ impl UserTable for SledUsers {
         Ok(self.users.len())
     }
 
+    /// The username index is ordered by lower-case name: its first `limit` entries.
+    async fn list(&self, limit: usize) -> Result<Vec<DemoUser>, UserStoreError> {
+        let mut users = Vec::new();
+        for entry in self.usernames.iter() {
+            if users.len() >= limit {
+                break;
+            }
+            let (_, id) = entry?;
+            // A name claimed by a registration still writing its user has no user yet.
+            if let Some(user) = self.get(&String::from_utf8_lossy(&id)).await? {
+                users.push(user);
+            }
+        }
+        Ok(users)
+    }
+
     async fn next_id(&self) -> Result<String, UserStoreError> {
         Ok(self.store.db().generate_id()?.to_string())
     }

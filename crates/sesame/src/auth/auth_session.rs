@@ -248,13 +248,28 @@ impl<B: Backend> AuthSession<B> {
         if !self.csrf_required().await? {
             return Ok(());
         }
-        match submitted {
+        let verdict = match submitted {
             Some(token) => self.session.verify_csrf(token).await,
             None => {
                 let request = self.session.request();
                 tracing::info!(path = %request.path_and_query(), "sesame: CSRF token missing");
                 Err(Rejection::csrf(request.wants_json()))
             }
+        };
+        match verdict {
+            // Credentials for the request loader that named nobody, and no session: an API
+            // client with a wrong key, told so (`401`), not sent looking for a CSRF token.
+            Err(_)
+                if self.session.request().offers_credentials()
+                    && !self.is_authenticated().await? =>
+            {
+                Err(self
+                    .require_login()
+                    .await
+                    .err()
+                    .unwrap_or_else(Rejection::unauthorized_json))
+            }
+            verdict => verdict,
         }
     }
 
@@ -525,7 +540,10 @@ impl<B: Backend> AuthSession<B> {
 
     /// Flask's `login_required`: the current user, or the response to send instead (a `303` to
     /// the login view with a safe `next` and a flashed message; a `401`, JSON for JSON requests,
-    /// when there is no login view; a `503` when the store fails).
+    /// when there is no login view; a `503` when the store fails). A request that brought
+    /// credentials for the request loader that named nobody (a wrong bearer token or API key:
+    /// [`RequestInfo::offers_credentials`](crate::RequestInfo::offers_credentials)) gets `401`
+    /// JSON, never a redirect to the login form.
     pub async fn require_login(&self) -> Result<B::User, Rejection> {
         match self.current_user().await? {
             Some(u) => Ok(u),
@@ -577,8 +595,11 @@ impl<B: Backend> AuthSession<B> {
         kind: RejectionKind,
     ) -> Result<Rejection, SessionError> {
         let req = self.session.request();
+        // A client that brought credentials for the request loader (a bearer token, an API
+        // key) that named nobody is an API client: `401` JSON, never the login form.
+        let api = req.wants_json() || req.offers_credentials();
         match view {
-            Some(view) if !req.wants_json() => {
+            Some(view) if !api => {
                 if let Some(m) = message {
                     self.session
                         .flash(&self.config().message_category, m)
@@ -586,7 +607,7 @@ impl<B: Backend> AuthSession<B> {
                 }
                 Ok(Rejection::redirect(login_url(view, req.path_and_query())).with_kind(kind))
             }
-            _ if req.wants_json() => Ok(Rejection::json_kind(401, kind)),
+            _ if api => Ok(Rejection::json_kind(401, kind)),
             _ => Ok(Rejection::unauthorized_text().with_kind(kind)),
         }
     }
