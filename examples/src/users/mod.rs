@@ -302,8 +302,10 @@ impl dyn UserTable {
         .await
     }
 
-    /// Enables or disables a user. (A disabled user's sessions end on their next request; use
-    /// [`sesame::Sesame::revoke_user`] to end them now.)
+    /// Enables or disables a user. Disabling also renews the credential stamp, so that the
+    /// user's API tokens end for good (enabling the user again brings none back). (A disabled
+    /// user's sessions end on their next request; use [`sesame::Sesame::revoke_user`] to end
+    /// them now.)
     ///
     /// # Errors
     ///
@@ -313,8 +315,14 @@ impl dyn UserTable {
         id: &str,
         active: bool,
     ) -> Result<Option<DemoUser>, UserStoreError> {
+        let stamp = random_string(16)?;
         let user = self
-            .update(id, &|u: &mut DemoUser| u.active = active)
+            .update(id, &|u: &mut DemoUser| {
+                u.active = active;
+                if !active {
+                    u.stamp.clone_from(&stamp);
+                }
+            })
             .await?;
         self.flush().await?;
         Ok(user)

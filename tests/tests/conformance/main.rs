@@ -114,6 +114,9 @@ conformance!(
     session_protection_basic_requires_reauth,
     security_42_forwarded_headers_from_untrusted_peers_are_ignored,
     security_42_forwarded_headers_from_trusted_proxies_name_the_client,
+    // Authorization: the admin page.
+    security_51_the_admin_page_requires_the_permission,
+    security_44_disabling_from_the_admin_page_ends_everything_at_once,
     // Hostile input.
     hostile_session_cookies_are_anonymous,
     cookie_headers_in_many_shapes_are_fine,

@@ -130,9 +130,9 @@ pub(crate) async fn csrf_token_is_rotated_at_login(framework: Framework) {
 /// JSON clients), and so do other unsafe methods (`DELETE`, `PUT`) before routing; the token
 /// also travels in the `X-CSRF-Token` header and in a multipart form (the token is found there:
 /// the handler answers, not the `403`) and in a form whose token comes after a large field
-/// (the whole form is looked at, in Rocket too); a bearer request needs none on the opted-out
-/// `POST /api/tokens`, and neither that route nor the others accept a cookie session without
-/// it.
+/// (the whole form is looked at, in Rocket too); a bearer request needs none on
+/// `POST /api/tokens`, which does not accept a cookie session without it; the opted-out
+/// `POST /csp-report` needs none.
 pub(crate) async fn security_52_csrf_is_enforced_on_unsafe_methods(framework: Framework) {
     let server = framework.start().await;
     let bob = server.register("bobby", PASSWORD).await;
@@ -148,6 +148,8 @@ pub(crate) async fn security_52_csrf_is_enforced_on_unsafe_methods(framework: Fr
         "/api/tokens",
         "/login",
         "/register",
+        "/admin/users/bobby/disable",
+        "/admin/users/bobby/enable",
     ] {
         for bad in [None, Some("wrong"), Some(bobs_token.as_str())] {
             let mut form = vec![("item", "apple")];
@@ -237,7 +239,32 @@ pub(crate) async fn security_52_csrf_is_enforced_on_unsafe_methods(framework: Fr
         .await
         .assert_status(403);
 
-    // The opted-out route: a bearer client needs no token; a cookie session still does.
+    // The route that opted out (`POST /csp-report`, where browsers post the Content-Security-
+    // Policy reports): no token needed, with a cookie session or without one (and no session
+    // is made for it).
+    let report = r#"{"csp-report":{"blocked-uri":"inline","violated-directive":"script-src"}}"#;
+    let page = b
+        .post_raw("/csp-report", "application/csp-report", report)
+        .await;
+    page.assert_status(204);
+    let raw = server.raw();
+    let page = raw
+        .send(
+            raw.request(Method::POST, "/csp-report")
+                .header(reqwest::header::CONTENT_TYPE, "application/csp-report")
+                .body(report),
+        )
+        .await;
+    page.assert_status(204).assert_no_cookie(SESSION);
+    // Every page names it in its policy.
+    let page = raw.get("/login").await;
+    assert!(
+        page.header("content-security-policy")
+            .is_some_and(|csp| csp.contains("report-uri /csp-report")),
+        "{page:?}"
+    );
+
+    // A bearer client needs no token; a cookie session still does (above).
     let page = b.submit("/dashboard", "/api/tokens", &[]).await;
     let api_token = page.json()["token"].as_str().unwrap_or_default().to_owned();
     assert!(!api_token.is_empty(), "{page:?}");

@@ -3,6 +3,7 @@
 //! shows them.
 
 mod account;
+mod admin;
 mod api;
 mod csrf;
 mod expiry;
@@ -15,6 +16,7 @@ mod routing;
 mod session_data;
 
 pub(crate) use account::*;
+pub(crate) use admin::*;
 pub(crate) use api::*;
 pub(crate) use csrf::*;
 pub(crate) use expiry::*;
