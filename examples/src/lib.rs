@@ -169,6 +169,8 @@ mod guides {
     struct SessionProtectionTimeoutsRotation;
     #[doc = include_str!("../../docs/protecting-apis.md")]
     struct ProtectingApis;
+    #[doc = include_str!("../../docs/authorization.md")]
+    struct Authorization;
     #[doc = include_str!("../../docs/testing.md")]
     struct Testing;
     #[doc = include_str!("../../docs/redis.md")]
