@@ -182,11 +182,14 @@ fn admin_routes(d: &Demo) -> Route {
 
 /// `GET /api/me`: `optional_user`.
 fn api_me() -> Route {
-    exact("/api/me")
-        .and(warp::get().or(warp::head()).unify())
-        .and(sesame_warp::optional_user())
-        .map(|_auth: DemoAuth, user: Option<DemoUser>| into_response(Demo::api_me(user.as_ref())))
-        .boxed()
+    recovered(
+        exact("/api/me")
+            .and(warp::get().or(warp::head()).unify())
+            .and(sesame_warp::optional_user())
+            .map(|_auth: DemoAuth, user: Option<DemoUser>| {
+                into_response(Demo::api_me(user.as_ref()))
+            }),
+    )
 }
 
 /// `POST /csp-report`, opted out of CSRF ([`crate::app::CSRF_EXEMPT`]).
@@ -272,8 +275,10 @@ fn post(
 }
 
 /// A route whose Sesame refusals (the filters' login-required, fresh-login-required and
-/// permission answers) are answered here by [`sesame_warp::recover`]: left to the routes after
-/// it, they would reach [`fallback`], which answers everything.
+/// permission answers, a store failure's `503`) are answered here by [`sesame_warp::recover`]:
+/// left to the routes after it, they would reach [`fallback`], which answers everything (a
+/// `405` for a store outage on `GET /api/me` was how the multi-process test found it). Every
+/// route of the demo is recovered so.
 fn recovered<F>(route: F) -> Route
 where
     F: Filter<Extract = (Response,), Error = warp::Rejection> + Clone + Send + Sync + 'static,
@@ -331,6 +336,8 @@ where
             let reply = handler(demo, auth);
             async move { into_response(reply.await) }
         })
+        .recover(sesame_warp::recover)
+        .unify()
         .boxed()
 }
 
@@ -355,6 +362,8 @@ where
                 into_response(handler(demo, auth, body).await)
             }
         })
+        .recover(sesame_warp::recover)
+        .unify()
         .boxed()
 }
 
