@@ -78,7 +78,11 @@ pub struct IssuedRecoveryCodes {
 
 impl fmt::Debug for IssuedRecoveryCodes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "IssuedRecoveryCodes({} codes, redacted)", self.codes.len())
+        write!(
+            f,
+            "IssuedRecoveryCodes({} codes, redacted)",
+            self.codes.len()
+        )
     }
 }
 
