@@ -17,7 +17,8 @@
 //! every attempt. The user id in the hash means hashes copied onto another user do not match.
 //!
 //! Every stored hash is compared with the typed one in constant time, all of them on every
-//! attempt. A code that matches nothing is a failed attempt: count it in the account's throttle.
+//! attempt. A code that matches nothing is a failed attempt: count it in the account's
+//! [`LoginThrottle`](crate::throttle::LoginThrottle), as for a wrong TOTP code.
 //!
 //! ```
 //! use sesame::recovery::RecoveryCodes;

@@ -26,8 +26,12 @@
 //! user id as associated data: a blob copied onto another user does not decrypt. Old secret keys
 //! (rotation) can still decrypt ([`Totp::with_old_secret`]).
 //!
-//! Wrong and replayed codes are failed attempts: count them in the account's login throttle
-//! (the session integration does), so that 10⁶ codes cannot be tried.
+//! Wrong and replayed codes are failed attempts ([`TotpError::is_failed_attempt`]): count them in
+//! the account's login throttle, so that the 10⁶ codes cannot be tried: take a
+//! [`Reservation`](crate::throttle::Reservation) from the
+//! [`LoginThrottle`](crate::throttle::LoginThrottle) (`Sesame::throttle()`) before
+//! [`Totp::verify`], and settle it with `failed()` or `succeeded()`. This module has no session
+//! or store of its own; the pending-second-factor login does that.
 //!
 //! Times are Unix seconds, passed in by the caller (the configured clock in production, a fixed
 //! value in tests).
