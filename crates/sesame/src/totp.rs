@@ -191,7 +191,8 @@ impl<'de> Deserialize<'de> for EncryptedSecret {
 
 /// An enrollment not yet confirmed, sealed to keep between requests (e.g. in the session):
 /// issuer and account name in clear, the secret encrypted for this user. It is no enrolled
-/// secret: only [`Totp::confirm`] with a valid code makes one.
+/// secret: only [`Totp::confirm`] with a valid code makes one. It does not expire by itself:
+/// keep it where it expires (the session) and drop it once confirmed.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingEnrollment {
     issuer: String,
