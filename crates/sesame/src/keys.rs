@@ -70,14 +70,29 @@ fn derive(secret: &[u8], label: &str) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// The rules every application secret follows: at least 64 bytes, not all zero.
+fn check_secret(secret: &[u8]) -> Result<(), ConfigError> {
+    if secret.len() < 64 {
+        return Err(ConfigError::KeyTooShort(secret.len()));
+    }
+    if secret.iter().all(|&b| b == 0) {
+        return Err(ConfigError::KeyAllZero);
+    }
+    Ok(())
+}
+
+/// A 32-byte key for a second-factor module (`what`: `"totp"` for TOTP secrets at rest,
+/// `"recovery"` for recovery-code hashes), derived from an application secret under the label
+/// `second-factor/{what}`, distinct from every cookie and MAC label above. The secret follows the
+/// same rules as the cookie keys.
+pub(crate) fn second_factor_key(secret: &[u8], what: &str) -> Result<[u8; 32], ConfigError> {
+    check_secret(secret)?;
+    Ok(derive(secret, &format!("second-factor/{what}")))
+}
+
 impl KeySet {
     fn new(secret: &[u8]) -> Result<Self, ConfigError> {
-        if secret.len() < 64 {
-            return Err(ConfigError::KeyTooShort(secret.len()));
-        }
-        if secret.iter().all(|&b| b == 0) {
-            return Err(ConfigError::KeyAllZero);
-        }
+        check_secret(secret)?;
         let session = cookie::Key::derive_from(&derive(secret, "cookie/session"));
         let remember = cookie::Key::derive_from(&derive(secret, "cookie/remember"));
         let csrf = cookie::Key::derive_from(&derive(secret, "cookie/csrf"));

@@ -15,6 +15,7 @@ pub mod password;
 pub mod proxy;
 pub mod purge;
 pub mod record;
+pub mod recovery;
 pub mod redirect;
 pub mod remember;
 pub mod request;
@@ -23,6 +24,9 @@ pub mod session;
 pub mod store;
 pub mod testing;
 pub mod throttle;
+#[cfg(feature = "totp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "totp")))]
+pub mod totp;
 
 pub use auth::{
     AuthSession, AuthUser, AuthzBackend, Backend, LoginCredentials, LoginOptions, Sesame,
