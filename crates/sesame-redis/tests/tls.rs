@@ -126,7 +126,7 @@ async fn store_on(url: &str, ca_file: &Path) -> Result<RedisStore, RedisStoreErr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rediss_with_a_private_ca() {
+async fn security_57_rediss_with_a_private_ca() {
     let test = "rediss_with_a_private_ca";
     let dir = common::temp_dir(test);
     let ca = Ca::new("sesame test CA");
@@ -183,7 +183,7 @@ async fn rediss_with_a_private_ca() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_signed_by_another_ca_is_refused() {
+async fn security_57_a_server_signed_by_another_ca_is_refused() {
     let test = "a_server_signed_by_another_ca_is_refused";
     let dir = common::temp_dir(test);
     let theirs = Ca::new("some other CA");

@@ -461,3 +461,168 @@ async fn password_changes_and_the_session_cap_revoke_and_stale_sessions_log_out(
     );
     assert_eq!(v.counter("sesame_logouts_total", "reason=logout"), 0);
 }
+
+/// What a test's subscriber wrote, for [`security_58_metrics_labels_and_logs_carry_no_secrets`].
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// SECURITY.md 58: after every flow that records metrics or logs (logins with remember-me,
+/// wrong passwords up to the throttle, a remember-me restore, a theft and its revocation, a
+/// CSRF refusal with a hostile query, logout), no metric's name or label carries a session id,
+/// a token, a password, an account name or anything else the client sent, and no log line
+/// (at every level, `TRACE` included) carries a session id, a remember-me or CSRF token, or a
+/// password.
+#[tokio::test]
+async fn security_58_metrics_labels_and_logs_carry_no_secrets() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+
+    const NAME: &str = "zed-account-name";
+    const PASSWORD: &str = "Hunter2-correct-password";
+    const WRONG: &str = "Wrong-guess-password";
+    const QUERY: &str = "client-sent-QUERY-string";
+    const FORGED: &str = "forged-csrf-value";
+    let clock = MockClock::default();
+    let config = Config::builder(&[5; 64])
+        .login_view("/login")
+        .remember_grace(std::time::Duration::from_secs(5))
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let backend = TestBackend::default().with_user(TestUser::new("70417", NAME, PASSWORD));
+    let sesame = Sesame::builder(config, backend.clone())
+        .store(Arc::new(MemoryStore::new()))
+        .build();
+    let begin = |b: &Browser, method: &str, path: &str| {
+        let info = RequestInfo::new(method, path)
+            .user_agent(Some("test-agent"))
+            .client_addr(Some([127, 0, 0, 1].into()));
+        sesame.begin(info, [b.header().as_bytes()])
+    };
+    let mut secrets: Vec<String> = vec![PASSWORD.into(), WRONG.into(), FORGED.into()];
+    // Every cookie value; and, but for the device cookie (whose readable part is the account's
+    // keyed pseudonym, which the login events carry on purpose), every part of it.
+    let mut parts: Vec<String> = Vec::new();
+    let mut remember_secret = |b: &Browser| {
+        for (name, value) in &b.cookies {
+            secrets.push(value.clone());
+            if !name.contains("device") {
+                parts.extend(
+                    value
+                        .split(['.', ':', '|', '='])
+                        .filter(|p| p.len() >= 8)
+                        .map(str::to_owned),
+                );
+            }
+        }
+    };
+
+    // A login with remember-me, its CSRF token, a request on it.
+    let mut victim = Browser::default();
+    let (s, a) = begin(&victim, "POST", "/login");
+    let user = a
+        .authenticate((NAME.to_owned(), PASSWORD.to_owned()))
+        .await
+        .unwrap()
+        .unwrap();
+    a.login(
+        &user,
+        LoginOptions {
+            remember: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    victim.apply(&s.finish(303).await);
+    remember_secret(&victim);
+    let (s, a) = begin(&victim, "GET", &format!("/dashboard?q={QUERY}"));
+    assert!(a.current_user().await.unwrap().is_some());
+    let csrf = a.csrf_token().await.unwrap();
+    // A forged token, on a path with the client's query.
+    let (s2, a2) = begin(&victim, "POST", &format!("/cart?q={QUERY}"));
+    assert_eq!(
+        a2.enforce_csrf(Some(FORGED)).await.unwrap_err().status(),
+        403
+    );
+    victim.apply(&s2.finish(403).await);
+    victim.apply(&s.finish(200).await);
+    remember_secret(&victim);
+
+    // Wrong passwords, up to the throttle.
+    let mut guesser = Browser::default();
+    for _ in 0..12 {
+        let (s, a) = begin(&guesser, "POST", &format!("/login?q={QUERY}"));
+        let _ = a.authenticate((NAME.to_owned(), WRONG.to_owned())).await;
+        guesser.apply(&s.finish(401).await);
+    }
+
+    // A restore from the remember-me cookie (rotating it), then the old one replayed: theft.
+    let mut thief = victim.clone();
+    thief.cookies.retain(|name, _| name.contains("remember"));
+    let mut restored = thief.clone();
+    let (s, a) = begin(&restored, "GET", "/");
+    assert!(a.current_user().await.unwrap().is_some());
+    restored.apply(&s.finish(200).await);
+    remember_secret(&restored);
+    clock.advance(6);
+    let (s, a) = begin(&thief, "GET", "/");
+    assert!(a.current_user().await.unwrap().is_none());
+    thief.apply(&s.finish(200).await);
+
+    // A logout.
+    let (s, a) = begin(&victim, "POST", "/logout");
+    let _ = a.logout().await.unwrap();
+    victim.apply(&s.finish(303).await);
+
+    secrets.push(csrf);
+    secrets.retain(|s| s.len() >= 8);
+    assert!(secrets.len() >= 6, "the flows made tokens: {secrets:?}");
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("sesame"), "the flows logged: {logs}");
+    for secret in secrets.iter().chain(&parts) {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a log line carries {secret:?}:\n{logs}"
+        );
+    }
+    let values = Values::take(&snapshotter);
+    assert!(
+        values.counter("sesame_login_failures_total", "budget=account") > 0,
+        "{values:?}"
+    );
+    for (name, labels) in values.0.keys() {
+        let key = format!("{name}{{{labels}}}");
+        for client_sent in secrets.iter().map(String::as_str).chain([
+            NAME,
+            QUERY,
+            "70417",
+            "test-agent",
+            "127.0.0.1",
+        ]) {
+            assert!(
+                !key.contains(client_sent),
+                "the metric {key} carries {client_sent:?}"
+            );
+        }
+    }
+}
