@@ -202,8 +202,8 @@ impl Demo {
     }
 
     /// `POST /csp-report`: a browser's report of a violation of the pages'
-    /// Content-Security-Policy, logged (its first [`MAX_CSP_REPORT_BYTES`]); `204`. Opted out
-    /// of CSRF ([`CSRF_EXEMPT`]): the browser sends it, with no token.
+    /// Content-Security-Policy, logged (its first 4 KiB); `204`. Opted out of CSRF
+    /// ([`CSRF_EXEMPT`]): the browser sends it, with no token.
     pub fn csp_report(body: &[u8]) -> Reply {
         let report = &body[..body.len().min(MAX_CSP_REPORT_BYTES)];
         tracing::warn!(

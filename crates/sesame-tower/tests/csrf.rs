@@ -225,12 +225,25 @@ async fn security_52_a_bearer_request_without_cookies_goes_through() {
     let response = send(&app, request).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(text(response).await, "x=1");
-    // A wrong bearer token is anonymous: the token is required.
+    // A wrong bearer token is anonymous, so the token is required; refused, the client is told
+    // its credentials are wrong (401 JSON), not sent looking for a CSRF token.
     let request = Request::post("/echo")
         .header(header::AUTHORIZATION, "Bearer t-mallory")
         .body(Body::from("x=1"))
         .unwrap();
-    assert_eq!(send(&app, request).await.status(), StatusCode::FORBIDDEN);
+    let response = send(&app, request).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(text(response).await, r#"{"error":"unauthorized"}"#);
+    // With the right CSRF header it reaches the handler, anonymous.
+    let (t, cookie) = token(&app, "/token").await;
+    let mut request = form("/echo", &cookie, "x=1");
+    request
+        .headers_mut()
+        .insert(header::AUTHORIZATION, "Bearer t-mallory".parse().unwrap());
+    request
+        .headers_mut()
+        .insert("x-csrf-token", t.parse().unwrap());
+    assert_eq!(send(&app, request).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
