@@ -5,7 +5,8 @@
 //! | `SESAME_ADDR` | `127.0.0.1:3000` | where to listen (port `0` picks a free port) |
 //! | `SESAME_DATA_DIR` | `./sesame-data` | the sled database and the generated key file |
 //! | `SESAME_SECRET` | (a key file in the data directory) | hex of a 64-byte key, shared by several processes |
-//! | `SESAME_REDIS_URL` | (unset) | sessions and users in Redis instead of sled, shared by several processes (needs `SESAME_SECRET`) |
+//! | `SESAME_REDIS_URL` | (unset) | sessions and users in Redis instead of sled, shared by several processes (needs `SESAME_SECRET`); several comma-separated node URLs: a Redis Cluster |
+//! | `SESAME_REDIS_CA_FILE` | (the system's roots) | PEM file of the CA that signed the Redis server's (or the cluster nodes') certificate, for `rediss://` URLs |
 //! | `SESAME_DATABASE_URL` | (unset) | sessions, throttle state and users in PostgreSQL (`postgres://user@host/db`) instead of sled, shared by several processes (needs `SESAME_SECRET`; not with `SESAME_REDIS_URL`) |
 //! | `SESAME_IDLE_TIMEOUT_SECS` | the library's (30 min) | inactivity timeout: slides with activity, to a tenth of itself (at most 60 s) |
 //! | `SESAME_ABSOLUTE_TIMEOUT_SECS` | the library's (12 h) | absolute timeout from login, never extended by activity; at least the idle timeout (set both together when shortening it) |
@@ -86,8 +87,12 @@ pub struct Settings {
     /// The signing key (`SESAME_SECRET`, else a key file).
     pub secret: Secret,
     /// `SESAME_REDIS_URL`: keep sessions and users in this Redis server instead of sled
-    /// (see [`crate::Demo::connect`]); needs `SESAME_SECRET`, shared by every process.
+    /// (see [`crate::Demo::connect`]); needs `SESAME_SECRET`, shared by every process. Several
+    /// comma-separated URLs are nodes of a Redis Cluster (see [`Settings::redis_urls`]).
     pub redis_url: Option<String>,
+    /// `SESAME_REDIS_CA_FILE`: the PEM file of the CA of the `rediss://` server or cluster
+    /// nodes of [`Settings::redis_url`] (`None`: the system's trust store).
+    pub redis_ca_file: Option<PathBuf>,
     /// `SESAME_DATABASE_URL`: keep sessions, throttle state and users in this PostgreSQL
     /// database instead of sled (see [`crate::Demo::connect`]); needs `SESAME_SECRET`, shared by
     /// every process. At most one of it and [`Settings::redis_url`].
@@ -131,6 +136,7 @@ impl fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("secret", &self.secret)
             .field("redis_url", &self.redis_url.as_ref().map(|_| "<set>"))
+            .field("redis_ca_file", &self.redis_ca_file)
             .field("database_url", &self.database_url.as_ref().map(|_| "<set>"))
             .field("idle_timeout", &self.idle_timeout)
             .field("absolute_timeout", &self.absolute_timeout)
@@ -223,6 +229,33 @@ pub enum SettingsError {
         #[source]
         source: sesame_postgres::tokio_postgres::Error,
     },
+    /// An entry of `SESAME_REDIS_URL` is not a Redis URL. (The value is not quoted: it may hold
+    /// a password.)
+    #[error(
+        "{name}: entry {position} is not a Redis URL like redis://host:6379 or rediss://host:6380 (several comma-separated URLs are the nodes of a Redis Cluster)"
+    )]
+    RedisUrl {
+        /// The variable.
+        name: &'static str,
+        /// Which comma-separated entry, from 1.
+        position: usize,
+        /// What is wrong with it.
+        #[source]
+        source: sesame_redis::redis::RedisError,
+    },
+    /// `SESAME_REDIS_CA_FILE` cannot be used.
+    #[error("{name}={value:?}: {problem}")]
+    RedisCaFile {
+        /// The variable.
+        name: &'static str,
+        /// The refused path.
+        value: String,
+        /// What is wrong with it.
+        problem: &'static str,
+        /// The error reading it, if that is the problem.
+        #[source]
+        source: Option<std::io::Error>,
+    },
     /// Both `SESAME_REDIS_URL` and `SESAME_DATABASE_URL` are set.
     #[error(
         "SESAME_REDIS_URL and SESAME_DATABASE_URL are both set: the sessions and users live in one store, so set only one of them (Redis, or PostgreSQL)"
@@ -246,11 +279,12 @@ pub enum SettingsError {
 }
 
 /// The variables the demo reads, all with the prefix `SESAME_`.
-const NAMES: [&str; 12] = [
+const NAMES: [&str; 13] = [
     "SESAME_ADDR",
     "SESAME_DATA_DIR",
     "SESAME_SECRET",
     "SESAME_REDIS_URL",
+    "SESAME_REDIS_CA_FILE",
     "SESAME_DATABASE_URL",
     "SESAME_IDLE_TIMEOUT_SECS",
     "SESAME_ABSOLUTE_TIMEOUT_SECS",
@@ -272,6 +306,7 @@ struct Raw {
     data_dir: Text,
     secret: Option<Text>,
     redis_url: Option<Text>,
+    redis_ca_file: Option<Text>,
     database_url: Option<Text>,
     idle_timeout_secs: Option<Text>,
     absolute_timeout_secs: Option<Text>,
@@ -289,6 +324,7 @@ impl Default for Raw {
             data_dir: Text(DEFAULT_DATA_DIR.to_owned()),
             secret: None,
             redis_url: None,
+            redis_ca_file: None,
             database_url: None,
             idle_timeout_secs: None,
             absolute_timeout_secs: None,
@@ -452,6 +488,7 @@ impl Settings {
             data_dir: data_dir.to_path_buf(),
             secret: Secret::Key(Config::generate_secret().to_vec()),
             redis_url: None,
+            redis_ca_file: None,
             database_url: None,
             idle_timeout: None,
             absolute_timeout: None,
@@ -466,6 +503,12 @@ impl Settings {
             clock: None,
             session_store: None,
         }
+    }
+
+    /// The URLs of [`Settings::redis_url`], split at commas, trimmed, blank entries left out:
+    /// one for a Redis server, several for the nodes of a Redis Cluster (empty without Redis).
+    pub fn redis_urls(&self) -> Vec<&str> {
+        self.redis_url.as_deref().map_or_else(Vec::new, split_urls)
     }
 
     /// The directory of the sled database.
@@ -528,6 +571,15 @@ impl TryFrom<Raw> for Settings {
             Some(Text(v)) => Secret::Key(decode_key(&v).map_err(SettingsError::Secret)?),
         };
         let redis_url = raw.redis_url.map(|t| t.0).filter(|v| !v.trim().is_empty());
+        if let Some(urls) = &redis_url {
+            check_redis_urls(urls)?;
+        }
+        let redis_ca_file = match raw.redis_ca_file {
+            Some(Text(v)) if !v.trim().is_empty() => {
+                Some(check_redis_ca_file(&v, redis_url.as_deref())?)
+            }
+            _ => None,
+        };
         let database_url = raw
             .database_url
             .map(|t| t.0.trim().to_owned())
@@ -595,6 +647,7 @@ impl TryFrom<Raw> for Settings {
             data_dir: PathBuf::from(raw.data_dir.0),
             secret,
             redis_url,
+            redis_ca_file,
             database_url,
             idle_timeout: secs("SESAME_IDLE_TIMEOUT_SECS", raw.idle_timeout_secs, false)?,
             absolute_timeout: secs(
@@ -613,6 +666,65 @@ impl TryFrom<Raw> for Settings {
             clock: None,
             session_store: None,
         })
+    }
+}
+
+/// `SESAME_REDIS_URL` split into its URLs (see [`Settings::redis_urls`]).
+fn split_urls(urls: &str) -> Vec<&str> {
+    urls.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect()
+}
+
+/// Every entry of `SESAME_REDIS_URL` must parse as a Redis URL (the servers are reached later,
+/// by [`crate::Demo::connect`]).
+fn check_redis_urls(urls: &str) -> Result<(), SettingsError> {
+    use sesame_redis::redis::IntoConnectionInfo as _;
+    let name = "SESAME_REDIS_URL";
+    let list = split_urls(urls);
+    if list.is_empty() {
+        return Err(SettingsError::Empty { name });
+    }
+    for (i, url) in list.iter().enumerate() {
+        url.into_connection_info()
+            .map_err(|source| SettingsError::RedisUrl {
+                name,
+                position: i + 1,
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// `SESAME_REDIS_CA_FILE`: a readable file, with Redis on `rediss://` URLs only.
+fn check_redis_ca_file(value: &str, redis_url: Option<&str>) -> Result<PathBuf, SettingsError> {
+    let fail = |problem, source| SettingsError::RedisCaFile {
+        name: "SESAME_REDIS_CA_FILE",
+        value: value.to_owned(),
+        problem,
+        source,
+    };
+    let Some(urls) = redis_url else {
+        return Err(fail(
+            "a CA for Redis needs SESAME_REDIS_URL (rediss:// URLs)",
+            None,
+        ));
+    };
+    if !split_urls(urls)
+        .iter()
+        .all(|u| u.to_ascii_lowercase().starts_with("rediss://"))
+    {
+        return Err(fail(
+            "a CA is for TLS: every URL of SESAME_REDIS_URL must start with rediss://",
+            None,
+        ));
+    }
+    let path = PathBuf::from(value.trim());
+    match std::fs::metadata(&path) {
+        Ok(meta) if meta.is_file() => Ok(path),
+        Ok(_) => Err(fail("not a file (a PEM file of CA certificates)", None)),
+        Err(e) => Err(fail("cannot be read", Some(e))),
     }
 }
 
@@ -853,6 +965,94 @@ mod tests {
         assert!(
             e.to_string().contains("SESAME_REDIS_URL")
                 && e.to_string().contains("SESAME_DATABASE_URL"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn redis_cluster_urls() {
+        let one = read(&[("SESAME_REDIS_URL", "redis://127.0.0.1:6379")]).unwrap();
+        assert_eq!(one.redis_urls(), ["redis://127.0.0.1:6379"]);
+        let s = read(&[(
+            "SESAME_REDIS_URL",
+            " redis://10.0.0.1:7000, redis://10.0.0.2:7000,,redis://10.0.0.3:7000 ",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.redis_urls(),
+            [
+                "redis://10.0.0.1:7000",
+                "redis://10.0.0.2:7000",
+                "redis://10.0.0.3:7000"
+            ]
+        );
+        assert!(read(&[]).unwrap().redis_urls().is_empty());
+        let e = read(&[(
+            "SESAME_REDIS_URL",
+            "redis://10.0.0.1:7000,http://user:secret-pw@10.0.0.2:7000",
+        )])
+        .unwrap_err();
+        assert!(
+            matches!(e, SettingsError::RedisUrl { position: 2, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("SESAME_REDIS_URL"), "{e}");
+        assert!(e.to_string().contains("entry 2"), "{e}");
+        assert!(!e.to_string().contains("secret-pw"), "{e}");
+        let e = read(&[("SESAME_REDIS_URL", " , ")]).unwrap_err();
+        assert_eq!(e.to_string(), "SESAME_REDIS_URL is set but empty");
+    }
+
+    #[test]
+    fn redis_ca_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let ca_text = ca.to_str().unwrap();
+        let tls = "rediss://10.0.0.1:7000,rediss://10.0.0.2:7000";
+        let s = read(&[("SESAME_REDIS_URL", tls), ("SESAME_REDIS_CA_FILE", ca_text)]).unwrap();
+        assert_eq!(s.redis_ca_file.as_deref(), Some(ca.as_path()));
+        assert!(read(&[]).unwrap().redis_ca_file.is_none());
+        let s = read(&[("SESAME_REDIS_URL", tls), ("SESAME_REDIS_CA_FILE", " ")]).unwrap();
+        assert!(s.redis_ca_file.is_none(), "blank is unset");
+
+        let missing = dir.path().join("missing.pem");
+        let e = read(&[
+            ("SESAME_REDIS_URL", tls),
+            ("SESAME_REDIS_CA_FILE", missing.to_str().unwrap()),
+        ])
+        .unwrap_err();
+        assert!(matches!(e, SettingsError::RedisCaFile { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "SESAME_REDIS_CA_FILE={:?}: cannot be read",
+                missing.to_str().unwrap()
+            )
+        );
+        let e = read(&[
+            ("SESAME_REDIS_URL", tls),
+            ("SESAME_REDIS_CA_FILE", dir.path().to_str().unwrap()),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("not a file"), "{e}");
+        let e = read(&[("SESAME_REDIS_CA_FILE", ca_text)]).unwrap_err();
+        assert!(
+            e.to_string().starts_with("SESAME_REDIS_CA_FILE=")
+                && e.to_string().contains("needs SESAME_REDIS_URL"),
+            "{e}"
+        );
+        let e = read(&[
+            (
+                "SESAME_REDIS_URL",
+                "rediss://10.0.0.1:7000,redis://10.0.0.2:7000",
+            ),
+            ("SESAME_REDIS_CA_FILE", ca_text),
+        ])
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("SESAME_REDIS_CA_FILE")
+                && e.to_string().contains("must start with rediss://"),
             "{e}"
         );
     }

@@ -22,8 +22,13 @@ use crate::users::{DemoBackend, PostgresUsers, RedisUsers, SledUsers, UserTable}
 
 /// The key prefix of the sessions in Redis (with `SESAME_REDIS_URL`).
 pub const REDIS_SESSION_PREFIX: &str = "sesame:";
-/// The key prefix of the user table in Redis (with `SESAME_REDIS_URL`).
-pub const REDIS_USERS_PREFIX: &str = "sesame-demo:";
+/// The key prefix of the user table in Redis (with `SESAME_REDIS_URL`). Its hash tag
+/// (`{users}`) puts every key of the table in one hash slot of a Redis Cluster, so that the
+/// table's scripts (a registration claims the name, writes the user and adds its id in one
+/// atomic step) and `MGET` run there as on one server, where the tag means nothing. The user
+/// table is small beside the sessions, which the store spreads over the whole cluster; one slot
+/// keeps its scripts atomic.
+pub const REDIS_USERS_PREFIX: &str = "sesame-demo:{users}:";
 /// The PostgreSQL schema of the sessions, the throttle state and the user table (with
 /// `SESAME_DATABASE_URL`).
 pub const POSTGRES_SCHEMA: &str = "sesame";
@@ -32,7 +37,10 @@ impl Demo {
     /// Opens the demo as [`Demo::open`] does, or, with [`Settings::redis_url`], on Redis:
     /// sessions in a [`RedisStore`] (keys under [`REDIS_SESSION_PREFIX`]) and the user table on
     /// the same server (under [`REDIS_USERS_PREFIX`]), so that several processes sharing the
-    /// server and `SESAME_SECRET` serve one set of users and sessions; or, with
+    /// server and `SESAME_SECRET` serve one set of users and sessions. Several comma-separated
+    /// URLs are the nodes of a Redis Cluster ([`RedisStore::cluster_builder`]): the sessions are
+    /// spread over it, the user table is in one hash slot. [`Settings::redis_ca_file`] is the
+    /// CA of `rediss://` URLs. Or, with
     /// [`Settings::database_url`], on PostgreSQL: sessions and throttle state in a
     /// [`PostgresStore`] (schema [`POSTGRES_SCHEMA`], migrated here) and the user table in the
     /// same schema ([`PostgresUsers`], created here). The data directory is not used then.
@@ -53,13 +61,29 @@ impl Demo {
         let Secret::Key(secret) = &settings.secret else {
             return Err(DemoError::RedisNeedsSecret);
         };
-        let store = RedisStore::builder(&url)
+        let urls = settings.redis_urls();
+        let mut builder = if urls.len() > 1 {
+            RedisStore::cluster_builder(&urls)
+        } else {
+            RedisStore::builder(&url)
+        };
+        if let Some(ca) = &settings.redis_ca_file {
+            builder = builder.ca_file(ca);
+        }
+        let store = builder
             .prefix(REDIS_SESSION_PREFIX)
             .build()
             .await
             .map_err(DemoError::Redis)?;
         let users = Arc::new(RedisUsers::new(&store, REDIS_USERS_PREFIX));
-        tracing::info!("demo: sessions and users are kept in Redis");
+        if store.is_cluster() {
+            tracing::info!(
+                seed_nodes = urls.len(),
+                "demo: sessions and users are kept in a Redis Cluster"
+            );
+        } else {
+            tracing::info!("demo: sessions and users are kept in Redis");
+        }
         Self::assemble(&settings, secret, Arc::new(store), users)
     }
 

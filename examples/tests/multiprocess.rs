@@ -19,6 +19,14 @@
 //! Without `redis-server` on the `PATH` the test is skipped with a banner, unless `CI=true`, where
 //! it fails.
 //!
+//! `two_frameworks_share_users_and_sessions_through_a_redis_cluster` starts a private
+//! three-master Redis Cluster on free loopback ports (`redis-server --cluster-enabled yes` ×3,
+//! `redis-cli --cluster create`), then `demo-rocket` and `demo-axum` with the nodes' URLs,
+//! comma-separated, in `SESAME_REDIS_URL`, and checks the first four things above on it; and
+//! that the whole user table (its scripts touch several keys) sits on one node, in the slot of
+//! its hash tag. Without `redis-server` or `redis-cli` it is skipped with a banner, unless
+//! `CI=true`, where it fails.
+//!
 //! `two_frameworks_share_users_and_sessions_through_postgres` does the same on PostgreSQL
 //! (`SESAME_TEST_DATABASE_URL`, else `postgres://postgres@127.0.0.1:5432/postgres`): it creates
 //! a fresh database of its own (dropped at the end, also when the test fails), starts
@@ -28,6 +36,8 @@
 //! the same port: the machine's PostgreSQL is never stopped. Without a reachable PostgreSQL
 //! the test is skipped with a banner, unless `CI=true`, where it fails.
 
+#[path = "support/cluster.rs"]
+mod cluster;
 #[path = "support/postgres.rs"]
 mod pg;
 mod support;
@@ -433,6 +443,77 @@ async fn two_frameworks_share_users_and_sessions_through_redis() -> Result<(), E
     service_resumes(&browser, &ua, &ub).await?;
     a.check_alive()?;
     b.check_alive()?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_frameworks_share_users_and_sessions_through_a_redis_cluster() -> Result<(), Error> {
+    let tmp = tempfile::tempdir()?;
+    let Some(cluster) = cluster::Cluster::start(
+        "two_frameworks_share_users_and_sessions_through_a_redis_cluster",
+        &tmp.path().join("cluster"),
+    )?
+    else {
+        return Ok(());
+    };
+    let url = cluster.url();
+    let secret = random_secret()?;
+    let (dir_a, dir_b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let mut a = DemoProcess::start(
+        "demo-rocket",
+        env!("CARGO_BIN_EXE_demo-rocket"),
+        Some(Store::Redis(&url)),
+        &secret,
+        &dir_a,
+    )?;
+    let mut b = DemoProcess::start(
+        "demo-axum",
+        env!("CARGO_BIN_EXE_demo-axum"),
+        Some(Store::Redis(&url)),
+        &secret,
+        &dir_b,
+    )?;
+    let (ua, ub) = (a.url.clone(), b.url.clone());
+    assert_ne!(ua, ub);
+    assert!(!dir_a.join("sled").exists() && !dir_b.join("sled").exists());
+    let browser = Browser::new()?;
+    one_set_of_users_and_sessions(&browser, &ua, &ub).await?;
+    a.check_alive()?;
+    b.check_alive()?;
+
+    // Where the data is: the user table on one node (one hash slot), the sessions in the
+    // cluster under their own prefix.
+    let users_pattern = format!("{}*", sesame_demo::REDIS_USERS_PREFIX);
+    let mut holders = Vec::new();
+    let mut session_keys = 0;
+    for port in cluster.ports() {
+        let keys = cluster.keys_on(port, &users_pattern)?;
+        if !keys.is_empty() {
+            holders.push((port, keys));
+        }
+        session_keys += cluster
+            .keys_on(port, &format!("{}*", sesame_demo::REDIS_SESSION_PREFIX))?
+            .len();
+    }
+    assert_eq!(
+        holders.len(),
+        1,
+        "the user table is on one node: {holders:?}"
+    );
+    let (port, keys) = &holders[0];
+    assert!(
+        keys.iter().any(|k| k.ends_with(":name:alice")) && keys.iter().any(|k| k.ends_with(":ids")),
+        "Alice's name key and the id set are there: {keys:?}"
+    );
+    let slot = cluster.cli(*port, &["cluster", "keyslot", "{users}"])?;
+    for key in keys {
+        assert_eq!(
+            cluster.cli(*port, &["cluster", "keyslot", key])?,
+            slot,
+            "{key}"
+        );
+    }
+    assert!(session_keys > 0, "the sessions are in the cluster");
     Ok(())
 }
 

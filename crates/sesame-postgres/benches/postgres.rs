@@ -4,8 +4,12 @@
 //! PostgreSQL is `SESAME_TEST_DATABASE_URL` (default the local server,
 //! `postgres://postgres@127.0.0.1:5432/postgres`), in a fresh schema dropped at the end; Redis
 //! is `SESAME_BENCH_REDIS_URL` (default `redis://127.0.0.1:6379`), under a fresh key prefix (the
-//! keys expire with their records); sled is in a temporary directory on the real disk. A
-//! server that cannot be reached is left out, with a message. `cargo bench -p sesame-postgres`.
+//! keys expire with their records); a Redis Cluster is `SESAME_BENCH_REDIS_CLUSTER`, the
+//! comma-separated URLs of some of its nodes (`redis://127.0.0.1:7000,redis://127.0.0.1:7001`;
+//! unset, the cluster is left out), under a fresh key prefix too, measured as `redis-cluster`
+//! beside the single server; sled is in a temporary directory on the real disk. A server that
+//! cannot be reached is left out, with a message. `cargo bench -p sesame-postgres`
+//! (`-- redis` for the two Redis layouts alone).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -102,6 +106,32 @@ async fn redis(prefix: &str) -> Option<RedisStore> {
     }
 }
 
+/// The Redis Cluster of `SESAME_BENCH_REDIS_CLUSTER`, or `None` (with a message when it is set
+/// but cannot be reached).
+async fn redis_cluster(prefix: &str) -> Option<RedisStore> {
+    let urls = env_or("SESAME_BENCH_REDIS_CLUSTER", "");
+    let nodes: Vec<&str> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect();
+    if nodes.is_empty() {
+        eprintln!("-- SESAME_BENCH_REDIS_CLUSTER is unset: no Redis Cluster measured");
+        return None;
+    }
+    match RedisStore::cluster_builder(&nodes)
+        .prefix(prefix)
+        .build()
+        .await
+    {
+        Ok(store) => Some(store),
+        Err(e) => {
+            eprintln!("!! the Redis Cluster at {urls} cannot be reached ({e}): left out");
+            None
+        }
+    }
+}
+
 fn load_and_save(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
@@ -114,6 +144,9 @@ fn load_and_save(c: &mut Criterion) {
     }
     if let Some(store) = rt.block_on(redis(&format!("sesame-bench-{tag}:"))) {
         stores.push(("redis", Arc::new(store)));
+    }
+    if let Some(store) = rt.block_on(redis_cluster(&format!("sesame-bench-{tag}:"))) {
+        stores.push(("redis-cluster", Arc::new(store)));
     }
     stores.push((
         "sled",

@@ -1,8 +1,18 @@
-//! The user table in the Redis server that holds the sessions, shared by every process on it.
+//! The user table in the Redis server (or Redis Cluster) that holds the sessions, shared by
+//! every process on it.
 //!
-//! Keys (after the prefix): `user:{id}` → the user as JSON; `name:{lower-case username}` → the
-//! id, claimed with `SET NX`; `token:{hex SHA-256}` → a [`TokenRecord`] as JSON; `next-id`, the
+//! Keys (after the prefix): `user:<id>` → the user as JSON; `name:<lower-case username>` → the
+//! id, claimed with `SET NX`; `token:<hex SHA-256>` → a [`TokenRecord`] as JSON; `next-id`, the
 //! id counter; `ids`, the set of user ids. Updates are compare-and-swap scripts.
+//!
+//! **Redis Cluster.** A script, and `MGET`, may only touch keys of one hash slot: a
+//! registration's script touches the name key, the user key and `ids`, and the admin page's
+//! list reads every user key in one `MGET`. So on a cluster the prefix carries a hash tag (the
+//! demo's is `sesame-demo:{users}:`, see [`crate::REDIS_USERS_PREFIX`]) and every key of the
+//! table lives in that one slot, on one node: the table is small beside the sessions (which the
+//! store spreads over the cluster), and one slot keeps its scripts atomic exactly as on one
+//! server, where the tag changes nothing. Commands go through the store's
+//! [`Connection`], which routes them to the slot's node on a cluster.
 
 use std::fmt;
 use std::sync::LazyLock;
@@ -59,11 +69,20 @@ impl fmt::Debug for RedisUsers {
 
 impl RedisUsers {
     /// The user table on `store`'s server, under keys starting with `prefix` (which must not
-    /// start the store's prefix, nor the other way round).
+    /// start the store's prefix, nor the other way round). On a Redis Cluster the prefix must
+    /// hold a hash tag (`app:{users}:`), which puts every key of the table in one slot; without
+    /// one, a registration would fail with a cross-slot error (a warning says so at once).
     pub fn new(store: &RedisStore, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
+        if store.is_cluster() && hash_tag(&prefix).is_none() {
+            tracing::warn!(
+                %prefix,
+                "the Redis user table is on a cluster but its prefix has no hash tag like {{users}}: its scripts will fail across slots"
+            );
+        }
         Self {
             store: store.clone(),
-            prefix: prefix.into(),
+            prefix,
         }
     }
 
@@ -92,6 +111,15 @@ impl RedisUsers {
         self.run(|mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
             .await
     }
+}
+
+/// The hash tag of a key as Redis Cluster reads it: what is between the first `{` and the next
+/// `}`, if not empty.
+fn hash_tag(key: &str) -> Option<&str> {
+    let open = key.find('{')?;
+    let rest = &key[open + 1..];
+    let tag = &rest[..rest.find('}')?];
+    (!tag.is_empty()).then_some(tag)
 }
 
 #[async_trait]
@@ -235,5 +263,26 @@ impl UserTable for RedisUsers {
     /// Durability is the Redis server's configuration: nothing to do.
     async fn flush(&self) -> Result<(), UserStoreError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hash_tag;
+
+    #[test]
+    fn every_key_of_the_demo_table_shares_one_hash_tag() {
+        assert_eq!(hash_tag(crate::REDIS_USERS_PREFIX), Some("users"));
+        for kind in ["user:7", "name:alice", "ids", "next-id", "token:ab12"] {
+            let key = format!("{}{kind}", crate::REDIS_USERS_PREFIX);
+            assert_eq!(hash_tag(&key), Some("users"), "{key}");
+        }
+        assert_eq!(hash_tag("sesame-demo:"), None);
+        assert_eq!(
+            hash_tag("a:{}:{users}"),
+            None,
+            "an empty first tag is no tag"
+        );
+        assert_eq!(hash_tag("a:{users"), None);
     }
 }
