@@ -149,6 +149,11 @@ async fn security_53_a_pending_login_has_no_current_user_and_no_fresh_state() {
     assert!(!a.is_fresh().await.unwrap());
     assert!(!a.is_remembered().await.unwrap());
     assert!(a.sessions().await.unwrap().is_empty());
+    a.confirm_login().await.unwrap();
+    assert!(
+        !a.is_fresh().await.unwrap(),
+        "confirm_login makes nothing fresh"
+    );
     assert_eq!(
         a.pending_second_factor().await.unwrap().map(|u| u.id),
         Some("1".to_owned())
@@ -552,6 +557,23 @@ async fn security_53_17_changed_credentials_end_a_pending_login() {
     assert!(!a.is_pending_second_factor().await.unwrap());
     b.apply(&s.finish(303).await);
     assert!(h.record_of(&b).await.is_none());
+}
+
+#[tokio::test]
+async fn security_53_a_password_change_during_a_pending_login_grants_nothing() {
+    let h = harness();
+    let mut b = Browser::default();
+    h.login(&mut b, "1", remember()).await;
+    let mut alice = h.backend.user("1").unwrap();
+    alice.password = "new-password".into();
+    h.backend.put(alice.clone());
+    let (s, a) = h.begin(&b, "POST", "/reset-password");
+    a.password_changed(&alice).await.unwrap();
+    assert!(a.current_user().await.unwrap().is_none());
+    let finish = s.finish(303).await;
+    assert!(finish.set_cookies.iter().all(|c| !c.starts_with(REMEMBER)));
+    b.apply(&finish);
+    assert_eq!(h.whoami(&mut b).await, None);
 }
 
 #[tokio::test]

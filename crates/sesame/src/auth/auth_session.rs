@@ -744,8 +744,12 @@ impl<B: Backend> AuthSession<B> {
     /// Call after the user's credentials changed (e.g. a new password): this session is
     /// re-issued (new id, fresh, bound to the new auth hash), every other session and every
     /// remember-me token of the user ends. `user` must carry the new auth hash.
+    ///
+    /// A session that is not `user`'s full login (anonymous, e.g. a password reset by email
+    /// link, or pending its second factor) gains nothing: no current user, no remember-me
+    /// token; the user's sessions and tokens still end.
     pub async fn password_changed(&self, user: &B::User) -> Result<(), AuthError> {
-        let had_remember = {
+        let mut had_remember = {
             let st = self.session.lock().await?;
             st.set_remember.is_some() || self.session.inner.incoming.remember.is_some()
         };
@@ -763,7 +767,13 @@ impl<B: Backend> AuthSession<B> {
                 })
                 .await?;
             st.set_remember = None;
-            *slot = Some(Some(user.clone()));
+            let logged_in = st
+                .record
+                .as_ref()
+                .and_then(|r| r.auth.as_ref())
+                .is_some_and(|a| a.user_id == user.id());
+            had_remember &= logged_in;
+            *slot = Some(logged_in.then(|| user.clone()));
         }
         let current = self.session.current_key().await?;
         let store = &self.core().store;
