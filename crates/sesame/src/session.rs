@@ -258,6 +258,7 @@ impl Session {
 
     /// Session protection (Flask-Login's semantics) on a freshly loaded, logged-in record whose
     /// fingerprint is not the client's ([`Session::protection_passes`] said no).
+    ///
     /// A login pending its second factor is protected as a non-fresh login: strong mode ends
     /// it, basic mode has nothing to take away.
     async fn protect(&self, st: &mut State) -> Result<(), SessionError> {
