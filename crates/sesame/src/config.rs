@@ -156,6 +156,7 @@ pub struct Config {
     pub(crate) protection: Protection,
     pub(crate) login_view: Option<String>,
     pub(crate) refresh_view: Option<String>,
+    pub(crate) second_factor_view: Option<String>,
     pub(crate) login_message: Option<String>,
     pub(crate) refresh_message: Option<String>,
     pub(crate) message_category: String,
@@ -220,6 +221,11 @@ impl Config {
     /// The refresh view, if any (falls back to the login view).
     pub fn refresh_view(&self) -> Option<&str> {
         self.refresh_view.as_deref().or(self.login_view.as_deref())
+    }
+    /// The second-factor view, if any: where login-required sends a login pending its second
+    /// factor (never to the login view, which would only start the login again).
+    pub fn second_factor_view(&self) -> Option<&str> {
+        self.second_factor_view.as_deref()
     }
     /// The password hashing parameters.
     pub fn password_params(&self) -> &PasswordParams {
@@ -293,6 +299,7 @@ pub struct ConfigBuilder {
     protection: Protection,
     login_view: Option<String>,
     refresh_view: Option<String>,
+    second_factor_view: Option<String>,
     login_message: Option<String>,
     refresh_message: Option<String>,
     message_category: String,
@@ -330,6 +337,7 @@ impl ConfigBuilder {
             protection: Protection::Basic,
             login_view: None,
             refresh_view: None,
+            second_factor_view: None,
             login_message: Some("Please log in to access this page.".into()),
             refresh_message: Some("Please reauthenticate to access this page.".into()),
             message_category: "message".into(),
@@ -464,6 +472,24 @@ impl ConfigBuilder {
     /// Where fresh-login-required redirects (Flask's `refresh_view`); defaults to the login view.
     pub fn refresh_view(mut self, path: impl Into<String>) -> Self {
         self.refresh_view = Some(path.into());
+        self
+    }
+    /// Where login-required sends a login pending its second factor (SECURITY.md 53): a `303`
+    /// to this view with the safe `next`, as the login redirect. Without one such requests get
+    /// a `401` (`{"error":"second_factor_required"}` for JSON requests), never the login view.
+    ///
+    /// ```
+    /// use sesame::Config;
+    ///
+    /// let config = Config::builder(&Config::generate_secret())
+    ///     .login_view("/login")
+    ///     .second_factor_view("/login/2fa")
+    ///     .build()?;
+    /// assert_eq!(config.second_factor_view(), Some("/login/2fa"));
+    /// # Ok::<(), sesame::ConfigError>(())
+    /// ```
+    pub fn second_factor_view(mut self, path: impl Into<String>) -> Self {
+        self.second_factor_view = Some(path.into());
         self
     }
     /// The message flashed on a login redirect (`None` to flash nothing).
@@ -668,7 +694,11 @@ impl ConfigBuilder {
         if device_max_age == 0 || device_max_age > 400 * 86400 {
             return Err(ConfigError::Duration("device_cookie_max_age"));
         }
-        for (what, view) in [("login", &self.login_view), ("refresh", &self.refresh_view)] {
+        for (what, view) in [
+            ("login", &self.login_view),
+            ("refresh", &self.refresh_view),
+            ("second factor", &self.second_factor_view),
+        ] {
             if let Some(v) = view
                 && crate::redirect::safe_next(v).is_none()
             {
@@ -729,6 +759,7 @@ impl ConfigBuilder {
             protection: self.protection,
             login_view: self.login_view,
             refresh_view: self.refresh_view,
+            second_factor_view: self.second_factor_view,
             login_message: self.login_message,
             refresh_message: self.refresh_message,
             message_category: self.message_category,

@@ -80,7 +80,7 @@ pub enum ConfigError {
         /// The idle timeout, in seconds.
         idle: u64,
     },
-    /// A login or refresh view is not a local path.
+    /// A login, refresh or second-factor view is not a local path.
     #[error("the {0} view must be a local path starting with '/'")]
     View(&'static str),
     /// SameSite=None requires Secure.

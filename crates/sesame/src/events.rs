@@ -90,6 +90,35 @@ pub enum Event {
     },
     /// A session id was cycled.
     SessionRotated,
+    /// A login passed its first factor and now waits for the second
+    /// ([`AuthSession::login`](crate::AuthSession::login) for a user with an enrolled factor):
+    /// nobody is logged in yet.
+    SecondFactorRequired {
+        /// The user's id.
+        user_id: String,
+    },
+    /// A pending login completed its second factor
+    /// ([`AuthSession::complete_second_factor`](crate::AuthSession::complete_second_factor)):
+    /// the user is logged in (also [`LoggedIn`](Event::LoggedIn)).
+    SecondFactorCompleted {
+        /// The user's id.
+        user_id: String,
+    },
+    /// A second-factor code was wrong
+    /// ([`AuthSession::second_factor_failed`](crate::AuthSession::second_factor_failed)): it
+    /// counted in the user's second-factor throttle budget.
+    SecondFactorFailed {
+        /// The user's id.
+        user_id: String,
+    },
+    /// A user enrolled a second factor
+    /// ([`AuthSession::second_factor_enrolled`](crate::AuthSession::second_factor_enrolled)).
+    SecondFactorEnrolled {
+        /// The user's id.
+        user_id: String,
+        /// The factor enrolled.
+        factor: crate::auth::Factor,
+    },
     /// Sessions of a user were ended by a revocation: an admin's, the user's own (another
     /// session, the other sessions, every session: the request's own session is counted when
     /// the revocation covers it, and is also [`LoggedOut`](Event::LoggedOut)), a password
@@ -173,7 +202,9 @@ impl Events {
             | Event::SessionRotated => {
                 tracing::debug!(event = ?e, "sesame event")
             }
-            Event::RememberTheft { .. } | Event::SessionProtected { .. } => {
+            Event::RememberTheft { .. }
+            | Event::SessionProtected { .. }
+            | Event::SecondFactorFailed { .. } => {
                 tracing::warn!(event = ?e, "sesame event")
             }
             _ => tracing::info!(event = ?e, "sesame event"),

@@ -29,8 +29,8 @@ pub mod throttle;
 pub mod totp;
 
 pub use auth::{
-    AuthSession, AuthUser, AuthzBackend, Backend, LoginCredentials, LoginOptions, Sesame,
-    SesameBuilder, SessionInfo,
+    AuthSession, AuthUser, AuthzBackend, Backend, Factor, LoginCredentials, LoginOptions,
+    SecondFactors, Sesame, SesameBuilder, SessionInfo,
 };
 pub use config::{Clock, Config, ConfigBuilder, CookieMode, Protection, SameSite, SystemClock};
 pub use error::{AuthError, BoxError, ConfigError, DataError, SessionError, StoreError};
@@ -39,7 +39,9 @@ pub use id::{SessionId, StoreKey};
 pub use password::{PasswordError, PasswordHasher, PasswordParams, Verification};
 pub use proxy::{IpNet, IpNetError};
 pub use purge::Purger;
-pub use record::{AuthRecord, Flash, Record, RememberRecord, RetiredValidator, ThrottleRecord};
+pub use record::{
+    AuthRecord, Flash, PendingLogin, Record, RememberRecord, RetiredValidator, ThrottleRecord,
+};
 pub use request::RequestInfo;
 pub use response::{Finish, Rejection, RejectionKind};
 pub use session::Session;

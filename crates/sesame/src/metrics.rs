@@ -74,6 +74,13 @@ pub const SESSIONS_REVOKED_TOTAL: &str = "sesame_sessions_revoked_total";
 pub const REMEMBER_RESTORES_TOTAL: &str = "sesame_remember_restores_total";
 /// Counter: remember-me tokens replayed with a wrong validator ([`Event::RememberTheft`]).
 pub const REMEMBER_THEFT_TOTAL: &str = "sesame_remember_theft_total";
+/// Counter: pending logins that completed their second factor ([`Event::SecondFactorCompleted`]).
+pub const SECOND_FACTOR_SUCCESSES_TOTAL: &str = "sesame_second_factor_successes_total";
+/// Counter: wrong second-factor codes ([`Event::SecondFactorFailed`]).
+pub const SECOND_FACTOR_FAILURES_TOTAL: &str = "sesame_second_factor_failures_total";
+/// Counter: second factors enrolled ([`Event::SecondFactorEnrolled`]). Label `factor`:
+/// [`Factor::as_str`](crate::auth::Factor::as_str) (`"totp"`, `"passkey"`).
+pub const SECOND_FACTOR_ENROLLMENTS_TOTAL: &str = "sesame_second_factor_enrollments_total";
 /// Gauge: the sessions in the store, as counted by [`SessionStore::count_sessions`] after each
 /// purge; approximate where the store says so, never set by stores that cannot count cheaply.
 pub const SESSIONS_ACTIVE: &str = "sesame_sessions_active";
@@ -115,6 +122,21 @@ pub fn describe() {
         REMEMBER_THEFT_TOTAL,
         Unit::Count,
         "Remember-me tokens replayed with a wrong validator (all the user's sessions revoked)."
+    );
+    describe_counter!(
+        SECOND_FACTOR_SUCCESSES_TOTAL,
+        Unit::Count,
+        "Pending logins that completed their second factor."
+    );
+    describe_counter!(
+        SECOND_FACTOR_FAILURES_TOTAL,
+        Unit::Count,
+        "Wrong second-factor codes."
+    );
+    describe_counter!(
+        SECOND_FACTOR_ENROLLMENTS_TOTAL,
+        Unit::Count,
+        "Second factors enrolled, by factor."
     );
     describe_gauge!(
         SESSIONS_ACTIVE,
@@ -169,7 +191,17 @@ pub(crate) fn record_event(e: &Event) {
         Event::RememberTheft { .. } => {
             counter!(REMEMBER_THEFT_TOTAL).increment(1);
         }
+        Event::SecondFactorCompleted { .. } => {
+            counter!(SECOND_FACTOR_SUCCESSES_TOTAL).increment(1);
+        }
+        Event::SecondFactorFailed { .. } => {
+            counter!(SECOND_FACTOR_FAILURES_TOTAL).increment(1);
+        }
+        Event::SecondFactorEnrolled { factor, .. } => {
+            counter!(SECOND_FACTOR_ENROLLMENTS_TOTAL, "factor" => factor.as_str()).increment(1);
+        }
         Event::LoadedFromRequest { .. }
+        | Event::SecondFactorRequired { .. }
         | Event::LoginConfirmed { .. }
         | Event::Unauthorized
         | Event::Forbidden { .. }

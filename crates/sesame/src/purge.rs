@@ -132,6 +132,7 @@ mod tests {
             absolute_deadline: expires_at,
             expires_at,
             auth: None,
+            pending: None,
             csrf: "t".into(),
             fingerprint: None,
             user_agent: None,

@@ -24,6 +24,39 @@ pub struct AuthRecord {
     pub remembered: bool,
     /// When the user logged in, seconds since the epoch.
     pub login_at: i64,
+    /// The login completed a second factor (or counted as both factors): remember-me tokens
+    /// this session re-issues say so too. Absent (`false`) from older records.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub second_factor: bool,
+}
+
+/// A login waiting for its second factor (SECURITY.md 53): the user named here is *not* logged
+/// in. The record holds it beside (never in) [`Record::auth`], so that everything that reads
+/// `auth` (the current user, freshness, permissions, the per-user index) sees no user.
+///
+/// Created by [`AuthSession::login`](crate::AuthSession::login) when the backend reports an
+/// enrolled factor; consumed by
+/// [`AuthSession::complete_second_factor`](crate::AuthSession::complete_second_factor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PendingLogin {
+    /// The user's id, as the backend's `AuthUser::id` gave it.
+    pub user_id: String,
+    /// A keyed MAC of the user's auth hash when the first factor passed (base64): a credential
+    /// change in between ends the pending login.
+    pub auth_hash: String,
+    /// Whether the login asked for a remember-me cookie: issued only when the second factor
+    /// is completed.
+    #[serde(default)]
+    pub remember: bool,
+    /// The login was forced (an inactive user may complete it).
+    #[serde(default)]
+    pub force: bool,
+    /// The safe `next` of the login request, kept for after the second factor.
+    #[serde(default)]
+    pub next: Option<String>,
+    /// When the first factor passed, seconds since the epoch.
+    pub started_at: i64,
 }
 
 /// A flashed message (Flask's `flash`), consumed when read.
@@ -51,6 +84,10 @@ pub struct Record {
     pub expires_at: i64,
     /// The logged-in user, if any.
     pub auth: Option<AuthRecord>,
+    /// A login waiting for its second factor, if any (then `auth` is `None`). Absent from
+    /// records written before second factors existed, and from the encoding when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingLogin>,
     /// The per-session CSRF token.
     pub csrf: String,
     /// Hash of client address and User-Agent (session protection), hex.
@@ -69,9 +106,13 @@ impl Record {
         self.auth.as_ref().map(|a| a.user_id.as_str())
     }
 
-    /// Whether the record holds nothing worth keeping: no user, no data, no flashes.
+    /// Whether the record holds nothing worth keeping: no user, no pending login, no data, no
+    /// flashes.
     pub fn is_empty(&self) -> bool {
-        self.auth.is_none() && self.data.is_empty() && self.flashes.is_empty()
+        self.auth.is_none()
+            && self.pending.is_none()
+            && self.data.is_empty()
+            && self.flashes.is_empty()
     }
 
     /// Encodes the record for a store.
@@ -123,6 +164,12 @@ pub struct RememberRecord {
     pub expires_at: i64,
     /// Keyed MAC of the user's auth hash when issued.
     pub auth_hash: String,
+    /// Whether the login that issued the token completed a second factor (or counted as both
+    /// factors). A token without it restores no session for a user who has a second factor
+    /// enrolled (SECURITY.md 53); tokens stored before second factors existed decode as
+    /// `false`.
+    #[serde(default)]
+    pub second_factor: bool,
 }
 
 /// A remember-me validator that was rotated away, kept (hashed) for the grace window.
@@ -209,6 +256,7 @@ mod tests {
             absolute_deadline: 100,
             expires_at: 40,
             auth: None,
+            pending: None,
             csrf: "t".into(),
             fingerprint: None,
             user_agent: None,
@@ -231,5 +279,42 @@ mod tests {
             Err(RecordDecodeError::Invalid(_))
         ));
         assert!(Record::decode(&[0xff, 0xfe], 1 << 16).is_err());
+    }
+
+    #[test]
+    fn records_without_a_pending_login_keep_their_format() {
+        // As stored before second factors existed: still decodes, and encodes the same bytes.
+        let old = br#"{"version":1,"created_at":10,"last_seen":10,"absolute_deadline":100,"expires_at":40,"auth":null,"csrf":"t","fingerprint":null,"user_agent":null,"data":{},"flashes":[]}"#;
+        let r = Record::decode(old, 1 << 16).unwrap();
+        assert_eq!(r, record());
+        assert_eq!(r.encode().unwrap(), old.to_vec());
+    }
+
+    #[test]
+    fn pending_login_roundtrip() {
+        let mut r = record();
+        r.pending = Some(PendingLogin {
+            user_id: "1".into(),
+            auth_hash: "h".into(),
+            remember: true,
+            force: false,
+            next: Some("/x".into()),
+            started_at: 10,
+        });
+        assert!(!r.is_empty());
+        assert_eq!(r.user_id(), None, "a pending login is nobody's session");
+        let bytes = r.encode().unwrap();
+        assert_eq!(Record::decode(&bytes, 1 << 16).unwrap(), r);
+        // Only the required fields: the others default.
+        let minimal = br#"{"version":1,"created_at":10,"last_seen":10,"absolute_deadline":100,"expires_at":40,"auth":null,"pending":{"user_id":"1","auth_hash":"h","started_at":10},"csrf":"t","fingerprint":null,"user_agent":null,"data":{},"flashes":[]}"#;
+        let p = Record::decode(minimal, 1 << 16).unwrap().pending.unwrap();
+        assert!(!p.remember && !p.force && p.next.is_none());
+    }
+
+    #[test]
+    fn remember_records_without_the_second_factor_flag_decode_as_without() {
+        let old = br#"{"version":1,"user_id":"1","validator_hash":"v","rotated_at":1,"expires_at":2,"auth_hash":"h"}"#;
+        let r = RememberRecord::decode(old).unwrap();
+        assert!(!r.second_factor);
     }
 }

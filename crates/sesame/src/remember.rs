@@ -143,6 +143,22 @@ impl<B: Backend> AuthSession<B> {
             st.clear_remember = true;
             return Ok(None);
         };
+        // A token from a login that did not complete a second factor restores nothing for a
+        // user who has one enrolled now (SECURITY.md 53): it goes like a stale one.
+        if !rec.second_factor
+            && !backend
+                .second_factors(&user)
+                .await
+                .map_err(backend_err)?
+                .is_empty()
+        {
+            tracing::info!(user_id = %rec.user_id, "sesame: remember-me token issued without the second factor now enrolled; not restored");
+            store.delete_remember(token.selector()).await?;
+            let mut st = self.session().lock().await?;
+            st.set_remember = None;
+            st.clear_remember = true;
+            return Ok(None);
+        }
         let mut st = self.session().lock().await?;
         let record = self.session().new_record(Some(AuthRecord {
             user_id: user.id(),
@@ -150,6 +166,7 @@ impl<B: Backend> AuthSession<B> {
             fresh: false,
             remembered: true,
             login_at: now,
+            second_factor: rec.second_factor,
         }));
         self.session()
             .rotate_locked(&mut st, |latest| Some(keep_data(&record, latest)))

@@ -21,6 +21,9 @@ pub enum RejectionKind {
     LoginRequired,
     /// Logged in, but not freshly enough: the redirect to the refresh view, or a `401`.
     FreshLoginRequired,
+    /// A login is pending its second factor: the redirect to the second-factor view, or a
+    /// `401` (SECURITY.md 53).
+    SecondFactorRequired,
     /// Logged in, without the right to this (`403`).
     Forbidden,
     /// The form's CSRF token is missing or wrong (`403`).
@@ -45,6 +48,7 @@ impl RejectionKind {
         match self {
             Self::LoginRequired => "unauthorized",
             Self::FreshLoginRequired => "reauthentication_required",
+            Self::SecondFactorRequired => "second_factor_required",
             Self::Forbidden => "forbidden",
             Self::Csrf => "csrf_token_invalid",
             Self::TooManyAttempts => "too_many_attempts",
@@ -127,6 +131,17 @@ impl Rejection {
             "text/plain; charset=utf-8",
             "Unauthorized: please log in.",
         )
+    }
+
+    /// `401` with a plain-text body for a login pending its second factor (kind
+    /// [`RejectionKind::SecondFactorRequired`]), when no second-factor view is configured.
+    pub fn second_factor_text() -> Self {
+        Self::new(
+            401,
+            "text/plain; charset=utf-8",
+            "Unauthorized: please complete the second step of your login.",
+        )
+        .with_kind(RejectionKind::SecondFactorRequired)
     }
 
     /// A JSON error `{"error": code}` with `status`.

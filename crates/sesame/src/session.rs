@@ -245,7 +245,7 @@ impl Session {
         let Some(record) = st.record.as_ref() else {
             return true;
         };
-        if record.auth.is_none() {
+        if record.auth.is_none() && record.pending.is_none() {
             return true;
         }
         record.fingerprint.as_deref() == Some(self.inner.request.fingerprint().as_str())
@@ -258,11 +258,18 @@ impl Session {
 
     /// Session protection (Flask-Login's semantics) on a freshly loaded, logged-in record whose
     /// fingerprint is not the client's ([`Session::protection_passes`] said no).
+    ///
+    /// A login pending its second factor is protected as a non-fresh login: strong mode ends
+    /// it, basic mode has nothing to take away.
     async fn protect(&self, st: &mut State) -> Result<(), SessionError> {
-        let Some(auth) = st.record.as_ref().and_then(|r| r.auth.as_ref()) else {
+        let Some((user_id, fresh)) = st.record.as_ref().and_then(|r| {
+            r.auth
+                .as_ref()
+                .map(|a| (a.user_id.clone(), a.fresh))
+                .or_else(|| r.pending.as_ref().map(|p| (p.user_id.clone(), false)))
+        }) else {
             return Ok(());
         };
-        let (user_id, fresh) = (auth.user_id.clone(), auth.fresh);
         match self.config().protection {
             Protection::Off => {}
             Protection::Strong => {
@@ -436,6 +443,7 @@ impl Session {
             absolute_deadline,
             expires_at: now.saturating_add(c.idle_timeout).min(absolute_deadline),
             auth,
+            pending: None,
             csrf: random_token::<32>(),
             fingerprint: Some(self.inner.request.fingerprint().as_str().to_owned()),
             user_agent: self.inner.request.user_agent.clone(),

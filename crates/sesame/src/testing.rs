@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use async_trait::async_trait;
 use parking_lot::RwLock;
 
-use crate::auth::{AuthUser, AuthzBackend, Backend, LoginOptions, Sesame};
+use crate::auth::{AuthUser, AuthzBackend, Backend, Factor, LoginOptions, SecondFactors, Sesame};
 use crate::config::Clock;
 use crate::error::{AuthError, StoreError};
 use crate::id::StoreKey;
@@ -75,11 +75,13 @@ impl AuthUser for TestUser {
     }
 }
 
-/// An in-memory [`Backend`] with username/password credentials and bearer tokens, and an
-/// [`AuthzBackend`] granting each [`TestUser`] its `permissions`.
+/// An in-memory [`Backend`] with username/password credentials and bearer tokens, second
+/// factors enrolled with [`TestBackend::enroll`], and an [`AuthzBackend`] granting each
+/// [`TestUser`] its `permissions`.
 #[derive(Debug, Clone, Default)]
 pub struct TestBackend {
     users: Arc<RwLock<HashMap<String, TestUser>>>,
+    factors: Arc<RwLock<HashMap<String, SecondFactors>>>,
     permission_loads: Arc<AtomicUsize>,
 }
 
@@ -96,6 +98,12 @@ impl TestBackend {
     /// A user by id.
     pub fn user(&self, id: &str) -> Option<TestUser> {
         self.users.read().get(id).cloned()
+    }
+    /// Enrolls `factor` for the user `id` ([`Backend::second_factors`] reports it from now on).
+    pub fn enroll(&self, id: &str, factor: Factor) {
+        let mut factors = self.factors.write();
+        let entry = factors.entry(id.to_owned()).or_default();
+        *entry = std::mem::take(entry).with(factor);
     }
     /// How many times permissions were loaded ([`AuthzBackend::all_permissions`]).
     pub fn permission_loads(&self) -> usize {
@@ -139,6 +147,15 @@ impl Backend for TestBackend {
             .values()
             .find(|u| u.username == username && u.password == password)
             .cloned())
+    }
+
+    async fn second_factors(&self, user: &TestUser) -> Result<SecondFactors, Infallible> {
+        Ok(self
+            .factors
+            .read()
+            .get(&user.id)
+            .cloned()
+            .unwrap_or_default())
     }
 
     async fn user_from_request(

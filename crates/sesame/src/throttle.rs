@@ -359,6 +359,27 @@ impl LoginThrottle {
         }
     }
 
+    /// The budget of second-factor codes for the user `user_id` (SECURITY.md 53, 54), one per
+    /// user whatever the client: the same throttle, policy and store as passwords, but a budget
+    /// of its own, which only a completed second factor clears. Were the codes counted in the
+    /// password budget, every right password (which an attacker at this step has) would clear
+    /// the wrong codes counted so far; and a device cookie is no help, since a right password
+    /// earns one.
+    #[must_use]
+    pub fn second_factor_budget(&self, user_id: &str) -> Budget {
+        let digest = self
+            .inner
+            .keys
+            .primary()
+            .throttle_hash(&[b"second-factor", user_id.as_bytes()]);
+        let hash = hex::encode(&digest[..16]);
+        Budget {
+            key: hash.clone(),
+            account_hash: hash,
+            device: false,
+        }
+    }
+
     /// The budget an attempt on `account` counts against, given the client's device cookie:
     /// the device's own when the cookie was issued for this account, else the account's.
     pub(crate) fn budget_for(&self, account: &str, device: Option<&DeviceCookie>) -> Budget {

@@ -25,6 +25,11 @@ pub struct LoginOptions {
     pub fresh: bool,
     /// Log in even an inactive user.
     pub force: bool,
+    /// This login already counts as both factors (e.g. a discoverable passkey with user
+    /// verification): no second factor is asked for. `false` by default: a user whose backend
+    /// reports an enrolled factor ([`Backend::second_factors`]) is then only *pending* their
+    /// second factor ([`AuthSession::complete_second_factor`]).
+    pub second_factor_done: bool,
 }
 
 impl Default for LoginOptions {
@@ -33,6 +38,7 @@ impl Default for LoginOptions {
             remember: false,
             fresh: true,
             force: false,
+            second_factor_done: false,
         }
     }
 }
@@ -63,7 +69,7 @@ pub struct AuthSession<B: Backend> {
 
 /// The request's user, loaded at most once, and how it was found (one allocation per request).
 pub(super) struct UserSlot<U> {
-    user: Mutex<Option<Option<U>>>,
+    pub(super) user: Mutex<Option<Option<U>>>,
     from_request: std::sync::atomic::AtomicBool,
     /// The permissions of the user, once asked for ([`crate::AuthzBackend`]).
     pub(super) permissions: Mutex<Option<super::authz::LoadedPermissions>>,
@@ -136,8 +142,12 @@ impl<B: Backend> AuthSession<B> {
             return Ok(Some(u));
         }
         // The remember-me restore is a cold path with a large future: boxed, so that every
-        // request's future (which handlers' frameworks often box and move) stays small.
-        if let Some(u) = Box::pin(self.user_from_remember()).await? {
+        // request's future (which handlers' frameworks often box and move) stays small. A
+        // login pending its second factor is this browser's latest login: no remember-me
+        // cookie overrides it.
+        if !self.is_pending_second_factor().await?
+            && let Some(u) = Box::pin(self.user_from_remember()).await?
+        {
             return Ok(Some(u));
         }
         let backend = &self.sesame.backend();
@@ -404,9 +414,28 @@ impl<B: Backend> AuthSession<B> {
     /// Logs `user` in (Flask's `login_user`): cycles the session id, rotates the CSRF token,
     /// flushes the session first if another user was logged in, and optionally issues a
     /// remember-me cookie. Durable before it returns.
+    ///
+    /// When the backend reports a second factor enrolled for `user`
+    /// ([`Backend::second_factors`]) and `opts` do not say it is done
+    /// ([`LoginOptions::second_factor_done`]), the login is only *pending* (SECURITY.md 53):
+    /// the id is cycled, the remember-me wish and the request's safe `next` are kept, and
+    /// nothing else is granted (no current user, no fresh state, no remember-me cookie) until
+    /// [`AuthSession::complete_second_factor`]. Check with
+    /// [`AuthSession::is_pending_second_factor`] where to send the user next.
     pub async fn login(&self, user: &B::User, opts: LoginOptions) -> Result<(), AuthError> {
         if !opts.force && !user.is_active() {
             return Err(AuthError::Inactive);
+        }
+        if !opts.second_factor_done {
+            let factors = self
+                .sesame
+                .backend()
+                .second_factors(user)
+                .await
+                .map_err(backend_err)?;
+            if !factors.is_empty() {
+                return Box::pin(self.login_pending(user, opts)).await;
+            }
         }
         let mut slot = self.user.user.lock().await;
         let mut st = self.session.lock().await?;
@@ -418,6 +447,7 @@ impl<B: Backend> AuthSession<B> {
             fresh: opts.fresh,
             remembered: false,
             login_at: now,
+            second_factor: opts.second_factor_done,
         }));
         self.session
             .rotate_locked(&mut st, |latest| Some(keep_data(&record, latest)))
@@ -427,7 +457,9 @@ impl<B: Backend> AuthSession<B> {
             if let Some(old) = self.session.inner.incoming.remember.as_ref() {
                 store.delete_remember(old.selector()).await?;
             }
-            let token = self.create_remember_token(user).await?;
+            let token = self
+                .create_remember_token(user, opts.second_factor_done)
+                .await?;
             st.set_remember = Some((token, self.config().remember_duration));
         }
         drop(st);
@@ -441,7 +473,7 @@ impl<B: Backend> AuthSession<B> {
         Ok(())
     }
 
-    async fn enforce_session_cap(&self, user_id: &str) -> Result<(), AuthError> {
+    pub(super) async fn enforce_session_cap(&self, user_id: &str) -> Result<(), AuthError> {
         let store = &self.core().store;
         let max = self.config().max_sessions_per_user;
         // The common case, well under the cap, costs one index count, no record loaded.
@@ -544,12 +576,26 @@ impl<B: Backend> AuthSession<B> {
     /// credentials for the request loader that named nobody (a wrong bearer token or API key:
     /// [`RequestInfo::offers_credentials`](crate::RequestInfo::offers_credentials)) gets `401`
     /// JSON, never a redirect to the login form.
+    ///
+    /// A login pending its second factor passes no more than an anonymous one (SECURITY.md
+    /// 53): it is sent to the
+    /// [second-factor view](crate::ConfigBuilder::second_factor_view) with the safe `next`
+    /// (kind [`RejectionKind::SecondFactorRequired`]), or gets a `401`
+    /// (`{"error":"second_factor_required"}` for JSON requests), never the login view.
     pub async fn require_login(&self) -> Result<B::User, Rejection> {
         match self.current_user().await? {
             Some(u) => Ok(u),
             None => {
                 self.events().emit(Event::Unauthorized);
                 let c = self.config();
+                if self.is_pending_second_factor().await? {
+                    return Err(Box::pin(self.deny(
+                        c.second_factor_view(),
+                        None,
+                        RejectionKind::SecondFactorRequired,
+                    ))
+                    .await?);
+                }
                 // Cold: boxed, to keep the future of every authorised request small.
                 Err(Box::pin(self.deny(
                     c.login_view(),
@@ -588,7 +634,7 @@ impl<B: Backend> AuthSession<B> {
             .await?)
     }
 
-    async fn deny(
+    pub(super) async fn deny(
         &self,
         view: Option<&str>,
         message: Option<&str>,
@@ -608,6 +654,7 @@ impl<B: Backend> AuthSession<B> {
                 Ok(Rejection::redirect(login_url(view, req.path_and_query())).with_kind(kind))
             }
             _ if api => Ok(Rejection::json_kind(401, kind)),
+            _ if kind == RejectionKind::SecondFactorRequired => Ok(Rejection::second_factor_text()),
             _ => Ok(Rejection::unauthorized_text().with_kind(kind)),
         }
     }
@@ -697,8 +744,12 @@ impl<B: Backend> AuthSession<B> {
     /// Call after the user's credentials changed (e.g. a new password): this session is
     /// re-issued (new id, fresh, bound to the new auth hash), every other session and every
     /// remember-me token of the user ends. `user` must carry the new auth hash.
+    ///
+    /// A session that is not `user`'s full login (anonymous, e.g. a password reset by email
+    /// link, or pending its second factor) gains nothing: no current user, no remember-me
+    /// token; the user's sessions and tokens still end.
     pub async fn password_changed(&self, user: &B::User) -> Result<(), AuthError> {
-        let had_remember = {
+        let mut had_remember = {
             let st = self.session.lock().await?;
             st.set_remember.is_some() || self.session.inner.incoming.remember.is_some()
         };
@@ -716,7 +767,13 @@ impl<B: Backend> AuthSession<B> {
                 })
                 .await?;
             st.set_remember = None;
-            *slot = Some(Some(user.clone()));
+            let logged_in = st
+                .record
+                .as_ref()
+                .and_then(|r| r.auth.as_ref())
+                .is_some_and(|a| a.user_id == user.id());
+            had_remember &= logged_in;
+            *slot = Some(logged_in.then(|| user.clone()));
         }
         let current = self.session.current_key().await?;
         let store = &self.core().store;
@@ -748,8 +805,13 @@ impl<B: Backend> AuthSession<B> {
     }
 
     /// Stores a new remember-me token for `user` (durable) and returns it; the caller puts it
-    /// in the session state to send its cookie.
-    async fn create_remember_token(&self, user: &B::User) -> Result<RememberToken, AuthError> {
+    /// in the session state to send its cookie. `second_factor`: the login that issues it
+    /// completed a second factor.
+    pub(super) async fn create_remember_token(
+        &self,
+        user: &B::User,
+        second_factor: bool,
+    ) -> Result<RememberToken, AuthError> {
         let now = self.config().now();
         let mut token = RememberToken::generate();
         let mut rec = RememberRecord {
@@ -760,6 +822,7 @@ impl<B: Backend> AuthSession<B> {
             rotated_at: now,
             expires_at: now + self.config().remember_duration,
             auth_hash: self.config().keys.auth_hash(user.auth_hash()),
+            second_factor,
         };
         // A selector collision (96 random bits: never in practice) draws another token.
         while !self
@@ -775,7 +838,15 @@ impl<B: Backend> AuthSession<B> {
     }
 
     async fn issue_remember(&self, user: &B::User) -> Result<(), AuthError> {
-        let token = self.create_remember_token(user).await?;
+        // As the session's login: a re-issued token completed a second factor if it did.
+        let second_factor = {
+            let st = self.session.lock().await?;
+            st.record
+                .as_ref()
+                .and_then(|r| r.auth.as_ref())
+                .is_some_and(|a| a.second_factor)
+        };
+        let token = self.create_remember_token(user, second_factor).await?;
         self.session.lock().await?.set_remember = Some((token, self.config().remember_duration));
         Ok(())
     }

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use super::SecondFactors;
 use crate::error::{AuthError, BoxError};
 use crate::request::RequestInfo;
 
@@ -106,6 +107,46 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<Option<Self::User>, Self::Error> {
         let _ = request;
         Ok(None)
+    }
+
+    /// The second factors `user` has enrolled (SECURITY.md 53): when there is any,
+    /// [`AuthSession::login`](crate::AuthSession::login) only starts a login pending its
+    /// second factor, and a remember-me token issued without one restores nothing. None by
+    /// default: backends without second factors need not implement it.
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// use async_trait::async_trait;
+    /// use sesame::{AuthUser, Backend, Factor, SecondFactors};
+    /// # #[derive(Clone)] struct User { id: u64, totp_secret: Option<Vec<u8>>, passkeys: usize }
+    /// # impl AuthUser for User {
+    /// #     fn id(&self) -> String { self.id.to_string() }
+    /// #     fn auth_hash(&self) -> &[u8] { b"" }
+    /// # }
+    /// struct Users;
+    ///
+    /// #[async_trait]
+    /// impl Backend for Users {
+    ///     type User = User;
+    ///     type Credentials = ();
+    ///     type Error = Infallible;
+    ///     async fn get_user(&self, _id: &str) -> Result<Option<User>, Infallible> { Ok(None) }
+    ///
+    ///     async fn second_factors(&self, user: &User) -> Result<SecondFactors, Infallible> {
+    ///         let mut factors = SecondFactors::none();
+    ///         if user.totp_secret.is_some() {
+    ///             factors = factors.with(Factor::Totp);
+    ///         }
+    ///         if user.passkeys > 0 {
+    ///             factors = factors.with(Factor::Passkey);
+    ///         }
+    ///         Ok(factors)
+    ///     }
+    /// }
+    /// ```
+    async fn second_factors(&self, user: &Self::User) -> Result<SecondFactors, Self::Error> {
+        let _ = user;
+        Ok(SecondFactors::none())
     }
 }
 

@@ -150,7 +150,9 @@ pub fn record(user: Option<&str>, expires_at: i64) -> Record {
             fresh: true,
             remembered: false,
             login_at: t,
+            second_factor: false,
         }),
+        pending: None,
         csrf: random_token::<32>(),
         fingerprint: Some("00ff".into()),
         user_agent: Some("suite/1.0".into()),
@@ -472,6 +474,7 @@ pub fn remember(user: &str) -> RememberRecord {
         rotated_at: now(),
         expires_at: live(),
         auth_hash: "aGFzaA".into(),
+        second_factor: false,
     }
 }
 
