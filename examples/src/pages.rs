@@ -206,6 +206,84 @@ pub(crate) fn settings(frame: &Frame, user: &DemoUser, csrf: &str, errors: &Erro
     })
 }
 
+/// A TOTP enrollment as `/settings/2fa` shows it.
+#[derive(Debug)]
+pub(crate) struct Enrollment {
+    /// The secret, in base32, to type into an app.
+    pub(crate) secret: String,
+    /// The `otpauth://totp/...` URI.
+    pub(crate) uri: String,
+    /// The URI as a QR code, an inline `<svg>` (shapes only: no script, no style, so the
+    /// pages' Content-Security-Policy lets it through).
+    pub(crate) qr_svg: String,
+}
+
+/// What `/settings/2fa` shows.
+#[derive(Debug)]
+pub(crate) struct TwoFactorPage<'a> {
+    pub(crate) user: &'a DemoUser,
+    /// The enrollment to confirm, while TOTP is off.
+    pub(crate) enrollment: Option<Enrollment>,
+    /// The unused recovery codes, while TOTP is on.
+    pub(crate) recovery_left: usize,
+    pub(crate) csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "two_factor.html")]
+struct TwoFactor<'a> {
+    frame: &'a Frame,
+    page: &'a TwoFactorPage<'a>,
+    errors: &'a Errors,
+}
+
+/// `GET /settings/2fa`, and its forms when they fail.
+pub(crate) fn two_factor(frame: &Frame, page: &TwoFactorPage<'_>, errors: &Errors) -> String {
+    render(&TwoFactor {
+        frame,
+        page,
+        errors,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+struct RecoveryCodesPage<'a> {
+    frame: &'a Frame,
+    codes: &'a [String],
+}
+
+/// `POST /settings/2fa/totp` when it succeeds: the recovery codes, shown once.
+pub(crate) fn recovery_codes(frame: &Frame, codes: &[String]) -> String {
+    render(&RecoveryCodesPage { frame, codes })
+}
+
+#[derive(Template)]
+#[template(path = "login_2fa.html")]
+struct LoginSecondFactor<'a> {
+    frame: &'a Frame,
+    next: Option<&'a str>,
+    csrf: &'a str,
+    failure: Option<&'a str>,
+    errors: Errors,
+}
+
+/// `GET /login/2fa`, and `POST /login/2fa` when it fails.
+pub(crate) fn login_second_factor(
+    frame: &Frame,
+    next: Option<&str>,
+    csrf: &str,
+    failure: Option<&str>,
+) -> String {
+    render(&LoginSecondFactor {
+        frame,
+        next,
+        csrf,
+        failure,
+        errors: Errors::default(),
+    })
+}
+
 #[derive(Template)]
 #[template(path = "sessions.html")]
 struct Sessions<'a> {

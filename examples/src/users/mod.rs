@@ -24,7 +24,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sesame::password::PasswordError;
-use sesame::{AuthUser, AuthzBackend, Backend, PasswordHasher, RequestInfo, Verification};
+use sesame::recovery::StoredRecoveryCodes;
+use sesame::totp::{AcceptedStep, EncryptedSecret};
+use sesame::{
+    AuthUser, AuthzBackend, Backend, Factor, PasswordHasher, RequestInfo, SecondFactors,
+    Verification,
+};
 use sha2::{Digest, Sha256};
 
 mod postgres;
@@ -57,6 +62,24 @@ pub struct DemoUser {
     password_hash: String,
     /// Renewed with every password change; the auth hash.
     stamp: String,
+    /// The TOTP second factor, when enabled (records of before it decode without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) totp: Option<TotpState>,
+}
+
+/// A user's enabled TOTP second factor, as stored with the user: the secret encrypted under a
+/// key derived from the application's secret key, the step of the last accepted code (codes of
+/// that step and older are refused: no replay), and the hashes of the unused recovery codes.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct TotpState {
+    /// The secret, encrypted for this user.
+    pub(crate) secret: EncryptedSecret,
+    /// The step of the last accepted code.
+    #[serde(default)]
+    pub(crate) last_step: Option<AcceptedStep>,
+    /// The unused recovery codes, hashed.
+    #[serde(default)]
+    pub(crate) recovery: StoredRecoveryCodes,
 }
 
 impl fmt::Debug for DemoUser {
@@ -67,6 +90,7 @@ impl fmt::Debug for DemoUser {
             .field("email", &self.email)
             .field("active", &self.active)
             .field("created_at", &self.created_at)
+            .field("totp", &self.totp.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -75,6 +99,12 @@ impl DemoUser {
     /// The stored argon2id PHC string.
     pub fn password_hash(&self) -> &str {
         &self.password_hash
+    }
+
+    /// Whether the user has turned on the TOTP second factor: their password logins then wait
+    /// for a code.
+    pub fn totp_enabled(&self) -> bool {
+        self.totp.is_some()
     }
 }
 
@@ -256,6 +286,7 @@ impl dyn UserTable {
             created_at: now(),
             password_hash,
             stamp: random_string(16)?,
+            totp: None,
         };
         self.insert(&user).await?;
         self.flush().await?;
@@ -322,6 +353,26 @@ impl dyn UserTable {
                 if !active {
                     u.stamp.clone_from(&stamp);
                 }
+            })
+            .await?;
+        self.flush().await?;
+        Ok(user)
+    }
+
+    /// Turns the user's TOTP second factor on (`Some`) or off (`None`). Durable when it
+    /// returns.
+    ///
+    /// # Errors
+    ///
+    /// The table's failure.
+    pub(crate) async fn set_totp(
+        &self,
+        id: &str,
+        totp: Option<TotpState>,
+    ) -> Result<Option<DemoUser>, UserStoreError> {
+        let user = self
+            .update(id, &|u: &mut DemoUser| {
+                u.totp.clone_from(&totp);
             })
             .await?;
         self.flush().await?;
@@ -518,6 +569,15 @@ impl Backend for DemoBackend {
             }
         }
         Ok(Some(user))
+    }
+
+    /// [`Factor::Totp`] once the user has turned it on (`/settings/2fa`).
+    async fn second_factors(&self, user: &DemoUser) -> Result<SecondFactors, UserStoreError> {
+        let mut factors = SecondFactors::none();
+        if user.totp_enabled() {
+            factors = factors.with(Factor::Totp);
+        }
+        Ok(factors)
     }
 
     async fn user_from_request(
