@@ -426,6 +426,41 @@ mod tests {
     }
 
     #[test]
+    fn the_qr_code_passes_the_content_security_policy() {
+        let enrollment = sesame::totp::TotpEnrollment::new("Sesame Demo", "alice").unwrap();
+        let svg = enrollment.qr_svg().unwrap();
+        // Shapes and presentation attributes only: nothing `default-src 'none'` and the
+        // stylesheet's hash would block (no script, no style element or attribute, no
+        // external reference).
+        for banned in ["<script", "style", "href", "<image", "<foreignObject", "on"] {
+            let found = if banned == "on" {
+                svg.contains(" on")
+            } else {
+                svg.contains(banned)
+            };
+            assert!(!found, "{banned} in {svg}");
+        }
+        let user = DemoUser::for_tests("alice");
+        let page = two_factor(
+            &Frame::bare(),
+            &TwoFactorPage {
+                user: &user,
+                enrollment: Some(Enrollment {
+                    secret: enrollment.secret_base32(),
+                    uri: enrollment.otpauth_uri(),
+                    qr_svg: svg.clone(),
+                }),
+                recovery_left: 0,
+                csrf: "tok",
+            },
+            &Errors::default(),
+        );
+        assert!(page.contains(&svg), "inline, unescaped");
+        assert!(page.contains("<label for=\"f-code\">"));
+        assert!(page.contains(&enrollment.secret_base32()));
+    }
+
+    #[test]
     fn csp_names_the_stylesheet_hash() {
         assert!(CSP.contains("style-src 'sha256-"));
     }

@@ -101,6 +101,21 @@ impl DemoUser {
         &self.password_hash
     }
 
+    /// A user record for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(username: &str) -> Self {
+        Self {
+            id: "1".into(),
+            username: username.into(),
+            email: format!("{username}@example.com"),
+            active: true,
+            created_at: 0,
+            password_hash: String::new(),
+            stamp: "s".into(),
+            totp: None,
+        }
+    }
+
     /// Whether the user has turned on the TOTP second factor: their password logins then wait
     /// for a code.
     pub fn totp_enabled(&self) -> bool {
@@ -723,6 +738,50 @@ mod tests {
         let changed = b.users().set_password(&dave.id, h2).await.unwrap().unwrap();
         assert_ne!(changed.auth_hash(), dave.auth_hash());
         assert!(b.user_from_request(&req).await.unwrap().is_none());
+    }
+
+    #[test]
+    fn records_of_before_the_second_factor_decode() {
+        let old = br#"{"id":"1","username":"ann","email":"a@example.com","active":true,
+            "created_at":0,"password_hash":"x","stamp":"s"}"#;
+        let user = decode_user(old).unwrap();
+        assert!(!user.totp_enabled());
+        let again = serde_json::to_string(&user).unwrap();
+        assert!(!again.contains("totp"), "nothing stored while TOTP is off");
+    }
+
+    #[tokio::test]
+    async fn second_factors_follow_the_record() {
+        let b = backend();
+        let hash = b.hasher().hash("password123").await.unwrap();
+        let gus = b
+            .users()
+            .create("gus1", "g@example.com", hash)
+            .await
+            .unwrap();
+        assert!(b.second_factors(&gus).await.unwrap().is_empty());
+        let totp = sesame::totp::Totp::new(&[7u8; 64]).unwrap();
+        let enrollment = sesame::totp::TotpEnrollment::new("Demo", "gus1").unwrap();
+        let confirmed = totp
+            .confirm(&enrollment, &gus.id, &enrollment.code_at(1000), 1000)
+            .unwrap();
+        let state = TotpState {
+            secret: confirmed.secret,
+            last_step: Some(confirmed.step),
+            recovery: StoredRecoveryCodes::default(),
+        };
+        let on = b
+            .users()
+            .set_totp(&gus.id, Some(state))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(b.second_factors(&on).await.unwrap().contains(Factor::Totp));
+        let stored = b.users().get(&gus.id).await.unwrap().unwrap();
+        assert!(stored.totp_enabled(), "stored, and decoded again");
+        assert_eq!(stored.auth_hash(), gus.auth_hash(), "no session ends");
+        let off = b.users().set_totp(&gus.id, None).await.unwrap().unwrap();
+        assert!(b.second_factors(&off).await.unwrap().is_empty());
     }
 
     #[tokio::test]

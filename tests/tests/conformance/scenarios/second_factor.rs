@@ -263,6 +263,25 @@ pub(crate) async fn security_54_a_totp_code_is_accepted_once(framework: Framewor
         .assert_redirect("/");
     c2.assert_logged_in_as("alice").await;
 
+    // Two logins racing with one code: exactly one wins.
+    server.advance(STEP);
+    let code = totp.code_at(server.now());
+    let r1 = login_pending(&server, "alice", false, "/dashboard").await;
+    let r2 = login_pending(&server, "alice", false, "/dashboard").await;
+    let (t1, t2) = (
+        r1.csrf_token("/login/2fa").await,
+        r2.csrf_token("/login/2fa").await,
+    );
+    let f1 = [("code", code.as_str()), ("csrf_token", t1.as_str())];
+    let f2 = [("code", code.as_str()), ("csrf_token", t2.as_str())];
+    let (p1, p2) = tokio::join!(
+        r1.post_form("/login/2fa", &f1),
+        r2.post_form("/login/2fa", &f2)
+    );
+    let mut statuses = [p1.status.as_u16(), p2.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [303, 401], "one code, one login:\n{p1:?}\n{p2:?}");
+
     // Wrong codes are counted with the account: the budget runs out, then 429, even for
     // the right code.
     let c3 = login_pending(&server, "alice", false, "/dashboard").await;
