@@ -108,8 +108,7 @@ impl Demo {
         auth: &DemoAuth,
         user: &DemoUser,
     ) -> Result<TotpEnrollment, Rejection> {
-        let kept: Option<PendingEnrollment> =
-            auth.session().get(ENROLLMENT).await.unwrap_or_default();
+        let kept = kept_enrollment(auth).await;
         if let Some(enrollment) =
             kept.and_then(|p| self.factors.totp.open_pending(&p, &user.id).ok())
         {
@@ -186,8 +185,7 @@ impl Demo {
             }
             let mut errors = Errors::default();
             let code = form.code.trim();
-            let kept: Option<PendingEnrollment> =
-                auth.session().get(ENROLLMENT).await.unwrap_or_default();
+            let kept = kept_enrollment(auth).await;
             let enrollment = kept.and_then(|p| self.factors.totp.open_pending(&p, &user.id).ok());
             let Some(enrollment) = enrollment else {
                 errors.add(
@@ -224,7 +222,9 @@ impl Demo {
                 auth.logout().await?;
                 return Ok(Reply::Redirect("/".into()));
             };
-            auth.session().remove::<PendingEnrollment>(ENROLLMENT).await.ok();
+            // Confirmed: the sealed enrollment has served (a failure to drop it leaves a copy
+            // of the enrolled secret in this session until it ends, which unlocks nothing).
+            let _ = auth.session().remove::<PendingEnrollment>(ENROLLMENT).await;
             auth.second_factor_enrolled(&updated, Factor::Totp);
             tracing::info!(user_id = %updated.id, "demo: TOTP turned on");
             let (frame, _) = frame(auth).await?;
@@ -335,5 +335,17 @@ impl Demo {
             status,
             pages::login_second_factor(&frame, next, &csrf, failure),
         ))
+    }
+}
+
+/// The sealed enrollment kept in the session, if any (one that does not decode counts as none:
+/// a new one replaces it).
+async fn kept_enrollment(auth: &DemoAuth) -> Option<PendingEnrollment> {
+    match auth.session().get(ENROLLMENT).await {
+        Ok(kept) => kept,
+        Err(e) => {
+            tracing::warn!(error = %e, "demo: the kept TOTP enrollment cannot be read");
+            None
+        }
     }
 }
