@@ -9,6 +9,7 @@ use sesame::{AuthSession, Rejection, Sesame};
 
 use crate::error::DemoError;
 use crate::forms::{self, MAX_FORM_BYTES};
+use crate::handlers::SecondFactorKeys;
 use crate::pages::{self, Frame, Nav};
 use crate::reply::Reply;
 use crate::users::{DemoBackend, DemoUser, Permission, UserStoreError, UserTable};
@@ -29,6 +30,10 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/dashboard", &["GET"]),
     ("/settings", &["GET"]),
     ("/settings/password", &["POST"]),
+    ("/settings/2fa", &["GET"]),
+    ("/settings/2fa/totp", &["POST"]),
+    ("/settings/2fa/disable", &["POST"]),
+    ("/login/2fa", &["GET", "POST"]),
     ("/sessions", &["GET"]),
     ("/sessions/revoke-others", &["POST"]),
     ("/logout", &["POST"]),
@@ -57,6 +62,8 @@ const MAX_CSP_REPORT_BYTES: usize = 4 * 1024;
 #[derive(Clone, Debug)]
 pub struct Demo {
     sesame: Sesame<DemoBackend>,
+    /// The keys of the TOTP secrets and recovery codes.
+    pub(crate) factors: Arc<SecondFactorKeys>,
     /// The core's purge loop; it stops when the last clone goes.
     _purge: Option<Arc<sesame::Purger>>,
 }
@@ -72,11 +79,22 @@ pub(crate) fn unavailable(e: &UserStoreError) -> Rejection {
 
 impl Demo {
     /// The demo on `sesame`, with its purge loop (see [`crate::startup`]).
-    pub(crate) fn new(sesame: Sesame<DemoBackend>, purge: Option<Arc<sesame::Purger>>) -> Self {
+    pub(crate) fn new(
+        sesame: Sesame<DemoBackend>,
+        factors: SecondFactorKeys,
+        purge: Option<Arc<sesame::Purger>>,
+    ) -> Self {
         Self {
             sesame,
+            factors: Arc::new(factors),
             _purge: purge,
         }
+    }
+
+    /// Now, in Unix seconds, on the Sesame configuration's clock: the time TOTP codes are
+    /// checked at (a mock clock in tests).
+    pub(crate) fn now(&self) -> u64 {
+        u64::try_from(self.sesame.config().now()).unwrap_or(0)
     }
 
     /// The Sesame instance, for the framework adapters' layers and middlewares.
@@ -139,6 +157,8 @@ impl Demo {
             ("/", "GET") => return self.home(auth).await,
             ("/login", "GET") => return self.login_page(auth).await,
             ("/login", "POST") => return self.login(auth, body).await,
+            ("/login/2fa", "GET") => return self.second_factor_page(auth).await,
+            ("/login/2fa", "POST") => return self.second_factor(auth, body).await,
             ("/register", "GET") => return self.register_page(auth).await,
             ("/register", "POST") => return self.register(auth, body).await,
             ("/dashboard", "GET") => match login().await {
@@ -151,6 +171,18 @@ impl Demo {
             },
             ("/settings/password", "POST") => match fresh().await {
                 Ok(user) => Ok(self.change_password(auth, &user, body).await),
+                Err(r) => Err(r),
+            },
+            ("/settings/2fa", "GET") => match fresh().await {
+                Ok(user) => Ok(self.two_factor_page(auth, &user).await),
+                Err(r) => Err(r),
+            },
+            ("/settings/2fa/totp", "POST") => match fresh().await {
+                Ok(user) => Ok(self.enable_totp(auth, &user, body).await),
+                Err(r) => Err(r),
+            },
+            ("/settings/2fa/disable", "POST") => match fresh().await {
+                Ok(user) => Ok(self.disable_totp(auth, &user, body).await),
                 Err(r) => Err(r),
             },
             ("/sessions", "GET") => match login().await {

@@ -41,6 +41,10 @@ pub fn router(demo: Demo) -> Router {
     let routes = Router::new()
         .route("/", with_405(get(home)))
         .route("/login", with_405(get(login_page).post(login_post)))
+        .route(
+            "/login/2fa",
+            with_405(get(second_factor_page).post(second_factor)),
+        )
         .route("/register", with_405(get(register_page).post(register)))
         .route("/dashboard", with_405(get(dashboard).route_layer(login())))
         .route(
@@ -50,6 +54,18 @@ pub fn router(demo: Demo) -> Router {
         .route(
             "/settings/password",
             with_405(post(change_password).route_layer(fresh())),
+        )
+        .route(
+            "/settings/2fa",
+            with_405(get(two_factor_page).route_layer(fresh())),
+        )
+        .route(
+            "/settings/2fa/totp",
+            with_405(post(enable_totp).route_layer(fresh())),
+        )
+        .route(
+            "/settings/2fa/disable",
+            with_405(post(disable_totp).route_layer(fresh())),
         )
         .route(
             "/sessions",
@@ -174,10 +190,18 @@ macro_rules! form {
     )*};
 }
 
-page!(home, login_page, register_page, sessions_page, cart);
+page!(
+    home,
+    login_page,
+    register_page,
+    sessions_page,
+    cart,
+    second_factor_page
+);
 
 form!(
     login_post => login,
+    second_factor => second_factor,
     register => register,
     revoke_other_sessions => revoke_other_sessions,
     logout => logout,
@@ -210,6 +234,33 @@ async fn change_password(
         Err(response) => response,
     }
 }
+
+async fn two_factor_page(
+    State(demo): State<Demo>,
+    Auth(auth): DemoAuth,
+    FreshUser(user): FreshUser<DemoBackend>,
+) -> Response {
+    into_response(demo.two_factor_page(&auth, &user).await)
+}
+
+/// Handlers for form posts of a fresh user: `Demo::$method(&auth, &user, &body)`.
+macro_rules! fresh_form {
+    ($($name:ident),* $(,)?) => {$(
+        async fn $name(
+            State(demo): State<Demo>,
+            Auth(auth): DemoAuth,
+            FreshUser(user): FreshUser<DemoBackend>,
+            body: Body,
+        ) -> Response {
+            match read_body(body).await {
+                Ok(body) => into_response(demo.$name(&auth, &user, &body).await),
+                Err(response) => response,
+            }
+        }
+    )*};
+}
+
+fresh_form!(enable_totp, disable_totp);
 
 async fn add_to_cart(
     State(demo): State<Demo>,

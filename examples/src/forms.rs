@@ -49,6 +49,22 @@ pub(crate) struct ChangePassword {
     pub(crate) new_password: String,
 }
 
+/// `POST /login/2fa` and `POST /settings/2fa/totp`: a TOTP code (or, at login, a recovery
+/// code).
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct SecondFactorCode {
+    pub(crate) code: String,
+    pub(crate) next: String,
+}
+
+/// `POST /settings/2fa/disable`.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct DisableTotp {
+    pub(crate) password: String,
+}
+
 /// `POST /cart`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]

@@ -10,9 +10,13 @@
 //! | --- | --- |
 //! | `GET /` | public; greets the user or a guest; shows flashed messages |
 //! | `GET /register`, `POST /register` | `username`, `email`, `password`, `csrf_token`; success logs in, `303` to `/dashboard` |
-//! | `GET /login`, `POST /login` | `username`, `password`, `remember`, `next`, `csrf_token`; `303` to the safe `next`; `401` "Invalid username or password."; `422` per-field messages; `429` when throttled |
+//! | `GET /login`, `POST /login` | `username`, `password`, `remember`, `next`, `csrf_token`; `303` to the safe `next` (to `/login/2fa` for a user with TOTP); `401` "Invalid username or password."; `422` per-field messages; `429` when throttled |
 //! | `GET /dashboard` | login required |
 //! | `GET /settings`, `POST /settings/password` | fresh login required; `current_password`, `new_password`, `csrf_token` |
+//! | `GET /settings/2fa` | fresh login required; TOTP enrollment (secret text, `otpauth://` URI, SVG QR code), or the form turning it off |
+//! | `POST /settings/2fa/totp` | fresh login required; `code`, `csrf_token`: a valid code turns TOTP on and shows the ten recovery codes once; `422` otherwise |
+//! | `POST /settings/2fa/disable` | fresh login required; `password`, `csrf_token`; `303` to `/settings/2fa`, `422` for a wrong password |
+//! | `GET /login/2fa`, `POST /login/2fa` | while a login waits for its second factor (`POST /login` answered `303` here); `code` (TOTP or recovery code), `next`, `csrf_token`; `303` to the safe `next`; `401` for a wrong or replayed code; `429` when throttled |
 //! | `GET /sessions`, `POST /sessions/revoke-others` | the user's live sessions; log out all others |
 //! | `POST /logout` | `csrf_token`; `303` to `/` |
 //! | `POST /cart`, `GET /cart` | login required; `item`, `csrf_token`; `{"items": [...]}` |
@@ -167,6 +171,8 @@ mod guides {
     struct RememberMeAndFreshLogins;
     #[doc = include_str!("../../docs/session-protection-timeouts-rotation.md")]
     struct SessionProtectionTimeoutsRotation;
+    #[doc = include_str!("../../docs/second-factor.md")]
+    struct SecondFactor;
     #[doc = include_str!("../../docs/protecting-apis.md")]
     struct ProtectingApis;
     #[doc = include_str!("../../docs/authorization.md")]

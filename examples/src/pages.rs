@@ -206,6 +206,84 @@ pub(crate) fn settings(frame: &Frame, user: &DemoUser, csrf: &str, errors: &Erro
     })
 }
 
+/// A TOTP enrollment as `/settings/2fa` shows it.
+#[derive(Debug)]
+pub(crate) struct Enrollment {
+    /// The secret, in base32, to type into an app.
+    pub(crate) secret: String,
+    /// The `otpauth://totp/...` URI.
+    pub(crate) uri: String,
+    /// The URI as a QR code, an inline `<svg>` (shapes only: no script, no style, so the
+    /// pages' Content-Security-Policy lets it through).
+    pub(crate) qr_svg: String,
+}
+
+/// What `/settings/2fa` shows.
+#[derive(Debug)]
+pub(crate) struct TwoFactorPage<'a> {
+    pub(crate) user: &'a DemoUser,
+    /// The enrollment to confirm, while TOTP is off.
+    pub(crate) enrollment: Option<Enrollment>,
+    /// The unused recovery codes, while TOTP is on.
+    pub(crate) recovery_left: usize,
+    pub(crate) csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "two_factor.html")]
+struct TwoFactor<'a> {
+    frame: &'a Frame,
+    page: &'a TwoFactorPage<'a>,
+    errors: &'a Errors,
+}
+
+/// `GET /settings/2fa`, and its forms when they fail.
+pub(crate) fn two_factor(frame: &Frame, page: &TwoFactorPage<'_>, errors: &Errors) -> String {
+    render(&TwoFactor {
+        frame,
+        page,
+        errors,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+struct RecoveryCodesPage<'a> {
+    frame: &'a Frame,
+    codes: &'a [String],
+}
+
+/// `POST /settings/2fa/totp` when it succeeds: the recovery codes, shown once.
+pub(crate) fn recovery_codes(frame: &Frame, codes: &[String]) -> String {
+    render(&RecoveryCodesPage { frame, codes })
+}
+
+#[derive(Template)]
+#[template(path = "login_2fa.html")]
+struct LoginSecondFactor<'a> {
+    frame: &'a Frame,
+    next: Option<&'a str>,
+    csrf: &'a str,
+    failure: Option<&'a str>,
+    errors: Errors,
+}
+
+/// `GET /login/2fa`, and `POST /login/2fa` when it fails.
+pub(crate) fn login_second_factor(
+    frame: &Frame,
+    next: Option<&str>,
+    csrf: &str,
+    failure: Option<&str>,
+) -> String {
+    render(&LoginSecondFactor {
+        frame,
+        next,
+        csrf,
+        failure,
+        errors: Errors::default(),
+    })
+}
+
 #[derive(Template)]
 #[template(path = "sessions.html")]
 struct Sessions<'a> {
@@ -345,6 +423,41 @@ mod tests {
     fn dates() {
         assert_eq!(date(&0), "1970-01-01 00:00 UTC");
         assert_eq!(date(&i64::MAX), "unknown");
+    }
+
+    #[test]
+    fn the_qr_code_passes_the_content_security_policy() {
+        let enrollment = sesame::totp::TotpEnrollment::new("Sesame Demo", "alice").unwrap();
+        let svg = enrollment.qr_svg().unwrap();
+        // Shapes and presentation attributes only: nothing `default-src 'none'` and the
+        // stylesheet's hash would block (no script, no style element or attribute, no
+        // external reference).
+        for banned in ["<script", "style", "href", "<image", "<foreignObject", "on"] {
+            let found = if banned == "on" {
+                svg.contains(" on")
+            } else {
+                svg.contains(banned)
+            };
+            assert!(!found, "{banned} in {svg}");
+        }
+        let user = DemoUser::for_tests("alice");
+        let page = two_factor(
+            &Frame::bare(),
+            &TwoFactorPage {
+                user: &user,
+                enrollment: Some(Enrollment {
+                    secret: enrollment.secret_base32(),
+                    uri: enrollment.otpauth_uri(),
+                    qr_svg: svg.clone(),
+                }),
+                recovery_left: 0,
+                csrf: "tok",
+            },
+            &Errors::default(),
+        );
+        assert!(page.contains(&svg), "inline, unescaped");
+        assert!(page.contains("<label for=\"f-code\">"));
+        assert!(page.contains(&enrollment.secret_base32()));
     }
 
     #[test]

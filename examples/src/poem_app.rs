@@ -47,6 +47,10 @@ pub fn app(demo: Demo) -> impl Endpoint<Output = Response> {
             with_405("/login", get(login_page).post(login_post)),
         )
         .at(
+            "/login/2fa",
+            with_405("/login/2fa", get(second_factor_page).post(second_factor)),
+        )
+        .at(
             "/register",
             with_405("/register", get(register_page).post(register)),
         )
@@ -61,6 +65,18 @@ pub fn app(demo: Demo) -> impl Endpoint<Output = Response> {
         .at(
             "/settings/password",
             with_405("/settings/password", post(change_password.with(fresh()))),
+        )
+        .at(
+            "/settings/2fa",
+            with_405("/settings/2fa", get(two_factor_page.with(fresh()))),
+        )
+        .at(
+            "/settings/2fa/totp",
+            with_405("/settings/2fa/totp", post(enable_totp.with(fresh()))),
+        )
+        .at(
+            "/settings/2fa/disable",
+            with_405("/settings/2fa/disable", post(disable_totp.with(fresh()))),
         )
         .at(
             "/sessions",
@@ -206,10 +222,18 @@ macro_rules! form {
     )*};
 }
 
-page!(home, login_page, register_page, sessions_page, cart);
+page!(
+    home,
+    login_page,
+    register_page,
+    sessions_page,
+    cart,
+    second_factor_page
+);
 
 form!(
     login_post => login,
+    second_factor => second_factor,
     register => register,
     revoke_other_sessions => revoke_other_sessions,
     logout => logout,
@@ -232,6 +256,35 @@ async fn settings_page(
 ) -> Response {
     into_response(demo.settings_page(&auth, &user).await)
 }
+
+#[handler]
+async fn two_factor_page(
+    Data(demo): Data<&Demo>,
+    Auth(auth): DemoAuth,
+    FreshUser(user): FreshUser<DemoBackend>,
+) -> Response {
+    into_response(demo.two_factor_page(&auth, &user).await)
+}
+
+/// Handlers for form posts of a fresh user: `Demo::$method(&auth, &user, &body)`.
+macro_rules! fresh_form {
+    ($($name:ident),* $(,)?) => {$(
+        #[handler]
+        async fn $name(
+            Data(demo): Data<&Demo>,
+            Auth(auth): DemoAuth,
+            FreshUser(user): FreshUser<DemoBackend>,
+            body: Body,
+        ) -> Response {
+            match read_body(body).await {
+                Ok(body) => into_response(demo.$name(&auth, &user, &body).await),
+                Err(response) => response,
+            }
+        }
+    )*};
+}
+
+fresh_form!(enable_totp, disable_totp);
 
 #[handler]
 async fn change_password(

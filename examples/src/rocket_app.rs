@@ -98,11 +98,16 @@ pub fn rocket(demo: Demo) -> Rocket<Build> {
                 home,
                 login_page,
                 login,
+                second_factor_page,
+                second_factor,
                 register_page,
                 register,
                 dashboard,
                 settings_page,
                 change_password,
+                two_factor_page,
+                enable_totp,
+                disable_totp,
                 sessions_page,
                 revoke_other_sessions,
                 logout,
@@ -328,6 +333,9 @@ async fn read_body(body: Data<'_>) -> Result<Vec<u8>, RocketReply> {
 /// form's first 512 bytes; `SesameFairing::csrf_form_posts`).
 const FORM_PATHS: &[&str] = &[
     "/login",
+    "/login/2fa",
+    "/settings/2fa/totp",
+    "/settings/2fa/disable",
     "/register",
     "/settings/password",
     "/sessions/revoke-others",
@@ -367,6 +375,16 @@ async fn login(demo: &State<Demo>, auth: DemoAuth, body: Form) -> RocketReply {
     RocketReply(demo.login(&auth, &body).await)
 }
 
+#[rocket::get("/login/2fa")]
+async fn second_factor_page(demo: &State<Demo>, auth: DemoAuth) -> RocketReply {
+    RocketReply(demo.second_factor_page(&auth).await)
+}
+
+#[rocket::post("/login/2fa", data = "<body>")]
+async fn second_factor(demo: &State<Demo>, auth: DemoAuth, body: Form) -> RocketReply {
+    RocketReply(demo.second_factor(&auth, &body).await)
+}
+
 #[rocket::get("/register")]
 async fn register_page(demo: &State<Demo>, auth: DemoAuth) -> RocketReply {
     RocketReply(demo.register_page(&auth).await)
@@ -399,6 +417,31 @@ async fn settings_page(
 async fn change_password(demo: &State<Demo>, auth: DemoAuth, body: Form) -> RocketReply {
     RocketReply(match auth.require_fresh_login().await {
         Ok(user) => demo.change_password(&auth, &user, &body).await,
+        Err(refusal) => Reply::Reject(refusal),
+    })
+}
+
+#[rocket::get("/settings/2fa")]
+async fn two_factor_page(
+    demo: &State<Demo>,
+    auth: DemoAuth,
+    user: FreshUser<DemoBackend>,
+) -> RocketReply {
+    RocketReply(demo.two_factor_page(&auth, &user.0).await)
+}
+
+#[rocket::post("/settings/2fa/totp", data = "<body>")]
+async fn enable_totp(demo: &State<Demo>, auth: DemoAuth, body: Form) -> RocketReply {
+    RocketReply(match auth.require_fresh_login().await {
+        Ok(user) => demo.enable_totp(&auth, &user, &body).await,
+        Err(refusal) => Reply::Reject(refusal),
+    })
+}
+
+#[rocket::post("/settings/2fa/disable", data = "<body>")]
+async fn disable_totp(demo: &State<Demo>, auth: DemoAuth, body: Form) -> RocketReply {
+    RocketReply(match auth.require_fresh_login().await {
+        Ok(user) => demo.disable_totp(&auth, &user, &body).await,
         Err(refusal) => Reply::Reject(refusal),
     })
 }

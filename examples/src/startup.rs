@@ -166,6 +166,7 @@ impl Demo {
 
         let mut config = Config::builder(secret)
             .login_view("/login")
+            .second_factor_view("/login/2fa")
             .protection(Protection::Basic)
             .secure(settings.secure_cookies)
             .password_hasher(hasher)
@@ -218,7 +219,8 @@ impl Demo {
             (Some(every), Ok(_)) => Some(Arc::new(sesame.spawn_purger(every))),
             _ => None,
         };
-        Ok(Self::new(sesame, purge))
+        let factors = crate::handlers::SecondFactorKeys::new(secret).map_err(DemoError::Config)?;
+        Ok(Self::new(sesame, factors, purge))
     }
 }
 

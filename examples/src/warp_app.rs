@@ -47,6 +47,14 @@ pub fn routes(demo: Demo) -> impl Filter<Extract = (Response,), Error = Infallib
             demo.login(&auth, &body).await
         }))
         .unify()
+        .or(page(d, "/login/2fa", |demo, auth| async move {
+            demo.second_factor_page(&auth).await
+        }))
+        .unify()
+        .or(form(d, "/login/2fa", |demo, auth, body| async move {
+            demo.second_factor(&auth, &body).await
+        }))
+        .unify()
         .or(page(d, "/register", |demo, auth| async move {
             demo.register_page(&auth).await
         }))
@@ -66,6 +74,8 @@ pub fn routes(demo: Demo) -> impl Filter<Extract = (Response,), Error = Infallib
         .or(logged_in_routes(d))
         .unify()
         .or(admin_routes(d))
+        .unify()
+        .or(two_factor_routes(d))
         .unify()
         .or(fallback())
         .unify()
@@ -135,6 +145,37 @@ fn logged_in_routes(d: &Demo) -> Route {
         .or(recovered(add_to_cart))
         .unify()
         .or(recovered(create_token))
+        .unify()
+        .boxed()
+}
+
+/// The second-factor settings: `fresh_user`.
+fn two_factor_routes(d: &Demo) -> Route {
+    let page = get(d, "/settings/2fa").and(sesame_warp::fresh_user()).then(
+        |demo: Demo, auth: DemoAuth, user: DemoUser| async move {
+            into_response(demo.two_factor_page(&auth, &user).await)
+        },
+    );
+    let enable = post(d, "/settings/2fa/totp")
+        .and(sesame_warp::fresh_user())
+        .and(warp::body::stream())
+        .then(|demo: Demo, auth: DemoAuth, user: DemoUser, body| {
+            with_body(body, move |body| async move {
+                demo.enable_totp(&auth, &user, &body).await
+            })
+        });
+    let disable = post(d, "/settings/2fa/disable")
+        .and(sesame_warp::fresh_user())
+        .and(warp::body::stream())
+        .then(|demo: Demo, auth: DemoAuth, user: DemoUser, body| {
+            with_body(body, move |body| async move {
+                demo.disable_totp(&auth, &user, &body).await
+            })
+        });
+    recovered(page)
+        .or(recovered(enable))
+        .unify()
+        .or(recovered(disable))
         .unify()
         .boxed()
 }

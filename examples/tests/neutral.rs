@@ -600,3 +600,122 @@ async fn security_44_disabling_a_user_ends_everything_at_once() {
     assert_eq!(remembered.get("/dashboard").await.status(), 303);
     assert_eq!(remembered.get("/dashboard").await.status(), 303);
 }
+
+/// The second factor through `Demo::dispatch`: TOTP turned on with a code computed from the
+/// page's secret at the mock clock's time; a password login then waits on `/login/2fa`; a code
+/// is accepted once; a recovery code stands in for it once; turning TOTP off needs the password.
+#[tokio::test]
+async fn second_factor_through_dispatch() {
+    use std::sync::Arc;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let dir = tempfile::tempdir().unwrap();
+    let start = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let clock = MockClock::new(i64::try_from(start).unwrap());
+    let mut settings = Settings::for_tests(dir.path());
+    settings.clock = Some(Arc::new(clock.clone()));
+    let demo = Demo::open(settings).unwrap();
+    let now = || u64::try_from(sesame::Clock::now(&clock)).unwrap();
+
+    let mut a = Client::new(&demo);
+    a.register("tina", "password123").await;
+    let page = a.get("/settings/2fa").await;
+    assert_eq!(page.status(), 200);
+    let marker = "<code id=\"totp-secret\">";
+    let from = page.body().find(marker).unwrap() + marker.len();
+    let secret = &page.body()[from..from + page.body()[from..].find('<').unwrap()];
+    let secret = base32(secret);
+    let totp = sesame::totp::TotpEnrollment::from_secret("Sesame Demo", "tina", secret).unwrap();
+    let r = a
+        .submit("/settings/2fa", "/settings/2fa/totp", &[("code", "12")])
+        .await;
+    assert_eq!(r.status(), 422);
+    let code = totp.code_at(now());
+    let r = a
+        .submit("/settings/2fa", "/settings/2fa/totp", &[("code", &code)])
+        .await;
+    assert_eq!(r.status(), 200);
+    let recovery: Vec<String> = r
+        .body()
+        .split("<li><code>")
+        .skip(1)
+        .map(|c| c.split('<').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+
+    // The confirming code is spent; one step later, a login waits for the next one.
+    let mut b = Client::new(&demo);
+    let r = b.login("tina", "password123", false).await;
+    assert_eq!(r.location(), Some("/login/2fa"));
+    assert_eq!(
+        b.get("/dashboard").await.location(),
+        Some("/login/2fa?next=%2Fdashboard")
+    );
+    let r = b
+        .submit("/login/2fa", "/login/2fa", &[("code", &code)])
+        .await;
+    assert_eq!(r.status(), 401, "replayed");
+    clock.advance(30);
+    let code = totp.code_at(now());
+    let r = b
+        .submit("/login/2fa", "/login/2fa", &[("code", &code)])
+        .await;
+    assert_eq!(r.location(), Some("/dashboard"));
+    assert_eq!(b.get("/dashboard").await.status(), 200);
+
+    let mut c = Client::new(&demo);
+    c.login("tina", "password123", false).await;
+    let r = c
+        .submit("/login/2fa", "/login/2fa", &[("code", &code)])
+        .await;
+    assert_eq!(r.status(), 401, "a code is accepted once");
+    let r = c
+        .submit("/login/2fa", "/login/2fa", &[("code", &recovery[3])])
+        .await;
+    assert_eq!(r.location(), Some("/dashboard"));
+    let mut d = Client::new(&demo);
+    d.login("tina", "password123", false).await;
+    let r = d
+        .submit("/login/2fa", "/login/2fa", &[("code", &recovery[3])])
+        .await;
+    assert_eq!(r.status(), 401, "a recovery code is accepted once");
+
+    // Off, with the password: the next login needs no code.
+    let r = a
+        .submit(
+            "/settings/2fa",
+            "/settings/2fa/disable",
+            &[("password", "nope")],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let r = a
+        .submit(
+            "/settings/2fa",
+            "/settings/2fa/disable",
+            &[("password", "password123")],
+        )
+        .await;
+    assert_eq!(r.location(), Some("/settings/2fa"));
+    let mut e = Client::new(&demo);
+    let r = e.login("tina", "password123", false).await;
+    assert_eq!(r.location(), Some("/dashboard"));
+}
+
+/// RFC 4648 base32, as the enrollment page shows the secret.
+fn base32(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut out, mut bits, mut acc) = (Vec::new(), 0u32, 0u32);
+    for c in text.bytes() {
+        let v = ALPHABET.iter().position(|a| *a == c).unwrap();
+        acc = (acc << 5) | u32::try_from(v).unwrap();
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(u8::try_from((acc >> bits) & 0xff).unwrap());
+        }
+    }
+    out
+}

@@ -1,6 +1,6 @@
 //! Account: the home page, logging in and out, registering.
 
-use sesame::redirect::{next_or, safe_next};
+use sesame::redirect::{login_url, next_or, safe_next};
 use sesame::{LoginOptions, Rejection};
 
 use crate::app::{Demo, DemoAuth, LOGIN_FAILED, frame, parse_form, unavailable};
@@ -45,7 +45,8 @@ impl Demo {
     }
 
     /// `POST /login`: `422` with per-field messages, `429` when throttled, `401` with the one
-    /// generic message, or `303` to the safe `next` (else `/dashboard`).
+    /// generic message, or `303` to the safe `next` (else `/dashboard`); for a user with a
+    /// second factor, `303` to `/login/2fa` (the safe `next` kept as its `?next=`).
     pub async fn login(&self, auth: &DemoAuth, body: &[u8]) -> Reply {
         self.run(async {
             let form: forms::Login = match parse_form(body) {
@@ -74,6 +75,12 @@ impl Demo {
                             },
                         )
                         .await?;
+                        if auth.is_pending_second_factor().await? {
+                            // The password was right; the login waits for the second factor,
+                            // keeping the safe `next` for after it.
+                            let view = login_url("/login/2fa", next.unwrap_or(""));
+                            return Ok(Reply::Redirect(view));
+                        }
                         return Ok(Reply::Redirect(next_or(next, "/dashboard").to_owned()));
                     }
                     None => Some(LOGIN_FAILED),

@@ -6,3 +6,6 @@ mod admin;
 pub(crate) use admin::ADMIN_PAGE_USERS;
 mod dashboard;
 mod settings;
+mod two_factor;
+
+pub(crate) use two_factor::SecondFactorKeys;

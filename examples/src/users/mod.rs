@@ -24,7 +24,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sesame::password::PasswordError;
-use sesame::{AuthUser, AuthzBackend, Backend, PasswordHasher, RequestInfo, Verification};
+use sesame::recovery::StoredRecoveryCodes;
+use sesame::totp::{AcceptedStep, EncryptedSecret};
+use sesame::{
+    AuthUser, AuthzBackend, Backend, Factor, PasswordHasher, RequestInfo, SecondFactors,
+    Verification,
+};
 use sha2::{Digest, Sha256};
 
 mod postgres;
@@ -57,6 +62,24 @@ pub struct DemoUser {
     password_hash: String,
     /// Renewed with every password change; the auth hash.
     stamp: String,
+    /// The TOTP second factor, when enabled (records of before it decode without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) totp: Option<TotpState>,
+}
+
+/// A user's enabled TOTP second factor, as stored with the user: the secret encrypted under a
+/// key derived from the application's secret key, the step of the last accepted code (codes of
+/// that step and older are refused: no replay), and the hashes of the unused recovery codes.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct TotpState {
+    /// The secret, encrypted for this user.
+    pub(crate) secret: EncryptedSecret,
+    /// The step of the last accepted code.
+    #[serde(default)]
+    pub(crate) last_step: Option<AcceptedStep>,
+    /// The unused recovery codes, hashed.
+    #[serde(default)]
+    pub(crate) recovery: StoredRecoveryCodes,
 }
 
 impl fmt::Debug for DemoUser {
@@ -67,6 +90,7 @@ impl fmt::Debug for DemoUser {
             .field("email", &self.email)
             .field("active", &self.active)
             .field("created_at", &self.created_at)
+            .field("totp", &self.totp.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -75,6 +99,27 @@ impl DemoUser {
     /// The stored argon2id PHC string.
     pub fn password_hash(&self) -> &str {
         &self.password_hash
+    }
+
+    /// A user record for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(username: &str) -> Self {
+        Self {
+            id: "1".into(),
+            username: username.into(),
+            email: format!("{username}@example.com"),
+            active: true,
+            created_at: 0,
+            password_hash: String::new(),
+            stamp: "s".into(),
+            totp: None,
+        }
+    }
+
+    /// Whether the user has turned on the TOTP second factor: their password logins then wait
+    /// for a code.
+    pub fn totp_enabled(&self) -> bool {
+        self.totp.is_some()
     }
 }
 
@@ -256,6 +301,7 @@ impl dyn UserTable {
             created_at: now(),
             password_hash,
             stamp: random_string(16)?,
+            totp: None,
         };
         self.insert(&user).await?;
         self.flush().await?;
@@ -322,6 +368,26 @@ impl dyn UserTable {
                 if !active {
                     u.stamp.clone_from(&stamp);
                 }
+            })
+            .await?;
+        self.flush().await?;
+        Ok(user)
+    }
+
+    /// Turns the user's TOTP second factor on (`Some`) or off (`None`). Durable when it
+    /// returns.
+    ///
+    /// # Errors
+    ///
+    /// The table's failure.
+    pub(crate) async fn set_totp(
+        &self,
+        id: &str,
+        totp: Option<TotpState>,
+    ) -> Result<Option<DemoUser>, UserStoreError> {
+        let user = self
+            .update(id, &|u: &mut DemoUser| {
+                u.totp.clone_from(&totp);
             })
             .await?;
         self.flush().await?;
@@ -520,6 +586,15 @@ impl Backend for DemoBackend {
         Ok(Some(user))
     }
 
+    /// [`Factor::Totp`] once the user has turned it on (`/settings/2fa`).
+    async fn second_factors(&self, user: &DemoUser) -> Result<SecondFactors, UserStoreError> {
+        let mut factors = SecondFactors::none();
+        if user.totp_enabled() {
+            factors = factors.with(Factor::Totp);
+        }
+        Ok(factors)
+    }
+
     async fn user_from_request(
         &self,
         request: &RequestInfo,
@@ -663,6 +738,50 @@ mod tests {
         let changed = b.users().set_password(&dave.id, h2).await.unwrap().unwrap();
         assert_ne!(changed.auth_hash(), dave.auth_hash());
         assert!(b.user_from_request(&req).await.unwrap().is_none());
+    }
+
+    #[test]
+    fn records_of_before_the_second_factor_decode() {
+        let old = br#"{"id":"1","username":"ann","email":"a@example.com","active":true,
+            "created_at":0,"password_hash":"x","stamp":"s"}"#;
+        let user = decode_user(old).unwrap();
+        assert!(!user.totp_enabled());
+        let again = serde_json::to_string(&user).unwrap();
+        assert!(!again.contains("totp"), "nothing stored while TOTP is off");
+    }
+
+    #[tokio::test]
+    async fn second_factors_follow_the_record() {
+        let b = backend();
+        let hash = b.hasher().hash("password123").await.unwrap();
+        let gus = b
+            .users()
+            .create("gus1", "g@example.com", hash)
+            .await
+            .unwrap();
+        assert!(b.second_factors(&gus).await.unwrap().is_empty());
+        let totp = sesame::totp::Totp::new(&[7u8; 64]).unwrap();
+        let enrollment = sesame::totp::TotpEnrollment::new("Demo", "gus1").unwrap();
+        let confirmed = totp
+            .confirm(&enrollment, &gus.id, &enrollment.code_at(1000), 1000)
+            .unwrap();
+        let state = TotpState {
+            secret: confirmed.secret,
+            last_step: Some(confirmed.step),
+            recovery: StoredRecoveryCodes::default(),
+        };
+        let on = b
+            .users()
+            .set_totp(&gus.id, Some(state))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(b.second_factors(&on).await.unwrap().contains(Factor::Totp));
+        let stored = b.users().get(&gus.id).await.unwrap().unwrap();
+        assert!(stored.totp_enabled(), "stored, and decoded again");
+        assert_eq!(stored.auth_hash(), gus.auth_hash(), "no session ends");
+        let off = b.users().set_totp(&gus.id, None).await.unwrap().unwrap();
+        assert!(b.second_factors(&off).await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -191,6 +191,11 @@ impl Server {
             .advance(i64::try_from(by.as_secs()).expect("a sane duration"));
     }
 
+    /// Now on the server's clock, in Unix seconds.
+    pub(crate) fn now(&self) -> u64 {
+        u64::try_from(sesame::Clock::now(&self.clock)).expect("a time after 1970")
+    }
+
     /// A new browser: a client with its own cookie store.
     pub(crate) fn browser(&self) -> Browser {
         Browser::new(self, true)

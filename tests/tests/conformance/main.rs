@@ -107,6 +107,13 @@ conformance!(
     // Password and sessions.
     password_change_ends_other_sessions,
     sessions_list_and_revoke_others,
+    // The second factor: TOTP and recovery codes.
+    security_54_totp_enrollment_needs_a_valid_code,
+    security_53_a_login_pending_its_second_factor_grants_nothing,
+    security_54_a_totp_code_is_accepted_once,
+    security_55_recovery_codes_are_single_use,
+    remember_me_with_totp_restores_after_the_second_factor,
+    turning_totp_off_needs_the_password,
     // Session data.
     concurrent_cart_posts_lose_nothing,
     security_50_a_failed_save_still_sends_the_durable_login_cookie,

@@ -13,6 +13,7 @@ mod pages;
 mod proxies;
 mod remember;
 mod routing;
+mod second_factor;
 mod session_data;
 
 pub(crate) use account::*;
@@ -26,6 +27,7 @@ pub(crate) use pages::*;
 pub(crate) use proxies::*;
 pub(crate) use remember::*;
 pub(crate) use routing::*;
+pub(crate) use second_factor::*;
 pub(crate) use session_data::*;
 
 pub(crate) use crate::harness::PASSWORD;
