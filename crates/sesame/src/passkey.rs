@@ -428,9 +428,9 @@ impl<B: Backend> AuthSession<B> {
     /// the response's credential id and user handle to the user and their stored passkey
     /// (`None`: unknown). The response must verify against that passkey, from the configured
     /// origin, with user verification, and with a signature counter that moved forward. The
-    /// user is then logged in with `opts` as having given both factors
-    /// ([`LoginOptions::second_factor_done`] is set): a full, fresh login under a new session
-    /// id. Returns the user and the passkey with its new counter: store it.
+    /// user is then logged in with `opts` (its `remember` and `force`) as having given both
+    /// factors ([`LoginOptions::second_factor_done`] and [`LoginOptions::fresh`] are set): a
+    /// full, fresh login under a new session id. Returns the user and the passkey with its new counter: store it.
     ///
     /// # Errors
     ///
@@ -492,6 +492,7 @@ impl<B: Backend> AuthSession<B> {
         self.login(
             &user,
             LoginOptions {
+                fresh: true,
                 second_factor_done: true,
                 ..opts
             },

@@ -700,3 +700,32 @@ async fn security_56_an_unknown_passkey_is_refused() {
     ));
     assert_eq!(h.whoami(&mut b).await, (None, false));
 }
+
+#[tokio::test]
+async fn security_56_a_cycled_session_id_keeps_its_registration_challenge() {
+    // The challenge is bound to the session, not to one id of it: a rotation between start and
+    // finish (privilege change, periodic rotation) keeps the ceremony.
+    let h = harness();
+    let mut b = Browser::default();
+    h.login_password(&mut b, "1", LoginOptions::default()).await;
+    let options = h.start_registration(&mut b).await.unwrap();
+    let before = b.cookies.get(SESSION).cloned();
+    let (s, _) = h.begin(&b, "/settings");
+    s.cycle_id().await.unwrap();
+    b.apply(&s.finish(200).await);
+    assert_ne!(b.cookies.get(SESSION).cloned(), before);
+    let mut auth = SoftAuthenticator::new();
+    assert!(
+        h.finish_registration(&mut b, &auth.register(&options))
+            .await
+            .is_ok()
+    );
+    // The old id is gone: it finds no session, hence no challenge.
+    let mut old = Browser::default();
+    old.cookies.insert(SESSION.to_owned(), before.unwrap());
+    assert!(matches!(
+        h.finish_registration(&mut old, &auth.register(&options))
+            .await,
+        Err(PasskeyError::Refused(_))
+    ));
+}
