@@ -80,8 +80,7 @@ fn run(step: &str, cmd: &mut Command) -> Result<(), String> {
 
 /// Features off by default that CI builds, tests and documents with the rest of the workspace
 /// (one `--features` value, comma-separated): sesame's TOTP second factor (`sesame::totp`, and
-/// its `tests/totp.rs`) and its passkeys (`sesame::passkey`, and its `tests/passkeys.rs`; they
-/// link OpenSSL, which `.ci/run` installs).
+/// its `tests/totp.rs`) and its passkeys (`sesame::passkey`, and its `tests/passkeys.rs`).
 const OPTIONAL_FEATURES: &str = "sesame/totp,sesame/passkeys";
 
 fn ci() -> Result<(), String> {
