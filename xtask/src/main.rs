@@ -78,9 +78,10 @@ fn run(step: &str, cmd: &mut Command) -> Result<(), String> {
     }
 }
 
-/// Features off by default that CI builds, tests and documents with the rest of the workspace:
-/// sesame's TOTP second factor (`sesame::totp`, and its `tests/totp.rs`).
-const TOTP_FEATURE: &str = "sesame/totp";
+/// Features off by default that CI builds, tests and documents with the rest of the workspace
+/// (one `--features` value, comma-separated): sesame's TOTP second factor (`sesame::totp`, and
+/// its `tests/totp.rs`) and its passkeys (`sesame::passkey`, and its `tests/passkeys.rs`).
+const OPTIONAL_FEATURES: &str = "sesame/totp,sesame/passkeys";
 
 fn ci() -> Result<(), String> {
     run("format", cargo().args(["fmt", "--all", "--", "--check"]))?;
@@ -90,9 +91,9 @@ fn ci() -> Result<(), String> {
             "clippy",
             "--workspace",
             "--all-targets",
-            // sesame's optional TOTP second factor, off by default (see TOTP_FEATURE).
+            // sesame's optional TOTP and passkeys, off by default (see OPTIONAL_FEATURES).
             "--features",
-            TOTP_FEATURE,
+            OPTIONAL_FEATURES,
             "--",
             "-D",
             "warnings",
@@ -109,7 +110,7 @@ fn ci() -> Result<(), String> {
             "--bins",
             "--tests",
             "--features",
-            TOTP_FEATURE,
+            OPTIONAL_FEATURES,
             "--exclude",
             "sesame-e2e",
         ]),
@@ -155,7 +156,13 @@ fn ci() -> Result<(), String> {
     }
     run(
         "doctests",
-        cargo().args(["test", "--workspace", "--doc", "--features", TOTP_FEATURE]),
+        cargo().args([
+            "test",
+            "--workspace",
+            "--doc",
+            "--features",
+            OPTIONAL_FEATURES,
+        ]),
     )?;
     run(
         "docs",
@@ -165,7 +172,7 @@ fn ci() -> Result<(), String> {
                 "--workspace",
                 "--no-deps",
                 "--features",
-                TOTP_FEATURE,
+                OPTIONAL_FEATURES,
             ])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;

@@ -11,6 +11,9 @@ pub mod events;
 pub mod id;
 mod keys;
 pub mod metrics;
+#[cfg(feature = "passkeys")]
+#[cfg_attr(docsrs, doc(cfg(feature = "passkeys")))]
+pub mod passkey;
 pub mod password;
 pub mod proxy;
 pub mod purge;
