@@ -220,7 +220,13 @@ impl Demo {
             _ => None,
         };
         let factors = crate::handlers::SecondFactorKeys::new(secret).map_err(DemoError::Config)?;
-        Ok(Self::new(sesame, factors, purge))
+        let passkeys = sesame::passkey::Passkeys::new(
+            &settings.webauthn_rp_id,
+            &settings.webauthn_origin,
+            "Sesame Demo",
+        )
+        .map_err(DemoError::Passkeys)?;
+        Ok(Self::new(sesame, factors, passkeys, purge))
     }
 }
 
