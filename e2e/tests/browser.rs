@@ -17,6 +17,11 @@
 //! 9. logout ends the remember-me cookie too; a protected page sends a guest to the login page
 //!    with `next` and a flash, and the login comes back to that page.
 //!
+//! The `passkeys` test serves the demo (axum) at `http://localhost:<port>` (WebAuthn refuses IP
+//! addresses, and takes `localhost` on plain http), adds a virtual authenticator to Chromium
+//! through WebDriver's WebAuthn extension (CTAP2, internal, resident keys, user verified),
+//! registers a passkey on `/settings/passkeys` and logs in with it from `/login`, no username.
+//!
 //! Every step leaves `target/e2e-screenshots/<framework>/<nn-step>.png`.
 //!
 //! The tests take one browser at a time (a process-wide lock), so they are sequential whatever
