@@ -226,6 +226,11 @@ impl Demo {
             "Sesame Demo",
         )
         .map_err(DemoError::Passkeys)?;
+        tracing::info!(
+            origin = %settings.webauthn_origin,
+            rp_id = %settings.webauthn_rp_id,
+            "demo: passkeys work on pages opened at this origin (SESAME_WEBAUTHN_ORIGIN), not on an IP address"
+        );
         Ok(Self::new(sesame, factors, passkeys, purge))
     }
 }
