@@ -17,6 +17,11 @@
 //! 9. logout ends the remember-me cookie too; a protected page sends a guest to the login page
 //!    with `next` and a flash, and the login comes back to that page.
 //!
+//! The `passkeys` test serves the demo (axum) at `http://localhost:<port>` (WebAuthn refuses IP
+//! addresses, and takes `localhost` on plain http), adds a virtual authenticator to Chromium
+//! through WebDriver's WebAuthn extension (CTAP2, internal, resident keys, user verified),
+//! registers a passkey on `/settings/passkeys` and logs in with it from `/login`, no username.
+//!
 //! Every step leaves `target/e2e-screenshots/<framework>/<nn-step>.png`.
 //!
 //! The tests take one browser at a time (a process-wide lock), so they are sequential whatever
@@ -76,6 +81,156 @@ fn poem() {
 #[test]
 fn warp() {
     run(Framework::Warp);
+}
+
+/// Passkeys in Chromium: registration on `/settings/passkeys` and a login without a username
+/// on `/login`, with a virtual authenticator (WebDriver's WebAuthn extension), on axum.
+#[test]
+fn passkeys() {
+    let _one = ONE_BROWSER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let framework = Framework::Axum;
+    let Some(tools) = Tools::find_or_skip(framework) else {
+        return;
+    };
+    let shots = screenshot_dir_named("passkeys");
+    say(&format!(
+        "e2e passkeys: {} + {}; screenshots in {}",
+        tools.chromium.display(),
+        tools.chromedriver.display(),
+        shots.display()
+    ));
+    let started = Instant::now();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    let result = runtime.block_on(passkey_scenario(&tools, &shots));
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    match result {
+        Ok(()) => say(&format!(
+            "e2e passkeys: passed in {:.1?}",
+            started.elapsed()
+        )),
+        Err(e) => panic!(
+            "e2e passkeys: {e}\n(screenshots and chromedriver.log in {})",
+            shots.display()
+        ),
+    }
+}
+
+/// The WebDriver WebAuthn extension's "Add Virtual Authenticator" command, which thirtyfour
+/// does not wrap: a CTAP2 platform authenticator holding discoverable credentials, verifying
+/// the user at once.
+#[derive(Debug)]
+struct AddVirtualAuthenticator;
+
+impl thirtyfour::common::command::FormatRequestData for AddVirtualAuthenticator {
+    fn format_request(&self, session_id: &thirtyfour::SessionId) -> thirtyfour::RequestData {
+        thirtyfour::RequestData::new(
+            http::Method::POST,
+            format!("session/{session_id}/webauthn/authenticator"),
+        )
+        .add_body(serde_json::json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserVerified": true,
+        }))
+    }
+}
+
+async fn passkey_scenario(tools: &Tools, shots: &Path) -> Result {
+    let data = tempfile::tempdir()?;
+    let profile = tempfile::tempdir()?;
+    // WebAuthn wants a domain: browsers take `localhost` (a secure context on plain http), not
+    // an IP address. The origin names the port, so the listener is bound first.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let mut settings = Settings::for_tests(data.path());
+    settings.webauthn_origin = format!("http://localhost:{port}");
+    let demo = Demo::open(settings)?;
+    let cookies = CookieNames {
+        session: demo.sesame().config().cookie().name().to_owned(),
+        remember: demo.sesame().config().cookie().remember_name().to_owned(),
+    };
+    let server = tokio::spawn(async move {
+        if let Err(e) = axum_app::serve(listener, demo).await {
+            say(&format!("e2e passkeys: the server stopped: {e}"));
+        }
+    });
+    let driver = ChromeDriver::start(&tools.chromedriver, &shots.join("chromedriver.log"))?;
+    let ctx = Ctx {
+        base: format!("http://localhost:{port}"),
+        shots: shots.to_path_buf(),
+        user: "alice-passkeys".to_owned(),
+        cookies,
+    };
+    let browser = launch(&driver, tools, profile.path()).await?;
+    let result = passkey_visit(&browser, &ctx).await;
+    let quit = browser.quit().await;
+    result?;
+    quit.map_err(|e| format!("the browser did not quit cleanly: {e}"))?;
+    server.abort();
+    drop(driver);
+    Ok(())
+}
+
+async fn passkey_visit(b: &WebDriver, ctx: &Ctx) -> Result {
+    let user = &ctx.user;
+    b.handle()
+        .cmd(AddVirtualAuthenticator)
+        .await
+        .map_err(|e| format!("adding a virtual authenticator: {e}"))?;
+
+    // Register, then add a passkey (a fresh login).
+    goto(b, ctx, "/register").await?;
+    fill(b, "f-username", user).await?;
+    fill(b, "f-email", &format!("{user}@example.com")).await?;
+    fill(b, "f-password", PASSWORD).await?;
+    submit(b, "/register").await?;
+    wait_path(b, "/dashboard").await?;
+    goto(b, ctx, "/settings/passkeys").await?;
+    wait_for(b, "#passkey-register").await?;
+    expect_text(b, "#passkeys", "No passkeys yet").await?;
+    shot(b, ctx, "01-no-passkeys").await?;
+    b.find(By::Id("passkey-register")).await?.click().await?;
+    wait_for(b, "code.passkey-id").await.map_err(|e| {
+        format!("{e}: the registration did not finish (the page's error, if any, is in 01b)")
+    })?;
+    expect_flash(b, "Passkey added.").await?;
+    shot(b, ctx, "02-passkey-added").await?;
+
+    // Log out; log in with the passkey, no username.
+    log_out(b).await?;
+    ensure!(
+        cookie(b, &ctx.cookies.remember).await?.is_none(),
+        "a remember-me cookie without asking for one"
+    );
+    goto(b, ctx, "/login").await?;
+    wait_for(b, "#passkey-login").await?;
+    shot(b, ctx, "03-login-page").await?;
+    b.find(By::Id("passkey-login")).await?.click().await?;
+    if let Err(e) = wait_path(b, "/dashboard").await {
+        let shown = match b.find(By::Id("passkey-error")).await {
+            Ok(el) => el.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let _ = shot(b, ctx, "04-login-failed").await;
+        return Err(format!("{e}; the page says {shown:?}").into());
+    }
+    expect_text(b, "h1", "Dashboard").await?;
+    expect_text(b, "nav .who", user).await?;
+    shot(b, ctx, "04-logged-in-with-a-passkey").await?;
+
+    // A full login: the fresh-login page opens without a password.
+    goto(b, ctx, "/settings/passkeys").await?;
+    wait_for(b, "code.passkey-id").await?;
+    expect_path(b, "/settings/passkeys").await?;
+    Ok(())
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -554,10 +709,15 @@ async fn shot(b: &WebDriver, ctx: &Ctx, step: &str) -> Result {
 /// Where a framework's screenshots go: `$CARGO_TARGET_DIR` (else the workspace's `target/`)
 /// `/e2e-screenshots/<framework>/`, emptied of the previous run's.
 fn screenshot_dir(framework: Framework) -> PathBuf {
+    screenshot_dir_named(framework.name())
+}
+
+/// `.../e2e-screenshots/<name>/`, emptied of the previous run's.
+fn screenshot_dir_named(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let dir = target.join("e2e-screenshots").join(framework.name());
+    let dir = target.join("e2e-screenshots").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));

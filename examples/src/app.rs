@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use sesame::passkey::Passkeys;
 use sesame::{AuthSession, Rejection, Sesame};
 
 use crate::error::DemoError;
@@ -34,6 +35,13 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/settings/2fa/totp", &["POST"]),
     ("/settings/2fa/disable", &["POST"]),
     ("/login/2fa", &["GET", "POST"]),
+    ("/login/passkey/start", &["POST"]),
+    ("/login/passkey/finish", &["POST"]),
+    ("/settings/passkeys", &["GET"]),
+    ("/settings/passkeys/register/start", &["POST"]),
+    ("/settings/passkeys/register/finish", &["POST"]),
+    ("/settings/passkeys/{id}/remove", &["POST"]),
+    ("/static/passkeys.js", &["GET"]),
     ("/sessions", &["GET"]),
     ("/sessions/revoke-others", &["POST"]),
     ("/logout", &["POST"]),
@@ -64,6 +72,8 @@ pub struct Demo {
     sesame: Sesame<DemoBackend>,
     /// The keys of the TOTP secrets and recovery codes.
     pub(crate) factors: Arc<SecondFactorKeys>,
+    /// The passkeys' relying party (`SESAME_WEBAUTHN_ORIGIN`, `SESAME_WEBAUTHN_RP_ID`).
+    pub(crate) passkeys: Arc<Passkeys>,
     /// The core's purge loop; it stops when the last clone goes.
     _purge: Option<Arc<sesame::Purger>>,
 }
@@ -82,11 +92,13 @@ impl Demo {
     pub(crate) fn new(
         sesame: Sesame<DemoBackend>,
         factors: SecondFactorKeys,
+        passkeys: Passkeys,
         purge: Option<Arc<sesame::Purger>>,
     ) -> Self {
         Self {
             sesame,
             factors: Arc::new(factors),
+            passkeys: Arc::new(passkeys),
             _purge: purge,
         }
     }
@@ -149,6 +161,10 @@ impl Demo {
         let login = || async { auth.require_login().await };
         let fresh = || async { auth.require_fresh_login().await };
         let admin = || async { auth.require_perm(&Permission::Admin).await };
+        let passkey_remove = path
+            .strip_prefix("/settings/passkeys/")
+            .and_then(|rest| rest.strip_suffix("/remove"))
+            .filter(|id| !id.is_empty() && !id.contains('/'));
         let admin_action = path
             .strip_prefix("/admin/users/")
             .and_then(|rest| rest.split_once('/'))
@@ -159,6 +175,29 @@ impl Demo {
             ("/login", "POST") => return self.login(auth, body).await,
             ("/login/2fa", "GET") => return self.second_factor_page(auth).await,
             ("/login/2fa", "POST") => return self.second_factor(auth, body).await,
+            ("/login/passkey/start", "POST") => return self.passkey_login_start(auth).await,
+            ("/login/passkey/finish", "POST") => {
+                return self.passkey_login_finish(auth, body).await;
+            }
+            ("/static/passkeys.js", "GET") => return Self::passkeys_js(),
+            ("/settings/passkeys", "GET") => match fresh().await {
+                Ok(user) => Ok(self.passkeys_page(auth, &user).await),
+                Err(r) => Err(r),
+            },
+            ("/settings/passkeys/register/start", "POST") => match fresh().await {
+                Ok(user) => Ok(self.passkey_register_start(auth, &user).await),
+                Err(r) => Err(r),
+            },
+            ("/settings/passkeys/register/finish", "POST") => match fresh().await {
+                Ok(user) => Ok(self.passkey_register_finish(auth, &user, body).await),
+                Err(r) => Err(r),
+            },
+            (_, "POST") if passkey_remove.is_some() => match fresh().await {
+                Ok(user) => Ok(self
+                    .passkey_remove(auth, &user, passkey_remove.unwrap_or_default(), body)
+                    .await),
+                Err(r) => Err(r),
+            },
             ("/register", "GET") => return self.register_page(auth).await,
             ("/register", "POST") => return self.register(auth, body).await,
             ("/dashboard", "GET") => match login().await {

@@ -45,6 +45,28 @@ pub fn router(demo: Demo) -> Router {
             "/login/2fa",
             with_405(get(second_factor_page).post(second_factor)),
         )
+        .route("/login/passkey/start", with_405(post(passkey_login_start)))
+        .route(
+            "/login/passkey/finish",
+            with_405(post(passkey_login_finish)),
+        )
+        .route("/static/passkeys.js", with_405(get(passkeys_js)))
+        .route(
+            "/settings/passkeys",
+            with_405(get(passkeys_page).route_layer(fresh())),
+        )
+        .route(
+            "/settings/passkeys/register/start",
+            with_405(post(passkey_register_start).route_layer(fresh())),
+        )
+        .route(
+            "/settings/passkeys/register/finish",
+            with_405(post(passkey_register_finish).route_layer(fresh())),
+        )
+        .route(
+            "/settings/passkeys/{id}/remove",
+            with_405(post(passkey_remove).route_layer(fresh())),
+        )
         .route("/register", with_405(get(register_page).post(register)))
         .route("/dashboard", with_405(get(dashboard).route_layer(login())))
         .route(
@@ -191,6 +213,7 @@ macro_rules! form {
 }
 
 page!(
+    passkey_login_start,
     home,
     login_page,
     register_page,
@@ -201,6 +224,7 @@ page!(
 
 form!(
     login_post => login,
+    passkey_login_finish => passkey_login_finish,
     second_factor => second_factor,
     register => register,
     revoke_other_sessions => revoke_other_sessions,
@@ -260,7 +284,40 @@ macro_rules! fresh_form {
     )*};
 }
 
-fresh_form!(enable_totp, disable_totp);
+fresh_form!(enable_totp, disable_totp, passkey_register_finish);
+
+async fn passkeys_page(
+    State(demo): State<Demo>,
+    Auth(auth): DemoAuth,
+    FreshUser(user): FreshUser<DemoBackend>,
+) -> Response {
+    into_response(demo.passkeys_page(&auth, &user).await)
+}
+
+async fn passkey_register_start(
+    State(demo): State<Demo>,
+    Auth(auth): DemoAuth,
+    FreshUser(user): FreshUser<DemoBackend>,
+) -> Response {
+    into_response(demo.passkey_register_start(&auth, &user).await)
+}
+
+async fn passkey_remove(
+    State(demo): State<Demo>,
+    Auth(auth): DemoAuth,
+    FreshUser(user): FreshUser<DemoBackend>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    match read_body(body).await {
+        Ok(body) => into_response(demo.passkey_remove(&auth, &user, &id, &body).await),
+        Err(response) => response,
+    }
+}
+
+async fn passkeys_js() -> Response {
+    into_response(Demo::passkeys_js())
+}
 
 async fn add_to_cart(
     State(demo): State<Demo>,

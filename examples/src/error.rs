@@ -114,6 +114,12 @@ pub enum DemoError {
     /// Sesame refused the configuration.
     #[error("invalid configuration")]
     Config(#[source] ConfigError),
+    /// The passkeys' relying party (`SESAME_WEBAUTHN_ORIGIN`, `SESAME_WEBAUTHN_RP_ID`) is not
+    /// usable.
+    #[error(
+        "the passkey relying party (SESAME_WEBAUTHN_ORIGIN, SESAME_WEBAUTHN_RP_ID) is not usable"
+    )]
+    Passkeys(#[source] sesame::passkey::PasskeyError),
     /// Ending a disabled user's sessions failed.
     #[error("cannot end the sessions of a disabled user")]
     Revoke(#[source] sesame::StoreError),

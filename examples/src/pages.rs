@@ -15,15 +15,53 @@ use crate::users::DemoUser;
 /// The one stylesheet, inlined in every page (and allowed by hash in the CSP).
 pub(crate) const STYLE: &str = include_str!("../templates/style.css");
 
-/// The `Content-Security-Policy` of every page: nothing but this stylesheet, forms posting to
-/// this site, no framing; violations reported to `POST /csp-report`.
+/// The `Content-Security-Policy` of every page: nothing but this stylesheet, the one script
+/// of this site (`/static/passkeys.js`: no inline script, no other origin) and its `fetch`es to
+/// this site, forms posting to this site, no framing; violations reported to
+/// `POST /csp-report`.
 pub(crate) static CSP: LazyLock<String> = LazyLock::new(|| {
     let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(STYLE.as_bytes()));
     format!(
-        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; \
-         frame-ancestors 'none'; base-uri 'none'; report-uri /csp-report"
+        "default-src 'none'; style-src 'sha256-{hash}'; script-src 'self'; \
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; \
+         report-uri /csp-report"
     )
 });
+
+/// The address of the passkeys script, with the start of its SHA-256 in the query string: a
+/// new version is a new address, so the script may be cached for long.
+pub(crate) static PASSKEYS_JS_URL: LazyLock<String> = LazyLock::new(|| {
+    let hash = Sha256::digest(crate::handlers::PASSKEYS_JS.as_bytes());
+    format!("/static/passkeys.js?v={}", &hex::encode(hash)[..16])
+});
+
+/// A passkey as `/settings/passkeys` lists it.
+#[derive(Debug)]
+pub(crate) struct PasskeyRow {
+    /// The credential id (base64url).
+    pub(crate) id: String,
+    /// When it was added.
+    pub(crate) created: String,
+}
+
+#[derive(Template)]
+#[template(path = "passkeys.html")]
+struct PasskeysPage<'a> {
+    frame: &'a Frame,
+    username: &'a str,
+    rows: &'a [PasskeyRow],
+    csrf: &'a str,
+}
+
+/// `GET /settings/passkeys`.
+pub(crate) fn passkeys(frame: &Frame, username: &str, rows: &[PasskeyRow], csrf: &str) -> String {
+    render(&PasskeysPage {
+        frame,
+        username,
+        rows,
+        csrf,
+    })
+}
 
 /// Validation messages, by field name.
 #[derive(Debug, Default, Clone)]
@@ -351,7 +389,7 @@ pub(crate) fn error(frame: &Frame, title: &str, message: &str) -> String {
 }
 
 /// A UTC date and time, `2026-11-05 14:03 UTC`.
-fn date(secs: &i64) -> String {
+pub(crate) fn date(secs: &i64) -> String {
     match time::OffsetDateTime::from_unix_timestamp(*secs) {
         Ok(t) => format!(
             "{:04}-{:02}-{:02} {:02}:{:02} UTC",

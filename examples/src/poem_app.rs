@@ -51,6 +51,43 @@ pub fn app(demo: Demo) -> impl Endpoint<Output = Response> {
             with_405("/login/2fa", get(second_factor_page).post(second_factor)),
         )
         .at(
+            "/login/passkey/start",
+            with_405("/login/passkey/start", post(passkey_login_start)),
+        )
+        .at(
+            "/login/passkey/finish",
+            with_405("/login/passkey/finish", post(passkey_login_finish)),
+        )
+        .at(
+            "/static/passkeys.js",
+            with_405("/static/passkeys.js", get(passkeys_js)),
+        )
+        .at(
+            "/settings/passkeys",
+            with_405("/settings/passkeys", get(passkeys_page.with(fresh()))),
+        )
+        .at(
+            "/settings/passkeys/register/start",
+            with_405(
+                "/settings/passkeys/register/start",
+                post(passkey_register_start.with(fresh())),
+            ),
+        )
+        .at(
+            "/settings/passkeys/register/finish",
+            with_405(
+                "/settings/passkeys/register/finish",
+                post(passkey_register_finish.with(fresh())),
+            ),
+        )
+        .at(
+            "/settings/passkeys/:id/remove",
+            with_405(
+                "/settings/passkeys/{id}/remove",
+                post(passkey_remove.with(fresh())),
+            ),
+        )
+        .at(
             "/register",
             with_405("/register", get(register_page).post(register)),
         )
@@ -223,6 +260,7 @@ macro_rules! form {
 }
 
 page!(
+    passkey_login_start,
     home,
     login_page,
     register_page,
@@ -233,6 +271,7 @@ page!(
 
 form!(
     login_post => login,
+    passkey_login_finish => passkey_login_finish,
     second_factor => second_factor,
     register => register,
     revoke_other_sessions => revoke_other_sessions,
@@ -284,7 +323,44 @@ macro_rules! fresh_form {
     )*};
 }
 
-fresh_form!(enable_totp, disable_totp);
+fresh_form!(enable_totp, disable_totp, passkey_register_finish);
+
+#[handler]
+async fn passkeys_page(
+    Data(demo): Data<&Demo>,
+    Auth(auth): DemoAuth,
+    FreshUser(user): FreshUser<DemoBackend>,
+) -> Response {
+    into_response(demo.passkeys_page(&auth, &user).await)
+}
+
+#[handler]
+async fn passkey_register_start(
+    Data(demo): Data<&Demo>,
+    Auth(auth): DemoAuth,
+    FreshUser(user): FreshUser<DemoBackend>,
+) -> Response {
+    into_response(demo.passkey_register_start(&auth, &user).await)
+}
+
+#[handler]
+async fn passkey_remove(
+    Data(demo): Data<&Demo>,
+    Auth(auth): DemoAuth,
+    FreshUser(user): FreshUser<DemoBackend>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    match read_body(body).await {
+        Ok(body) => into_response(demo.passkey_remove(&auth, &user, &id, &body).await),
+        Err(response) => response,
+    }
+}
+
+#[handler]
+fn passkeys_js() -> Response {
+    into_response(Demo::passkeys_js())
+}
 
 #[handler]
 async fn change_password(

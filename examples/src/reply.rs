@@ -29,6 +29,14 @@ pub enum Reply {
     Reject(Rejection),
     /// `204 No Content`.
     NoContent,
+    /// A static file (the passkeys script), the same for everyone: cached for a year (its
+    /// address changes with its content).
+    Static {
+        /// The `Content-Type`.
+        content_type: &'static str,
+        /// The file.
+        body: &'static str,
+    },
     /// `405` for a known path and a method it does not take, with the `Allow` header.
     MethodNotAllowed {
         /// The methods the path takes, e.g. `GET, HEAD, POST`.
@@ -67,6 +75,7 @@ impl Reply {
             Self::Html { status, .. } | Self::Json { status, .. } => *status,
             Self::Redirect(_) => 303,
             Self::NoContent => 204,
+            Self::Static { .. } => 200,
             Self::Reject(r) => r.status(),
             Self::MethodNotAllowed { .. } => 405,
         }
@@ -100,6 +109,17 @@ impl Reply {
                 (r.status(), r.headers().to_vec(), r.body().to_owned())
             }
             Self::Reject(r) => (r.status(), r.headers().to_vec(), r.body().to_owned()),
+            Self::Static { content_type, body } => (
+                200,
+                vec![
+                    ("content-type", content_type.to_owned()),
+                    (
+                        "cache-control",
+                        "public, max-age=31536000, immutable".to_owned(),
+                    ),
+                ],
+                body.to_owned(),
+            ),
             Self::NoContent => (
                 204,
                 vec![("cache-control", "no-store".to_owned())],

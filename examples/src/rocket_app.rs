@@ -108,6 +108,13 @@ pub fn rocket(demo: Demo) -> Rocket<Build> {
                 two_factor_page,
                 enable_totp,
                 disable_totp,
+                passkeys_page,
+                passkey_register_start,
+                passkey_register_finish,
+                passkey_remove,
+                passkey_login_start,
+                passkey_login_finish,
+                passkeys_js,
                 sessions_page,
                 revoke_other_sessions,
                 logout,
@@ -342,6 +349,7 @@ const FORM_PATHS: &[&str] = &[
     "/logout",
     "/cart",
     "/admin/users/*",
+    "/settings/passkeys/*",
 ];
 
 /// A form post's data: its CSRF token checked (see [`FORM_PATHS`]).
@@ -526,6 +534,61 @@ async fn enable_user(
         Ok(admin) => demo.enable_user(&auth, &admin, &username, &body).await,
         Err(refusal) => Reply::Reject(refusal),
     })
+}
+
+#[rocket::get("/settings/passkeys")]
+async fn passkeys_page(
+    demo: &State<Demo>,
+    auth: DemoAuth,
+    user: FreshUser<DemoBackend>,
+) -> RocketReply {
+    RocketReply(demo.passkeys_page(&auth, &user.0).await)
+}
+
+/// JSON, its CSRF token in the `X-CSRF-Token` header (checked by the data guard).
+#[rocket::post("/settings/passkeys/register/start", data = "<_body>")]
+async fn passkey_register_start(demo: &State<Demo>, auth: DemoAuth, _body: Form) -> RocketReply {
+    RocketReply(match auth.require_fresh_login().await {
+        Ok(user) => demo.passkey_register_start(&auth, &user).await,
+        Err(refusal) => Reply::Reject(refusal),
+    })
+}
+
+/// JSON, its CSRF token in the `X-CSRF-Token` header (checked by the data guard).
+#[rocket::post("/settings/passkeys/register/finish", data = "<body>")]
+async fn passkey_register_finish(demo: &State<Demo>, auth: DemoAuth, body: Form) -> RocketReply {
+    RocketReply(match auth.require_fresh_login().await {
+        Ok(user) => demo.passkey_register_finish(&auth, &user, &body).await,
+        Err(refusal) => Reply::Reject(refusal),
+    })
+}
+
+#[rocket::post("/settings/passkeys/<id>/remove", data = "<body>")]
+async fn passkey_remove(demo: &State<Demo>, auth: DemoAuth, id: &str, body: Form) -> RocketReply {
+    RocketReply(match auth.require_fresh_login().await {
+        Ok(user) => demo.passkey_remove(&auth, &user, id, &body).await,
+        Err(refusal) => Reply::Reject(refusal),
+    })
+}
+
+/// JSON, its CSRF token in the `X-CSRF-Token` header (checked by the fairing).
+#[rocket::post("/login/passkey/start")]
+async fn passkey_login_start(demo: &State<Demo>, auth: DemoAuth) -> RocketReply {
+    RocketReply(demo.passkey_login_start(&auth).await)
+}
+
+/// JSON, its CSRF token in the `X-CSRF-Token` header (checked by the fairing).
+#[rocket::post("/login/passkey/finish", data = "<body>")]
+async fn passkey_login_finish(demo: &State<Demo>, auth: DemoAuth, body: Data<'_>) -> RocketReply {
+    match read_body(body).await {
+        Ok(body) => RocketReply(demo.passkey_login_finish(&auth, &body).await),
+        Err(reply) => reply,
+    }
+}
+
+#[rocket::get("/static/passkeys.js")]
+fn passkeys_js() -> RocketReply {
+    RocketReply(Demo::passkeys_js())
 }
 
 /// Opted out of CSRF ([`crate::app::CSRF_EXEMPT`]): browsers post these reports.

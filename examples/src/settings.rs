@@ -13,6 +13,8 @@
 //! | `SESAME_REMEMBER_GRACE_SECS` | the library's (15 s) | grace window of a just-rotated remember-me validator |
 //! | `SESAME_SECURE_COOKIES` | `false` | `Secure` cookies (turn on behind HTTPS) |
 //! | `SESAME_ADMINS` | (none) | comma-separated usernames holding the `admin` permission (the `/admin` page), in any letter case |
+//! | `SESAME_WEBAUTHN_ORIGIN` | `http://localhost:<port of SESAME_ADDR>` | the origin browsers report for the demo's pages: passkey responses from any other origin are refused |
+//! | `SESAME_WEBAUTHN_RP_ID` | the origin's host (`localhost`) | the passkeys' relying-party id: the origin's host or a parent domain of it, never an IP address |
 //! | `SESAME_TRUSTED_PROXIES` | (none) | comma-separated addresses and CIDR networks of the reverse proxies in front of the demo (`127.0.0.1,10.0.0.0/8`): only their `X-Forwarded-For` / `Forwarded` headers are read |
 //!
 //! The variables are read by [figment](https://docs.rs/figment)'s `Env` provider (prefix
@@ -36,6 +38,12 @@
 //! let env = HashMap::from([("SESAME_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8")]);
 //! let settings = Settings::from_lookup(|name| env.get(name).map(|v| v.to_string()))?;
 //! assert_eq!(settings.trusted_proxies.len(), 2);
+//! // Passkeys: browsers take `localhost` as a relying party on plain http, never an IP address.
+//! assert_eq!(settings.webauthn_rp_id, "localhost");
+//! assert_eq!(settings.webauthn_origin, "http://localhost:3000");
+//! let env = HashMap::from([("SESAME_WEBAUTHN_ORIGIN", "http://127.0.0.1:3000")]);
+//! assert!(Settings::from_lookup(|name| env.get(name).map(|v| v.to_string())).is_err());
+//!
 //! let env = HashMap::from([("SESAME_TRUSTED_PROXIES", "proxy.internal")]);
 //! assert!(Settings::from_lookup(|name| env.get(name).map(|v| v.to_string())).is_err());
 //! # Ok::<(), sesame_demo::SettingsError>(())
@@ -121,6 +129,14 @@ pub struct Settings {
     /// `SESAME_METRICS_ADDR`: where the binaries serve Prometheus metrics (`GET /metrics`), on a
     /// listener of its own and never on the application's port; unset, none are served.
     pub metrics_addr: Option<SocketAddr>,
+    /// `SESAME_WEBAUTHN_ORIGIN`: the one origin passkey responses are accepted from (default
+    /// `http://localhost:<port of SESAME_ADDR>`, or `http://localhost` for port 0: browsers
+    /// treat `localhost` as a secure context, and refuse an IP address as a relying party, so
+    /// open the demo at `http://localhost:3000` to use passkeys).
+    pub webauthn_origin: String,
+    /// `SESAME_WEBAUTHN_RP_ID`: the passkeys' relying-party id, the origin's host or a parent
+    /// domain of it (default: the origin's host).
+    pub webauthn_rp_id: String,
     /// The clock (`None`: the system clock). Tests inject [`sesame::testing::MockClock`].
     pub clock: Option<Arc<dyn Clock>>,
     /// **Tests only**: keep sessions in this store instead of the sled database (the users
@@ -148,6 +164,8 @@ impl fmt::Debug for Settings {
             .field("insecure_password_hashing", &self.insecure_password_hashing)
             .field("purge_interval", &self.purge_interval)
             .field("metrics_addr", &self.metrics_addr)
+            .field("webauthn_origin", &self.webauthn_origin)
+            .field("webauthn_rp_id", &self.webauthn_rp_id)
             .field("clock", &self.clock)
             .field("session_store", &self.session_store)
             .finish()
@@ -261,6 +279,16 @@ pub enum SettingsError {
         "SESAME_REDIS_URL and SESAME_DATABASE_URL are both set: the sessions and users live in one store, so set only one of them (Redis, or PostgreSQL)"
     )]
     TwoStores,
+    /// `SESAME_WEBAUTHN_ORIGIN` or `SESAME_WEBAUTHN_RP_ID` cannot be a passkey relying party.
+    #[error("{name}={value:?}: {problem}")]
+    Webauthn {
+        /// The variable.
+        name: &'static str,
+        /// The refused value.
+        value: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// An empty value for a variable that needs one.
     #[error("{name} is set but empty")]
     Empty {
@@ -279,7 +307,7 @@ pub enum SettingsError {
 }
 
 /// The variables the demo reads, all with the prefix `SESAME_`.
-const NAMES: [&str; 13] = [
+const NAMES: [&str; 15] = [
     "SESAME_ADDR",
     "SESAME_DATA_DIR",
     "SESAME_SECRET",
@@ -293,6 +321,8 @@ const NAMES: [&str; 13] = [
     "SESAME_TRUSTED_PROXIES",
     "SESAME_METRICS_ADDR",
     "SESAME_ADMINS",
+    "SESAME_WEBAUTHN_ORIGIN",
+    "SESAME_WEBAUTHN_RP_ID",
 ];
 /// The prefix of every variable.
 const PREFIX: &str = "SESAME_";
@@ -315,6 +345,8 @@ struct Raw {
     trusted_proxies: Option<Text>,
     metrics_addr: Option<Text>,
     admins: Option<Text>,
+    webauthn_origin: Option<Text>,
+    webauthn_rp_id: Option<Text>,
 }
 
 impl Default for Raw {
@@ -333,6 +365,8 @@ impl Default for Raw {
             trusted_proxies: None,
             metrics_addr: None,
             admins: None,
+            webauthn_origin: None,
+            webauthn_rp_id: None,
         }
     }
 }
@@ -500,6 +534,8 @@ impl Settings {
             insecure_password_hashing: true,
             purge_interval: None,
             metrics_addr: None,
+            webauthn_origin: "http://localhost".to_owned(),
+            webauthn_rp_id: "localhost".to_owned(),
             clock: None,
             session_store: None,
         }
@@ -642,6 +678,8 @@ impl TryFrom<Raw> for Settings {
             None => Vec::new(),
             Some(Text(v)) => parse_admins(&v)?,
         };
+        let (webauthn_origin, webauthn_rp_id) =
+            webauthn(&addr, raw.webauthn_origin, raw.webauthn_rp_id)?;
         Ok(Self {
             addr,
             data_dir: PathBuf::from(raw.data_dir.0),
@@ -663,10 +701,86 @@ impl TryFrom<Raw> for Settings {
             insecure_password_hashing: false,
             purge_interval: Some(Duration::from_secs(300)),
             metrics_addr,
+            webauthn_origin,
+            webauthn_rp_id,
             clock: None,
             session_store: None,
         })
     }
+}
+
+/// `SESAME_WEBAUTHN_ORIGIN` and `SESAME_WEBAUTHN_RP_ID`, checked, with their defaults: the
+/// origin `http://localhost:<port>` (`SESAME_ADDR`'s port), the relying party the origin's host.
+fn webauthn(
+    addr: &SocketAddr,
+    origin: Option<Text>,
+    rp_id: Option<Text>,
+) -> Result<(String, String), SettingsError> {
+    const ORIGIN: &str = "SESAME_WEBAUTHN_ORIGIN";
+    const RP_ID: &str = "SESAME_WEBAUTHN_RP_ID";
+    let given = |t: Option<Text>| t.map(|t| t.0.trim().to_owned()).filter(|v| !v.is_empty());
+    let origin_given = given(origin);
+    let origin = origin_given.clone().unwrap_or_else(|| match addr.port() {
+        0 => "http://localhost".to_owned(),
+        port => format!("http://localhost:{port}"),
+    });
+    let origin = origin.trim_end_matches('/').to_owned();
+    let bad_origin = |problem: &str| SettingsError::Webauthn {
+        name: ORIGIN,
+        value: origin.clone(),
+        problem: problem.to_owned(),
+    };
+    let host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(|| {
+            bad_origin("not an http:// or https:// origin like http://localhost:3000")
+        })?;
+    if host.contains(['/', '?', '#', '@']) {
+        return Err(bad_origin(
+            "an origin is a scheme, a host and a port only, like https://example.com",
+        ));
+    }
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if !h.contains(']') || h.ends_with(']') => {
+            if port.parse::<u16>().is_err() {
+                return Err(bad_origin("the port is not a number"));
+            }
+            h
+        }
+        _ => host,
+    };
+    if host.is_empty() {
+        return Err(bad_origin("no host"));
+    }
+    if host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok() {
+        return Err(bad_origin(
+            "browsers refuse passkeys on an IP address: use a domain name, e.g. http://localhost:3000",
+        ));
+    }
+    let rp_id = given(rp_id).unwrap_or_else(|| host.to_ascii_lowercase());
+    let rp_problem = if rp_id.parse::<std::net::IpAddr>().is_ok() {
+        Some("browsers refuse an IP address as a relying-party id: use a domain name".to_owned())
+    } else {
+        sesame::passkey::Passkeys::new(&rp_id, &origin, "Sesame Demo")
+            .err()
+            .map(|e| {
+                let which = if origin_given.is_some() {
+                    "SESAME_WEBAUTHN_ORIGIN"
+                } else {
+                    "the default origin"
+                };
+                format!("not the host of {which} {origin:?} nor a parent domain of it ({e})")
+            })
+    };
+    if let Some(problem) = rp_problem {
+        return Err(SettingsError::Webauthn {
+            name: RP_ID,
+            value: rp_id,
+            problem,
+        });
+    }
+    Ok((origin, rp_id))
 }
 
 /// `SESAME_REDIS_URL` split into its URLs (see [`Settings::redis_urls`]).
@@ -801,6 +915,45 @@ mod tests {
         assert_eq!(s.password_params, PasswordParams::default());
         assert!(!s.insecure_password_hashing);
         assert!(s.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn webauthn_defaults_from_the_address_and_checks() {
+        let s = read(&[]).unwrap();
+        assert_eq!(s.webauthn_origin, "http://localhost:3000");
+        assert_eq!(s.webauthn_rp_id, "localhost");
+        let s = read(&[("SESAME_ADDR", "0.0.0.0:8080")]).unwrap();
+        assert_eq!(s.webauthn_origin, "http://localhost:8080");
+        let s = read(&[("SESAME_ADDR", "127.0.0.1:0")]).unwrap();
+        assert_eq!(s.webauthn_origin, "http://localhost");
+        let s = read(&[("SESAME_WEBAUTHN_ORIGIN", "https://login.example.com/")]).unwrap();
+        assert_eq!(s.webauthn_origin, "https://login.example.com");
+        assert_eq!(s.webauthn_rp_id, "login.example.com");
+        let s = read(&[
+            ("SESAME_WEBAUTHN_ORIGIN", "https://login.example.com:8443"),
+            ("SESAME_WEBAUTHN_RP_ID", "example.com"),
+        ])
+        .unwrap();
+        assert_eq!(s.webauthn_rp_id, "example.com");
+        for (name, value) in [
+            ("SESAME_WEBAUTHN_ORIGIN", "http://127.0.0.1:3000"),
+            ("SESAME_WEBAUTHN_ORIGIN", "http://[::1]:3000"),
+            ("SESAME_WEBAUTHN_ORIGIN", "localhost:3000"),
+            ("SESAME_WEBAUTHN_ORIGIN", "ftp://localhost"),
+            ("SESAME_WEBAUTHN_ORIGIN", "http://localhost:x"),
+            ("SESAME_WEBAUTHN_ORIGIN", "http://localhost:3000/login"),
+            ("SESAME_WEBAUTHN_ORIGIN", "http://"),
+            ("SESAME_WEBAUTHN_RP_ID", "example.com"),
+            ("SESAME_WEBAUTHN_RP_ID", "127.0.0.1"),
+            ("SESAME_WEBAUTHN_RP_ID", "host.localhost"),
+        ] {
+            let e = read(&[(name, value)]).unwrap_err();
+            assert!(
+                matches!(&e, SettingsError::Webauthn { name: n, .. } if *n == name),
+                "{name}={value}: {e}"
+            );
+            assert!(e.to_string().starts_with(name), "{e}");
+        }
     }
 
     #[test]

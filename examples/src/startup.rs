@@ -220,7 +220,18 @@ impl Demo {
             _ => None,
         };
         let factors = crate::handlers::SecondFactorKeys::new(secret).map_err(DemoError::Config)?;
-        Ok(Self::new(sesame, factors, purge))
+        let passkeys = sesame::passkey::Passkeys::new(
+            &settings.webauthn_rp_id,
+            &settings.webauthn_origin,
+            "Sesame Demo",
+        )
+        .map_err(DemoError::Passkeys)?;
+        tracing::info!(
+            origin = %settings.webauthn_origin,
+            rp_id = %settings.webauthn_rp_id,
+            "demo: passkeys work on pages opened at this origin (SESAME_WEBAUTHN_ORIGIN), not on an IP address"
+        );
+        Ok(Self::new(sesame, factors, passkeys, purge))
     }
 }
 

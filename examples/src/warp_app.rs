@@ -77,6 +77,8 @@ pub fn routes(demo: Demo) -> impl Filter<Extract = (Response,), Error = Infallib
         .unify()
         .or(two_factor_routes(d))
         .unify()
+        .or(passkey_routes(d))
+        .unify()
         .or(fallback())
         .unify()
 }
@@ -176,6 +178,64 @@ fn two_factor_routes(d: &Demo) -> Route {
         .or(recovered(enable))
         .unify()
         .or(recovered(disable))
+        .unify()
+        .boxed()
+}
+
+/// The passkey routes: the settings ones with `fresh_user`; the login ceremony and the script
+/// for anyone.
+fn passkey_routes(d: &Demo) -> Route {
+    let login_start = form(d, "/login/passkey/start", |demo, auth, _body| async move {
+        demo.passkey_login_start(&auth).await
+    });
+    let login_finish = form(d, "/login/passkey/finish", |demo, auth, body| async move {
+        demo.passkey_login_finish(&auth, &body).await
+    });
+    let script = page(d, "/static/passkeys.js", |_demo, _auth| async move {
+        Demo::passkeys_js()
+    });
+    let page = get(d, "/settings/passkeys")
+        .and(sesame_warp::fresh_user())
+        .then(|demo: Demo, auth: DemoAuth, user: DemoUser| async move {
+            into_response(demo.passkeys_page(&auth, &user).await)
+        });
+    let register_start = post(d, "/settings/passkeys/register/start")
+        .and(sesame_warp::fresh_user())
+        .then(|demo: Demo, auth: DemoAuth, user: DemoUser| async move {
+            into_response(demo.passkey_register_start(&auth, &user).await)
+        });
+    let register_finish = post(d, "/settings/passkeys/register/finish")
+        .and(sesame_warp::fresh_user())
+        .and(warp::body::stream())
+        .then(|demo: Demo, auth: DemoAuth, user: DemoUser, body| {
+            with_body(body, move |body| async move {
+                demo.passkey_register_finish(&auth, &user, &body).await
+            })
+        });
+    let remove = exact_with_name("/settings/passkeys/", "remove")
+        .and(warp::post())
+        .and(with_demo(d.clone()))
+        .and(sesame_warp::fresh_user())
+        .and(warp::body::stream())
+        .then(
+            |id: String, demo: Demo, auth: DemoAuth, user: DemoUser, body| {
+                with_body(body, move |body| async move {
+                    demo.passkey_remove(&auth, &user, &id, &body).await
+                })
+            },
+        );
+    login_start
+        .or(login_finish)
+        .unify()
+        .or(script)
+        .unify()
+        .or(recovered(page))
+        .unify()
+        .or(recovered(register_start))
+        .unify()
+        .or(recovered(register_finish))
+        .unify()
+        .or(recovered(remove))
         .unify()
         .boxed()
 }

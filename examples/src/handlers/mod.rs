@@ -5,7 +5,9 @@ mod admin;
 
 pub(crate) use admin::ADMIN_PAGE_USERS;
 mod dashboard;
+mod passkeys;
 mod settings;
 mod two_factor;
 
+pub(crate) use passkeys::PASSKEYS_JS;
 pub(crate) use two_factor::SecondFactorKeys;

@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
+use sesame::passkey::{PasskeyLookup, StoredPasskey};
 use sesame::password::PasswordError;
 use sesame::recovery::StoredRecoveryCodes;
 use sesame::totp::{AcceptedStep, EncryptedSecret};
@@ -65,6 +66,9 @@ pub struct DemoUser {
     /// The TOTP second factor, when enabled (records of before it decode without it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) totp: Option<TotpState>,
+    /// The user's passkeys (records of before them decode without them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) passkeys: Vec<StoredPasskey>,
 }
 
 /// A user's enabled TOTP second factor, as stored with the user: the secret encrypted under a
@@ -91,6 +95,7 @@ impl fmt::Debug for DemoUser {
             .field("active", &self.active)
             .field("created_at", &self.created_at)
             .field("totp", &self.totp.is_some())
+            .field("passkeys", &self.passkeys.len())
             .finish_non_exhaustive()
     }
 }
@@ -113,6 +118,7 @@ impl DemoUser {
             password_hash: String::new(),
             stamp: "s".into(),
             totp: None,
+            passkeys: Vec::new(),
         }
     }
 
@@ -273,6 +279,21 @@ pub trait UserTable: fmt::Debug + Send + Sync + 'static {
     /// Forgets an API token.
     async fn remove_token(&self, hash: &TokenHash) -> Result<(), UserStoreError>;
 
+    /// Claims the passkey credential id `credential_id` (base64url) for the user `user_id`,
+    /// atomically: `false` when it is already claimed (by anyone). The index a discoverable
+    /// passkey login resolves its user with.
+    async fn claim_passkey(
+        &self,
+        credential_id: &str,
+        user_id: &str,
+    ) -> Result<bool, UserStoreError>;
+
+    /// The id of the user who claimed the passkey credential id, if any.
+    async fn passkey_owner(&self, credential_id: &str) -> Result<Option<String>, UserStoreError>;
+
+    /// Forgets the claim of a passkey credential id.
+    async fn release_passkey(&self, credential_id: &str) -> Result<(), UserStoreError>;
+
     /// Makes everything written so far durable (as durable as the store can: a Redis server's
     /// durability is its own configuration).
     async fn flush(&self) -> Result<(), UserStoreError>;
@@ -302,6 +323,7 @@ impl dyn UserTable {
             password_hash,
             stamp: random_string(16)?,
             totp: None,
+            passkeys: Vec::new(),
         };
         self.insert(&user).await?;
         self.flush().await?;
@@ -392,6 +414,113 @@ impl dyn UserTable {
             .await?;
         self.flush().await?;
         Ok(user)
+    }
+
+    /// Adds a passkey to its user ([`StoredPasskey::user_id`]), claiming its credential id
+    /// first: `false` (nothing stored) when the credential id is already someone's, or the
+    /// user is gone. Durable when it returns.
+    ///
+    /// # Errors
+    ///
+    /// The table's failure.
+    pub(crate) async fn add_passkey(
+        &self,
+        passkey: &StoredPasskey,
+    ) -> Result<bool, UserStoreError> {
+        let (cred, user_id) = (passkey.id(), passkey.user_id());
+        if !self.claim_passkey(cred, user_id).await? {
+            return Ok(false);
+        }
+        let added = self
+            .update(user_id, &|u: &mut DemoUser| {
+                u.passkeys.retain(|p| p.id() != cred);
+                u.passkeys.push(passkey.clone());
+            })
+            .await;
+        match added {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                self.release_passkey(cred).await?;
+                return Ok(false);
+            }
+            Err(e) => {
+                let _ = self.release_passkey(cred).await;
+                return Err(e);
+            }
+        }
+        self.flush().await?;
+        Ok(true)
+    }
+
+    /// Removes the passkey `credential_id` of the user `user_id`: `false` when the user has no
+    /// such passkey. A login with it is refused from now on. Durable when it returns.
+    ///
+    /// # Errors
+    ///
+    /// The table's failure.
+    pub(crate) async fn remove_passkey(
+        &self,
+        user_id: &str,
+        credential_id: &str,
+    ) -> Result<bool, UserStoreError> {
+        let had = std::sync::atomic::AtomicBool::new(false);
+        self.update(user_id, &|u: &mut DemoUser| {
+            let before = u.passkeys.len();
+            u.passkeys.retain(|p| p.id() != credential_id);
+            had.store(
+                u.passkeys.len() != before,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        })
+        .await?;
+        let had = had.load(std::sync::atomic::Ordering::Relaxed);
+        if had && self.passkey_owner(credential_id).await?.as_deref() == Some(user_id) {
+            self.release_passkey(credential_id).await?;
+        }
+        self.flush().await?;
+        Ok(had)
+    }
+
+    /// The user and the stored passkey a discoverable login names (its credential id and user
+    /// handle), if both are known and belong together.
+    ///
+    /// # Errors
+    ///
+    /// The table's failure.
+    pub(crate) async fn find_passkey(
+        &self,
+        lookup: &PasskeyLookup,
+    ) -> Result<Option<(DemoUser, StoredPasskey)>, UserStoreError> {
+        let Some(owner) = self.passkey_owner(&lookup.credential_id).await? else {
+            return Ok(None);
+        };
+        let Some(user) = self.get(&owner).await? else {
+            return Ok(None);
+        };
+        let found = user
+            .passkeys
+            .iter()
+            .find(|p| p.id() == lookup.credential_id && p.user_handle() == lookup.user_handle)
+            .cloned();
+        Ok(found.map(|p| (user, p)))
+    }
+
+    /// Stores a passkey again after a login (its signature counter moved), if the user still
+    /// has it.
+    ///
+    /// # Errors
+    ///
+    /// The table's failure.
+    pub(crate) async fn save_passkey(&self, passkey: &StoredPasskey) -> Result<(), UserStoreError> {
+        self.update(passkey.user_id(), &|u: &mut DemoUser| {
+            for p in &mut u.passkeys {
+                if p.id() == passkey.id() {
+                    *p = passkey.clone();
+                }
+            }
+        })
+        .await?;
+        self.flush().await
     }
 
     /// Issues a new API token for `user`; only its SHA-256 is stored. Durable when it returns.

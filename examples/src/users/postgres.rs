@@ -7,7 +7,9 @@
 //!   `{schema}.demo_user_ids`), `username_lower text` unique (the atomic claim of a name), and
 //!   `record bytea`, the user as JSON;
 //! * `{schema}.demo_tokens`: `hash bytea` primary key (the SHA-256 of an API token), and
-//!   `record bytea`, its [`TokenRecord`] as JSON.
+//!   `record bytea`, its [`TokenRecord`] as JSON;
+//! * `{schema}.demo_passkeys`: `credential_id text` primary key (a passkey's, base64url: the
+//!   atomic claim), and `user_id text`, the id of its user.
 //!
 //! Updates are compare-and-swap on the record (`UPDATE ... WHERE id = $1 AND record = $2`),
 //! retried on conflict. Every statement is a commit: durable when it returns.
@@ -48,6 +50,9 @@ struct Sql {
     insert_token: String,
     token: String,
     remove_token: String,
+    claim_passkey: String,
+    passkey_owner: String,
+    release_passkey: String,
 }
 
 impl fmt::Debug for PostgresUsers {
@@ -100,6 +105,14 @@ impl PostgresUsers {
                 ),
                 token: format!("SELECT record FROM {s}.demo_tokens WHERE hash = $1"),
                 remove_token: format!("DELETE FROM {s}.demo_tokens WHERE hash = $1"),
+                claim_passkey: format!(
+                    "INSERT INTO {s}.demo_passkeys (credential_id, user_id) VALUES ($1, $2) \
+                     ON CONFLICT (credential_id) DO NOTHING"
+                ),
+                passkey_owner: format!(
+                    "SELECT user_id FROM {s}.demo_passkeys WHERE credential_id = $1"
+                ),
+                release_passkey: format!("DELETE FROM {s}.demo_passkeys WHERE credential_id = $1"),
             },
             schema,
         };
@@ -113,6 +126,10 @@ impl PostgresUsers {
              CREATE TABLE IF NOT EXISTS {s}.demo_tokens (
                  hash bytea PRIMARY KEY,
                  record bytea NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS {s}.demo_passkeys (
+                 credential_id text PRIMARY KEY,
+                 user_id text NOT NULL
              );"
         );
         let mut conn = users.conn().await?;
@@ -266,6 +283,29 @@ impl UserTable for PostgresUsers {
     async fn remove_token(&self, hash: &TokenHash) -> Result<(), UserStoreError> {
         let conn = self.conn().await?;
         bounded(conn.execute(&self.sql.remove_token, &[&&hash[..]])).await?;
+        Ok(())
+    }
+
+    async fn claim_passkey(
+        &self,
+        credential_id: &str,
+        user_id: &str,
+    ) -> Result<bool, UserStoreError> {
+        let conn = self.conn().await?;
+        let inserted =
+            bounded(conn.execute(&self.sql.claim_passkey, &[&credential_id, &user_id])).await?;
+        Ok(inserted == 1)
+    }
+
+    async fn passkey_owner(&self, credential_id: &str) -> Result<Option<String>, UserStoreError> {
+        let conn = self.conn().await?;
+        let row = bounded(conn.query_opt(&self.sql.passkey_owner, &[&credential_id])).await?;
+        Ok(row.map(|r| r.try_get::<_, String>(0)).transpose()?)
+    }
+
+    async fn release_passkey(&self, credential_id: &str) -> Result<(), UserStoreError> {
+        let conn = self.conn().await?;
+        bounded(conn.execute(&self.sql.release_passkey, &[&credential_id])).await?;
         Ok(())
     }
 

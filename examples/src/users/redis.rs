@@ -3,7 +3,8 @@
 //!
 //! Keys (after the prefix): `user:<id>` → the user as JSON; `name:<lower-case username>` → the
 //! id, claimed with `SET NX`; `token:<hex SHA-256>` → a [`TokenRecord`] as JSON; `next-id`, the
-//! id counter; `ids`, the set of user ids. Updates are compare-and-swap scripts.
+//! id counter; `ids`, the set of user ids; `passkey:<credential id>` → the id of the passkey's
+//! user, claimed with `SET NX`. Updates are compare-and-swap scripts.
 //!
 //! **Redis Cluster.** A script, and `MGET`, may only touch keys of one hash slot: a
 //! registration's script touches the name key, the user key and `ids`, and the admin page's
@@ -260,6 +261,39 @@ impl UserTable for RedisUsers {
             .await
     }
 
+    async fn claim_passkey(
+        &self,
+        credential_id: &str,
+        user_id: &str,
+    ) -> Result<bool, UserStoreError> {
+        let key = self.key("passkey:", credential_id);
+        let user_id = user_id.to_owned();
+        let set: Option<String> = self
+            .run(|mut c| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(user_id)
+                    .arg("NX")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(set.is_some())
+    }
+
+    async fn passkey_owner(&self, credential_id: &str) -> Result<Option<String>, UserStoreError> {
+        Ok(self
+            .get_bytes(self.key("passkey:", credential_id))
+            .await?
+            .map(|id| String::from_utf8_lossy(&id).into_owned()))
+    }
+
+    async fn release_passkey(&self, credential_id: &str) -> Result<(), UserStoreError> {
+        let key = self.key("passkey:", credential_id);
+        self.run(|mut c| async move { redis::cmd("DEL").arg(key).query_async::<()>(&mut c).await })
+            .await
+    }
+
     /// Durability is the Redis server's configuration: nothing to do.
     async fn flush(&self) -> Result<(), UserStoreError> {
         Ok(())
@@ -273,7 +307,14 @@ mod tests {
     #[test]
     fn every_key_of_the_demo_table_shares_one_hash_tag() {
         assert_eq!(hash_tag(crate::REDIS_USERS_PREFIX), Some("users"));
-        for kind in ["user:7", "name:alice", "ids", "next-id", "token:ab12"] {
+        for kind in [
+            "user:7",
+            "name:alice",
+            "ids",
+            "next-id",
+            "token:ab12",
+            "passkey:AbC-_1",
+        ] {
             let key = format!("{}{kind}", crate::REDIS_USERS_PREFIX);
             assert_eq!(hash_tag(&key), Some("users"), "{key}");
         }

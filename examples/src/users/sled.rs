@@ -4,7 +4,9 @@
 //!
 //! * `demo/users`: user id → the user, as JSON;
 //! * `demo/usernames`: lower-case username → user id, claimed with compare-and-swap;
-//! * `demo/tokens`: SHA-256 of an API token → its [`TokenRecord`], as JSON.
+//! * `demo/tokens`: SHA-256 of an API token → its [`TokenRecord`], as JSON;
+//! * `demo/passkeys`: passkey credential id (base64url) → the id of its user, claimed with
+//!   compare-and-swap.
 
 use std::fmt;
 
@@ -25,6 +27,7 @@ pub struct SledUsers {
     users: sled::Tree,
     usernames: sled::Tree,
     tokens: sled::Tree,
+    passkeys: sled::Tree,
 }
 
 impl fmt::Debug for SledUsers {
@@ -49,6 +52,7 @@ impl SledUsers {
             users: db.open_tree("demo/users")?,
             usernames: db.open_tree("demo/usernames")?,
             tokens: db.open_tree("demo/tokens")?,
+            passkeys: db.open_tree("demo/passkeys")?,
         })
     }
 }
@@ -153,6 +157,33 @@ impl UserTable for SledUsers {
 
     async fn remove_token(&self, hash: &TokenHash) -> Result<(), UserStoreError> {
         self.tokens.remove(hash)?;
+        Ok(())
+    }
+
+    async fn claim_passkey(
+        &self,
+        credential_id: &str,
+        user_id: &str,
+    ) -> Result<bool, UserStoreError> {
+        Ok(self
+            .passkeys
+            .compare_and_swap(
+                credential_id.as_bytes(),
+                None::<&[u8]>,
+                Some(user_id.as_bytes()),
+            )?
+            .is_ok())
+    }
+
+    async fn passkey_owner(&self, credential_id: &str) -> Result<Option<String>, UserStoreError> {
+        Ok(self
+            .passkeys
+            .get(credential_id.as_bytes())?
+            .map(|id| String::from_utf8_lossy(&id).into_owned()))
+    }
+
+    async fn release_passkey(&self, credential_id: &str) -> Result<(), UserStoreError> {
+        self.passkeys.remove(credential_id.as_bytes())?;
         Ok(())
     }
 

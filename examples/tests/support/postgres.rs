@@ -95,7 +95,7 @@ impl TestDatabase {
     }
 
     /// The URL of this database, directly (not through the proxy).
-    fn direct_url(&self) -> Result<String, Error> {
+    pub(crate) fn direct_url(&self) -> Result<String, Error> {
         with_database(&self.admin_url, 0, &self.name)
     }
 

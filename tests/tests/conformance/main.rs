@@ -8,6 +8,7 @@
 // reach helpers outside `#[test]` functions.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod authenticator;
 mod harness;
 mod scenarios;
 
@@ -114,6 +115,9 @@ conformance!(
     security_55_recovery_codes_are_single_use,
     remember_me_with_totp_restores_after_the_second_factor,
     turning_totp_off_needs_the_password,
+    // Passkeys.
+    security_56_registering_a_passkey_needs_a_fresh_login,
+    security_56_a_passkey_registers_logs_in_once_per_challenge_and_is_removed,
     // Session data.
     concurrent_cart_posts_lose_nothing,
     security_50_a_failed_save_still_sends_the_durable_login_cookie,
