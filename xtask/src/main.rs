@@ -81,7 +81,7 @@ fn run(step: &str, cmd: &mut Command) -> Result<(), String> {
 /// Features off by default that CI builds, tests and documents with the rest of the workspace
 /// (one `--features` value, comma-separated): sesame's TOTP second factor (`sesame::totp`, and
 /// its `tests/totp.rs`) and its passkeys (`sesame::passkey`, and its `tests/passkeys.rs`).
-const OPTIONAL_FEATURES: &str = "sesame/totp,sesame/passkeys";
+const OPTIONAL_FEATURES: &str = "sesame/totp,sesame/passkeys-testing";
 
 fn ci() -> Result<(), String> {
     run("format", cargo().args(["fmt", "--all", "--", "--check"]))?;

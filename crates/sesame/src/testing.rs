@@ -8,6 +8,13 @@
 //! # let _ = backend;
 //! ```
 
+#[cfg(feature = "passkeys-testing")]
+mod soft_authenticator;
+
+#[cfg(feature = "passkeys-testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "passkeys-testing")))]
+pub use soft_authenticator::SoftAuthenticator;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;

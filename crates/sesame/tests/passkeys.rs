@@ -15,165 +15,19 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use common::Browser;
-use p256::ecdsa::signature::Signer as _;
-use p256::ecdsa::{Signature, SigningKey};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sesame::passkey::{
     CHALLENGE_TTL_SECS, LOGIN_STATE_KEY, PasskeyError, PasskeyLookup, Passkeys, StoredPasskey,
 };
-use sesame::testing::{MockClock, TestBackend, TestUser};
+use sesame::testing::{MockClock, SoftAuthenticator, TestBackend, TestUser};
 use sesame::{
     AuthSession, Config, Event, Factor, LoginOptions, RejectionKind, RequestInfo, Sesame, Session,
 };
-use sha2::{Digest, Sha256};
 
 const KEY: [u8; 64] = [5; 64];
 const SESSION: &str = "__Host-sesame";
 const RP_ID: &str = "example.com";
 const ORIGIN: &str = "https://example.com";
-
-/// A software authenticator holding one discoverable credential.
-struct SoftAuthenticator {
-    key: SigningKey,
-    cred_id: Vec<u8>,
-    user_handle: Vec<u8>,
-    counter: u32,
-    rp_id: String,
-    origin: String,
-    user_verified: bool,
-}
-
-fn cbor_head(major: u8, len: usize) -> Vec<u8> {
-    let m = major << 5;
-    match len {
-        0..=23 => vec![m | len as u8],
-        24..=0xff => vec![m | 24, len as u8],
-        _ => {
-            let mut v = vec![m | 25];
-            v.extend_from_slice(&(len as u16).to_be_bytes());
-            v
-        }
-    }
-}
-
-fn cbor_bytes(b: &[u8]) -> Vec<u8> {
-    let mut v = cbor_head(2, b.len());
-    v.extend_from_slice(b);
-    v
-}
-
-fn cbor_text(s: &str) -> Vec<u8> {
-    let mut v = cbor_head(3, s.len());
-    v.extend_from_slice(s.as_bytes());
-    v
-}
-
-impl SoftAuthenticator {
-    fn new() -> Self {
-        let mut secret = [0u8; 32];
-        getrandom::getrandom(&mut secret).unwrap();
-        let mut cred_id = vec![0u8; 32];
-        getrandom::getrandom(&mut cred_id).unwrap();
-        Self {
-            key: SigningKey::from_slice(&secret).unwrap(),
-            cred_id,
-            user_handle: Vec::new(),
-            counter: 0,
-            rp_id: RP_ID.to_owned(),
-            origin: ORIGIN.to_owned(),
-            user_verified: true,
-        }
-    }
-
-    fn client_data(&self, kind: &str, options: &Value) -> Vec<u8> {
-        let challenge = options["publicKey"]["challenge"].as_str().unwrap();
-        serde_json::to_vec(&json!({
-            "type": kind,
-            "challenge": challenge,
-            "origin": self.origin,
-            "crossOrigin": false,
-        }))
-        .unwrap()
-    }
-
-    fn auth_data(&self, attested: bool) -> Vec<u8> {
-        let mut data = Sha256::digest(self.rp_id.as_bytes()).to_vec();
-        // UP, UV, AT.
-        let mut flags = 0x01;
-        if self.user_verified {
-            flags |= 0x04;
-        }
-        if attested {
-            flags |= 0x40;
-        }
-        data.push(flags);
-        data.extend_from_slice(&self.counter.to_be_bytes());
-        if attested {
-            data.extend_from_slice(&[0u8; 16]); // AAGUID
-            data.extend_from_slice(&(self.cred_id.len() as u16).to_be_bytes());
-            data.extend_from_slice(&self.cred_id);
-            let point = self.key.verifying_key().to_encoded_point(false);
-            // COSE_Key {1: 2 (EC2), 3: -7 (ES256), -1: 1 (P-256), -2: x, -3: y}
-            let mut cose = cbor_head(5, 5);
-            cose.extend_from_slice(&[0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21]);
-            cose.extend(cbor_bytes(point.x().unwrap()));
-            cose.push(0x22);
-            cose.extend(cbor_bytes(point.y().unwrap()));
-            data.extend(cose);
-        }
-        data
-    }
-
-    /// `navigator.credentials.create(options)`: the response JSON.
-    fn register(&mut self, options: &Value) -> String {
-        let user_id = options["publicKey"]["user"]["id"].as_str().unwrap();
-        self.user_handle = B64.decode(user_id).unwrap();
-        let client_data = self.client_data("webauthn.create", options);
-        let mut att = cbor_head(5, 3);
-        att.extend(cbor_text("fmt"));
-        att.extend(cbor_text("none"));
-        att.extend(cbor_text("attStmt"));
-        att.extend(cbor_head(5, 0));
-        att.extend(cbor_text("authData"));
-        att.extend(cbor_bytes(&self.auth_data(true)));
-        json!({
-            "id": B64.encode(&self.cred_id),
-            "rawId": B64.encode(&self.cred_id),
-            "type": "public-key",
-            "response": {
-                "attestationObject": B64.encode(att),
-                "clientDataJSON": B64.encode(client_data),
-            },
-            "extensions": {},
-        })
-        .to_string()
-    }
-
-    /// `navigator.credentials.get(options)` with this discoverable credential: the response.
-    fn assert(&mut self, options: &Value, advance_counter: bool) -> String {
-        if advance_counter {
-            self.counter += 1;
-        }
-        let client_data = self.client_data("webauthn.get", options);
-        let auth_data = self.auth_data(false);
-        let mut signed = auth_data.clone();
-        signed.extend_from_slice(&Sha256::digest(&client_data));
-        let signature: Signature = self.key.sign(&signed);
-        json!({
-            "id": B64.encode(&self.cred_id),
-            "rawId": B64.encode(&self.cred_id),
-            "type": "public-key",
-            "response": {
-                "authenticatorData": B64.encode(auth_data),
-                "clientDataJSON": B64.encode(client_data),
-                "signature": B64.encode(signature.to_der().as_bytes()),
-                "userHandle": B64.encode(&self.user_handle),
-            },
-            "extensions": {},
-        })
-        .to_string()
-    }
-}
 
 struct Harness {
     sesame: Sesame<TestBackend>,
@@ -367,12 +221,12 @@ async fn security_56_registering_needs_a_fresh_login() {
     assert_eq!(pk["rp"]["id"], RP_ID);
     assert_eq!(pk["authenticatorSelection"]["residentKey"], "required");
     assert_eq!(pk["authenticatorSelection"]["userVerification"], "required");
-    let mut auth = SoftAuthenticator::new();
+    let mut auth = SoftAuthenticator::new(RP_ID, ORIGIN);
     let stored = h
         .finish_registration(&mut b, &auth.register(&options))
         .await
         .unwrap();
-    assert_eq!(stored.id(), B64.encode(&auth.cred_id));
+    assert_eq!(stored.id(), auth.credential_id());
     assert_eq!(stored.user_id(), "1");
     assert_eq!(stored.created_at(), sesame::Clock::now(&h.clock));
     assert_eq!(stored.counter(), 0);
@@ -389,7 +243,7 @@ async fn security_56_registering_needs_a_fresh_login() {
     let pk = &options["publicKey"];
     assert_eq!(
         B64.decode(pk["user"]["id"].as_str().unwrap()).unwrap(),
-        auth.user_handle
+        auth.user_handle()
     );
     assert_eq!(pk["excludeCredentials"][0]["id"], stored.id());
     // The stored passkey goes through serde (the application's database).
@@ -405,7 +259,7 @@ async fn security_56_registration_finish_needs_the_same_fresh_user() {
     let mut b = Browser::default();
     h.login_password(&mut b, "1", LoginOptions::default()).await;
     let options = h.start_registration(&mut b).await.unwrap();
-    let mut auth = SoftAuthenticator::new();
+    let mut auth = SoftAuthenticator::new(RP_ID, ORIGIN);
     let response = auth.register(&options);
     // Bob logs in in the same browser: alice's challenge is not his.
     h.login_password(&mut b, "2", LoginOptions::default()).await;
@@ -418,7 +272,7 @@ async fn security_56_registration_finish_needs_the_same_fresh_user() {
 #[tokio::test]
 async fn security_56_discoverable_login_without_username_counts_as_both_factors() {
     let h = harness();
-    let mut auth = SoftAuthenticator::new();
+    let mut auth = SoftAuthenticator::new(RP_ID, ORIGIN);
     let stored = h.enrolled(&mut auth).await;
 
     let mut b = Browser::default();
@@ -431,7 +285,7 @@ async fn security_56_discoverable_login_without_username_counts_as_both_factors(
     assert!(before.is_some(), "the challenge lives in the session");
 
     let (user, updated) = h
-        .finish_login(&mut b, &auth.assert(&options, true))
+        .finish_login(&mut b, &auth.assert(&options))
         .await
         .unwrap();
     assert_eq!(user, "1");
@@ -455,11 +309,11 @@ async fn security_56_discoverable_login_without_username_counts_as_both_factors(
 #[tokio::test]
 async fn security_56_a_replayed_response_or_a_reused_challenge_is_refused() {
     let h = harness();
-    let mut auth = SoftAuthenticator::new();
+    let mut auth = SoftAuthenticator::new(RP_ID, ORIGIN);
     h.enrolled(&mut auth).await;
     let mut b = Browser::default();
     let options = h.start_login(&mut b).await;
-    let response = auth.assert(&options, true);
+    let response = auth.assert(&options);
     h.finish_login(&mut b, &response).await.unwrap();
     // The same response again: the challenge was used.
     assert!(matches!(
@@ -479,14 +333,14 @@ async fn security_56_a_replayed_response_or_a_reused_challenge_is_refused() {
         Err(PasskeyError::Malformed(_))
     ));
     assert!(matches!(
-        h.finish_login(&mut b, &auth.assert(&options, true)).await,
+        h.finish_login(&mut b, &auth.assert(&options)).await,
         Err(PasskeyError::NoChallenge)
     ));
     // Registration challenges are single use as well.
     let mut b = Browser::default();
     h.login_password(&mut b, "2", LoginOptions::default()).await;
     let options = h.start_registration(&mut b).await.unwrap();
-    let mut other = SoftAuthenticator::new();
+    let mut other = SoftAuthenticator::new(RP_ID, ORIGIN);
     let response = other.register(&options);
     h.finish_registration(&mut b, &response).await.unwrap();
     assert!(matches!(
@@ -498,11 +352,11 @@ async fn security_56_a_replayed_response_or_a_reused_challenge_is_refused() {
 #[tokio::test]
 async fn security_56_a_challenge_from_another_session_is_refused() {
     let h = harness();
-    let mut auth = SoftAuthenticator::new();
+    let mut auth = SoftAuthenticator::new(RP_ID, ORIGIN);
     h.enrolled(&mut auth).await;
     let mut victim = Browser::default();
     let options = h.start_login(&mut victim).await;
-    let response = auth.assert(&options, true);
+    let response = auth.assert(&options);
     // Another session, with no challenge of its own.
     let mut attacker = Browser::default();
     h.whoami(&mut attacker).await;
@@ -524,23 +378,19 @@ async fn security_56_a_challenge_from_another_session_is_refused() {
 #[tokio::test]
 async fn security_56_an_expired_challenge_is_refused() {
     let h = harness();
-    let mut auth = SoftAuthenticator::new();
+    let mut auth = SoftAuthenticator::new(RP_ID, ORIGIN);
     h.enrolled(&mut auth).await;
     let mut b = Browser::default();
     let options = h.start_login(&mut b).await;
     h.clock.advance(CHALLENGE_TTL_SECS + 1);
     assert!(matches!(
-        h.finish_login(&mut b, &auth.assert(&options, true)).await,
+        h.finish_login(&mut b, &auth.assert(&options)).await,
         Err(PasskeyError::Expired)
     ));
     // Just in time works.
     let options = h.start_login(&mut b).await;
     h.clock.advance(CHALLENGE_TTL_SECS);
-    assert!(
-        h.finish_login(&mut b, &auth.assert(&options, true))
-            .await
-            .is_ok()
-    );
+    assert!(h.finish_login(&mut b, &auth.assert(&options)).await.is_ok());
 
     // Registration too.
     let mut b = Browser::default();
@@ -548,7 +398,7 @@ async fn security_56_an_expired_challenge_is_refused() {
     let options = h.start_registration(&mut b).await.unwrap();
     h.clock.advance(CHALLENGE_TTL_SECS + 1);
     // (still a fresh login: freshness has no deadline of its own here)
-    let mut other = SoftAuthenticator::new();
+    let mut other = SoftAuthenticator::new(RP_ID, ORIGIN);
     assert!(matches!(
         h.finish_registration(&mut b, &other.register(&options))
             .await,
@@ -564,7 +414,7 @@ async fn security_56_a_response_from_another_origin_or_relying_party_is_refused(
         Passkeys::new(RP_ID, "https://example.org", "Example"),
         Err(PasskeyError::Config(_))
     ));
-    let mut auth = SoftAuthenticator::new();
+    let mut auth = SoftAuthenticator::new(RP_ID, ORIGIN);
     h.enrolled(&mut auth).await;
     let mut b = Browser::default();
     for origin in [
@@ -576,7 +426,7 @@ async fn security_56_a_response_from_another_origin_or_relying_party_is_refused(
         let options = h.start_login(&mut b).await;
         assert!(
             matches!(
-                h.finish_login(&mut b, &auth.assert(&options, true)).await,
+                h.finish_login(&mut b, &auth.assert(&options)).await,
                 Err(PasskeyError::WrongOrigin)
             ),
             "{origin}"
@@ -587,7 +437,7 @@ async fn security_56_a_response_from_another_origin_or_relying_party_is_refused(
     auth.rp_id = "evil.example".to_owned();
     let options = h.start_login(&mut b).await;
     assert!(matches!(
-        h.finish_login(&mut b, &auth.assert(&options, true)).await,
+        h.finish_login(&mut b, &auth.assert(&options)).await,
         Err(PasskeyError::Verification(_))
     ));
     assert_eq!(h.whoami(&mut b).await, (None, false));
@@ -595,7 +445,7 @@ async fn security_56_a_response_from_another_origin_or_relying_party_is_refused(
     let mut b = Browser::default();
     h.login_password(&mut b, "2", LoginOptions::default()).await;
     let options = h.start_registration(&mut b).await.unwrap();
-    let mut other = SoftAuthenticator::new();
+    let mut other = SoftAuthenticator::new(RP_ID, ORIGIN);
     other.origin = "https://evil.example".to_owned();
     assert!(matches!(
         h.finish_registration(&mut b, &other.register(&options))
@@ -611,7 +461,7 @@ async fn security_56_user_verification_is_required() {
     let mut b = Browser::default();
     h.login_password(&mut b, "1", LoginOptions::default()).await;
     let options = h.start_registration(&mut b).await.unwrap();
-    let mut auth = SoftAuthenticator::new();
+    let mut auth = SoftAuthenticator::new(RP_ID, ORIGIN);
     auth.user_verified = false;
     assert!(matches!(
         h.finish_registration(&mut b, &auth.register(&options))
@@ -619,13 +469,13 @@ async fn security_56_user_verification_is_required() {
         Err(PasskeyError::UserNotVerified)
     ));
     // At login.
-    let mut auth = SoftAuthenticator::new();
+    let mut auth = SoftAuthenticator::new(RP_ID, ORIGIN);
     h.enrolled(&mut auth).await;
     auth.user_verified = false;
     let mut b = Browser::default();
     let options = h.start_login(&mut b).await;
     assert!(matches!(
-        h.finish_login(&mut b, &auth.assert(&options, true)).await,
+        h.finish_login(&mut b, &auth.assert(&options)).await,
         Err(PasskeyError::UserNotVerified)
     ));
     assert_eq!(h.whoami(&mut b).await, (None, false));
@@ -634,24 +484,25 @@ async fn security_56_user_verification_is_required() {
 #[tokio::test]
 async fn security_56_a_counter_going_back_is_refused() {
     let h = harness();
-    let mut auth = SoftAuthenticator::new();
+    let mut auth = SoftAuthenticator::new(RP_ID, ORIGIN);
     h.enrolled(&mut auth).await;
     let mut b = Browser::default();
     auth.counter = 4;
     let options = h.start_login(&mut b).await;
     let (_, stored) = h
-        .finish_login(&mut b, &auth.assert(&options, true))
+        .finish_login(&mut b, &auth.assert(&options))
         .await
         .unwrap();
     assert_eq!(stored.counter(), 5);
     // A clone that signs with an older or the same counter.
+    auth.counts = false;
     for counter in [3, 5] {
         let mut b = Browser::default();
         auth.counter = counter;
         let options = h.start_login(&mut b).await;
         assert!(
             matches!(
-                h.finish_login(&mut b, &auth.assert(&options, false)).await,
+                h.finish_login(&mut b, &auth.assert(&options)).await,
                 Err(PasskeyError::PossiblyCloned)
             ),
             "counter {counter}"
@@ -662,7 +513,7 @@ async fn security_56_a_counter_going_back_is_refused() {
     auth.counter = 6;
     let options = h.start_login(&mut b).await;
     let (_, stored) = h
-        .finish_login(&mut b, &auth.assert(&options, false))
+        .finish_login(&mut b, &auth.assert(&options))
         .await
         .unwrap();
     assert_eq!(stored.counter(), 6);
@@ -672,13 +523,14 @@ async fn security_56_a_counter_going_back_is_refused() {
 async fn security_56_authenticators_without_a_counter_keep_working() {
     // Synced passkeys (iCloud, Google) always send 0: no counter to check.
     let h = harness();
-    let mut auth = SoftAuthenticator::new();
+    let mut auth = SoftAuthenticator::new(RP_ID, ORIGIN);
+    auth.counts = false;
     h.enrolled(&mut auth).await;
     for _ in 0..2 {
         let mut b = Browser::default();
         let options = h.start_login(&mut b).await;
         let (_, stored) = h
-            .finish_login(&mut b, &auth.assert(&options, false))
+            .finish_login(&mut b, &auth.assert(&options))
             .await
             .unwrap();
         assert_eq!(stored.counter(), 0);
@@ -688,14 +540,14 @@ async fn security_56_authenticators_without_a_counter_keep_working() {
 #[tokio::test]
 async fn security_56_an_unknown_passkey_is_refused() {
     let h = harness();
-    let mut auth = SoftAuthenticator::new();
+    let mut auth = SoftAuthenticator::new(RP_ID, ORIGIN);
     h.enrolled(&mut auth).await;
     // The application removed it.
     h.stored.lock().clear();
     let mut b = Browser::default();
     let options = h.start_login(&mut b).await;
     assert!(matches!(
-        h.finish_login(&mut b, &auth.assert(&options, true)).await,
+        h.finish_login(&mut b, &auth.assert(&options)).await,
         Err(PasskeyError::UnknownCredential)
     ));
     assert_eq!(h.whoami(&mut b).await, (None, false));
@@ -714,7 +566,7 @@ async fn security_56_a_cycled_session_id_keeps_its_registration_challenge() {
     s.cycle_id().await.unwrap();
     b.apply(&s.finish(200).await);
     assert_ne!(b.cookies.get(SESSION).cloned(), before);
-    let mut auth = SoftAuthenticator::new();
+    let mut auth = SoftAuthenticator::new(RP_ID, ORIGIN);
     assert!(
         h.finish_registration(&mut b, &auth.register(&options))
             .await

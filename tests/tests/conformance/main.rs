@@ -8,7 +8,6 @@
 // reach helpers outside `#[test]` functions.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod authenticator;
 mod harness;
 mod scenarios;
 

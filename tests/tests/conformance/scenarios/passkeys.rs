@@ -6,7 +6,12 @@
 use reqwest::{Method, header};
 use serde_json::Value;
 
-use crate::authenticator::{ORIGIN, SoftAuthenticator};
+use sesame::testing::SoftAuthenticator;
+
+/// The demo's relying party under test (`Settings::for_tests`: port 0).
+const RP_ID: &str = "localhost";
+/// The demo's origin under test.
+const ORIGIN: &str = "http://localhost";
 use crate::harness::{Browser, Framework, Page, REMEMBER};
 
 /// `POST path` with a JSON body, the CSRF token (if any) in the `X-CSRF-Token` header, as
@@ -106,7 +111,7 @@ pub(crate) async fn security_56_registering_a_passkey_needs_a_fresh_login(framew
     let page = post_json(&c, "/settings/passkeys/register/start", Some(&token), "{}").await;
     page.assert_client_error();
     page.assert_lacks("publicKey");
-    let mut authenticator = SoftAuthenticator::new();
+    let mut authenticator = SoftAuthenticator::new(RP_ID, ORIGIN);
     let fake = serde_json::json!({"publicKey": {"challenge": "AAAA", "user": {"id": "AAAA"}}});
     let page = post_json(
         &c,
@@ -129,7 +134,7 @@ pub(crate) async fn security_56_a_passkey_registers_logs_in_once_per_challenge_a
 ) {
     let server = framework.start().await;
     let b = server.login_new("alice", false).await;
-    let mut authenticator = SoftAuthenticator::new();
+    let mut authenticator = SoftAuthenticator::new(RP_ID, ORIGIN);
     let id = authenticator.credential_id();
 
     // The page, its script allowed by the CSP, no inline script.
