@@ -445,8 +445,10 @@ async fn first_visit(b: &WebDriver, ctx: &mut Ctx) -> Result {
     fill(b, "f-username", &user).await?;
     fill(b, "f-password", "not the password").await?;
     submit(b, "/login").await?;
-    wait_for(b, ".alert").await?;
-    expect_text(b, ".alert", "Invalid username or password.").await?;
+    // The failed login's alert, not the hidden one the passkey button reports into: that one is
+    // on the page before the form is sent, and waiting for it raced the navigation.
+    wait_for(b, ".alert:not([hidden])").await?;
+    expect_text(b, ".alert:not([hidden])", "Invalid username or password.").await?;
     ensure!(
         b.find(By::Id("f-username"))
             .await?
