@@ -394,6 +394,16 @@ pub async fn write_session(
     Ok(())
 }
 
+/// `GET /csrf`: the anonymous (double-submit) CSRF token, whose cookie the response sets: what
+/// the client sends with its posts (`X-CSRF-Token`), since every adapter enforces CSRF on them.
+///
+/// # Errors
+///
+/// The core's rejection.
+pub async fn csrf(auth: &AuthSession<BenchBackend>) -> Result<String, Rejection> {
+    Ok(auth.csrf_token().await?)
+}
+
 /// The body of `GET /` for a logged-in user.
 pub fn greeting(user: &BenchUser) -> String {
     format!("Hello, {}!", user.username)

@@ -45,6 +45,41 @@ pub struct Target {
     pub cookie: Option<String>,
     /// A url-encoded form body (for `POST`).
     pub form: Option<String>,
+    /// The `X-CSRF-Token` header, if any (every adapter enforces CSRF on posts).
+    pub csrf: Option<String>,
+}
+
+/// An anonymous client's CSRF credentials: the double-submit cookie and its token, from
+/// `GET /csrf` ([`anonymous_csrf`]). Stateless and signed: one pair serves every post.
+#[derive(Debug, Clone)]
+pub struct Csrf {
+    /// The `Cookie` header value carrying the double-submit cookie.
+    pub cookie: String,
+    /// The token, for the `X-CSRF-Token` header.
+    pub token: String,
+}
+
+/// Fetches an anonymous CSRF token and its cookie from the Sesame server at `addr`.
+///
+/// # Errors
+///
+/// When the server does not answer `200` with a token and a cookie.
+pub async fn anonymous_csrf(addr: SocketAddr) -> io::Result<Csrf> {
+    let response = request(&Target::get(addr, "/csrf", None)).await?;
+    let cookie = response
+        .set_cookies
+        .iter()
+        .filter_map(|c| c.split(';').next())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let token = String::from_utf8_lossy(&response.body).trim().to_owned();
+    if response.status != 200 || cookie.is_empty() || token.is_empty() {
+        return Err(io::Error::other(format!(
+            "GET /csrf at {addr} answered {} with cookies {:?}",
+            response.status, response.set_cookies
+        )));
+    }
+    Ok(Csrf { cookie, token })
 }
 
 impl Target {
@@ -56,6 +91,7 @@ impl Target {
             path: path.to_owned(),
             cookie: cookie.map(str::to_owned),
             form: None,
+            csrf: None,
         }
     }
 
@@ -67,7 +103,20 @@ impl Target {
             path: path.to_owned(),
             cookie: None,
             form: Some(form.to_owned()),
+            csrf: None,
         }
+    }
+
+    /// The same request with an anonymous client's CSRF credentials (its cookie added to any
+    /// other, its token in `X-CSRF-Token`).
+    #[must_use]
+    pub fn with_csrf(mut self, csrf: &Csrf) -> Self {
+        self.cookie = Some(match self.cookie.take() {
+            Some(c) => format!("{c}; {}", csrf.cookie),
+            None => csrf.cookie.clone(),
+        });
+        self.csrf = Some(csrf.token.clone());
+        self
     }
 
     /// The raw HTTP/1.1 request (keep-alive).
@@ -78,6 +127,9 @@ impl Target {
         );
         if let Some(c) = &self.cookie {
             r.push_str(&format!("Cookie: {c}\r\n"));
+        }
+        if let Some(t) = &self.csrf {
+            r.push_str(&format!("X-CSRF-Token: {t}\r\n"));
         }
         if let Some(f) = &self.form {
             r.push_str(&format!(
@@ -177,6 +229,9 @@ async fn wrk(
         .arg("--latency");
     if let Some(c) = &target.cookie {
         cmd.arg("-H").arg(format!("Cookie: {c}"));
+    }
+    if let Some(t) = &target.csrf {
+        cmd.arg("-H").arg(format!("X-CSRF-Token: {t}"));
     }
     if let Some(form) = &target.form {
         let script = scratch.join(format!("post-{}.lua", target.addr.port()));
@@ -448,7 +503,8 @@ pub async fn request(target: &Target) -> io::Result<Response> {
 pub async fn login(addr: SocketAddr, username: &str, password: &str) -> io::Result<String> {
     let form = serde_urlencoded::to_string([("username", username), ("password", password)])
         .map_err(io::Error::other)?;
-    let response = request(&Target::post(addr, "/login", &form)).await?;
+    let csrf = anonymous_csrf(addr).await?;
+    let response = request(&Target::post(addr, "/login", &form).with_csrf(&csrf)).await?;
     let cookie = response
         .set_cookies
         .iter()
@@ -561,11 +617,21 @@ pub struct Storm {
 }
 
 impl Storm {
-    /// Starts `clients` clients logging in as `username`.
-    pub fn start(addr: SocketAddr, clients: usize, username: &str, password: &str) -> Self {
+    /// Starts `clients` clients logging in as `username`, with the anonymous CSRF credentials
+    /// `csrf`.
+    pub fn start(
+        addr: SocketAddr,
+        clients: usize,
+        username: &str,
+        password: &str,
+        csrf: &Csrf,
+    ) -> Self {
         let form = serde_urlencoded::to_string([("username", username), ("password", password)])
             .unwrap_or_default();
-        let request: Arc<[u8]> = Target::post(addr, "/login", &form).request_bytes().into();
+        let request: Arc<[u8]> = Target::post(addr, "/login", &form)
+            .with_csrf(csrf)
+            .request_bytes()
+            .into();
         let stop = Arc::new(AtomicBool::new(false));
         let logins = Arc::new(AtomicU64::new(0));
         let failures = Arc::new(AtomicU64::new(0));

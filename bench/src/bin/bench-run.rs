@@ -474,7 +474,14 @@ async fn framework_bench(
             .await?;
             show("GET idle", &s);
             idle.push(s);
-            let storm = Storm::start(sesame.server.addr, opts.storm_clients, STORM_USER, PASSWORD);
+            let csrf = load::anonymous_csrf(sesame.server.addr).await?;
+            let storm = Storm::start(
+                sesame.server.addr,
+                opts.storm_clients,
+                STORM_USER,
+                PASSWORD,
+                &csrf,
+            );
             // Let every client reach the hasher before measuring.
             tokio::time::sleep(opts.warmup.max(Duration::from_millis(500))).await;
             let (logins_before, started) = (storm.logins(), Instant::now());
@@ -507,7 +514,8 @@ async fn framework_bench(
         }
         for (path, variant) in kinds {
             eprintln!(" durable session writes: {variant}");
-            let target = Target::post(sesame.server.addr, path, "");
+            let csrf = load::anonymous_csrf(sesame.server.addr).await?;
+            let target = Target::post(sesame.server.addr, path, "").with_csrf(&csrf);
             let mut writes = Vec::new();
             for round in 0..opts.rounds {
                 eprintln!(" round {}/{}", round + 1, opts.rounds);
@@ -561,7 +569,8 @@ async fn store_writes(
     };
     v.cookie = Some(load::login(v.server.addr, GET_USER, PASSWORD).await?);
     check(&v).await?;
-    let target = Target::post(v.server.addr, "/session", "");
+    let csrf = load::anonymous_csrf(v.server.addr).await?;
+    let target = Target::post(v.server.addr, "/session", "").with_csrf(&csrf);
     measure(
         generator,
         &v.server,

@@ -34,6 +34,10 @@ async fn login(
     })
 }
 
+async fn csrf(Auth(auth): Auth<BenchBackend>) -> Result<String, SesameRejection> {
+    Ok(app::csrf(&auth).await?)
+}
+
 async fn session(Auth(auth): Auth<BenchBackend>) -> Result<&'static str, SesameRejection> {
     app::write_session(&auth, false).await?;
     Ok("ok")
@@ -56,6 +60,7 @@ pub(super) async fn serve(
         Some(sesame) => {
             let router = Router::new()
                 .route("/", get(index))
+                .route("/csrf", get(csrf))
                 .route("/login", post(login))
                 .route("/session", post(session))
                 .route("/session/same-user", post(session_same_user))

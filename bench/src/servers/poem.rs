@@ -35,6 +35,11 @@ async fn login(
 }
 
 #[handler]
+async fn csrf(Auth(auth): Auth<BenchBackend>) -> Result<String, SesameRejection> {
+    Ok(app::csrf(&auth).await?)
+}
+
+#[handler]
 async fn session(Auth(auth): Auth<BenchBackend>) -> Result<&'static str, SesameRejection> {
     app::write_session(&auth, false).await?;
     Ok("ok")
@@ -60,6 +65,7 @@ pub(super) async fn serve(
         Some(sesame) => {
             let app = Route::new()
                 .at("/", get(index))
+                .at("/csrf", get(csrf))
                 .at("/login", post(login))
                 .at("/session", post(session))
                 .at("/session/same-user", post(session_same_user))

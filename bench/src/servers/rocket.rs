@@ -36,6 +36,11 @@ async fn login(
     })
 }
 
+#[rocket::get("/csrf")]
+async fn csrf(auth: Auth<BenchBackend>) -> Result<String, SesameRejection> {
+    Ok(app::csrf(&auth).await?)
+}
+
 #[rocket::post("/session")]
 async fn session(auth: Auth<BenchBackend>) -> Result<&'static str, SesameRejection> {
     app::write_session(&auth, false).await?;
@@ -84,7 +89,7 @@ pub(super) async fn serve(
         None => rocket.mount("/", rocket::routes![bare]),
         Some(sesame) => rocket.attach(sesame_rocket::fairing(sesame)).mount(
             "/",
-            rocket::routes![index, login, session, session_same_user],
+            rocket::routes![index, csrf, login, session, session_same_user],
         ),
     };
     rocket.launch().await.map(drop).map_err(|e| {

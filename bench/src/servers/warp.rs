@@ -64,7 +64,18 @@ pub(super) async fn serve(
             },
         )
     };
-    let routes = index.or(login).or(session(false)).or(session(true));
+    let csrf = warp::path("csrf")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(sesame_warp::auth())
+        .then(|auth: Auth<BenchBackend>| async move {
+            Ok::<_, SesameRejection>(app::csrf(&auth).await?)
+        });
+    let routes = index
+        .or(csrf)
+        .or(login)
+        .or(session(false))
+        .or(session(true));
     sesame_warp::serve(sesame, routes)
         .incoming(listener)
         .run()
