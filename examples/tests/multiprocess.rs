@@ -152,6 +152,24 @@ enum Store<'a> {
     Postgres(&'a str),
 }
 
+/// Two demo binaries of different frameworks (`(name, binary)` each) on one shared `store`, with
+/// one key, each with a data directory of its own under `root`, which neither writes to: the
+/// two processes and their URLs, checked distinct.
+fn start_pair(
+    [first, second]: [(&'static str, &str); 2],
+    store: Store<'_>,
+    secret: &str,
+    root: &Path,
+) -> Result<(DemoProcess, DemoProcess), Error> {
+    let (dir_a, dir_b) = (root.join("a"), root.join("b"));
+    let a = DemoProcess::start(first.0, first.1, Some(store), secret, &dir_a)?;
+    let b = DemoProcess::start(second.0, second.1, Some(store), secret, &dir_b)?;
+    assert_ne!(a.url, b.url);
+    // Nothing was written to the data directories: everything is in the shared store.
+    assert!(!dir_a.join("sled").exists() && !dir_b.join("sled").exists());
+    Ok((a, b))
+}
+
 /// A running demo binary; killed (SIGKILL) on drop.
 #[derive(Debug)]
 struct DemoProcess {
@@ -412,23 +430,16 @@ async fn two_frameworks_share_users_and_sessions_through_redis() -> Result<(), E
     let redis_url = format!("redis://127.0.0.1:{port}");
     let secret = random_secret()?;
 
-    let (dir_a, dir_b) = (tmp.path().join("a"), tmp.path().join("b"));
-    let mut a = DemoProcess::start(
-        "demo-axum",
-        env!("CARGO_BIN_EXE_demo-axum"),
-        Some(Store::Redis(&redis_url)),
+    let (mut a, mut b) = start_pair(
+        [
+            ("demo-axum", env!("CARGO_BIN_EXE_demo-axum")),
+            ("demo-warp", env!("CARGO_BIN_EXE_demo-warp")),
+        ],
+        Store::Redis(&redis_url),
         &secret,
-        &dir_a,
-    )?;
-    let mut b = DemoProcess::start(
-        "demo-warp",
-        env!("CARGO_BIN_EXE_demo-warp"),
-        Some(Store::Redis(&redis_url)),
-        &secret,
-        &dir_b,
+        tmp.path(),
     )?;
     let (ua, ub) = (a.url.clone(), b.url.clone());
-    assert_ne!(ua, ub);
     let browser = Browser::new()?;
     let token = one_set_of_users_and_sessions(&browser, &ua, &ub).await?;
 
@@ -458,24 +469,16 @@ async fn two_frameworks_share_users_and_sessions_through_a_redis_cluster() -> Re
     };
     let url = cluster.url();
     let secret = random_secret()?;
-    let (dir_a, dir_b) = (tmp.path().join("a"), tmp.path().join("b"));
-    let mut a = DemoProcess::start(
-        "demo-rocket",
-        env!("CARGO_BIN_EXE_demo-rocket"),
-        Some(Store::Redis(&url)),
+    let (mut a, mut b) = start_pair(
+        [
+            ("demo-rocket", env!("CARGO_BIN_EXE_demo-rocket")),
+            ("demo-axum", env!("CARGO_BIN_EXE_demo-axum")),
+        ],
+        Store::Redis(&url),
         &secret,
-        &dir_a,
-    )?;
-    let mut b = DemoProcess::start(
-        "demo-axum",
-        env!("CARGO_BIN_EXE_demo-axum"),
-        Some(Store::Redis(&url)),
-        &secret,
-        &dir_b,
+        tmp.path(),
     )?;
     let (ua, ub) = (a.url.clone(), b.url.clone());
-    assert_ne!(ua, ub);
-    assert!(!dir_a.join("sled").exists() && !dir_b.join("sled").exists());
     let browser = Browser::new()?;
     one_set_of_users_and_sessions(&browser, &ua, &ub).await?;
     a.check_alive()?;
@@ -528,25 +531,16 @@ async fn two_frameworks_share_users_and_sessions_through_postgres() -> Result<()
     let secret = random_secret()?;
 
     let tmp = tempfile::tempdir()?;
-    let (dir_a, dir_b) = (tmp.path().join("a"), tmp.path().join("b"));
-    let mut a = DemoProcess::start(
-        "demo-rocket",
-        env!("CARGO_BIN_EXE_demo-rocket"),
-        Some(Store::Postgres(&url)),
+    let (mut a, mut b) = start_pair(
+        [
+            ("demo-rocket", env!("CARGO_BIN_EXE_demo-rocket")),
+            ("demo-poem", env!("CARGO_BIN_EXE_demo-poem")),
+        ],
+        Store::Postgres(&url),
         &secret,
-        &dir_a,
-    )?;
-    let mut b = DemoProcess::start(
-        "demo-poem",
-        env!("CARGO_BIN_EXE_demo-poem"),
-        Some(Store::Postgres(&url)),
-        &secret,
-        &dir_b,
+        tmp.path(),
     )?;
     let (ua, ub) = (a.url.clone(), b.url.clone());
-    assert_ne!(ua, ub);
-    // Nothing was written to the data directories: everything is in the database.
-    assert!(!dir_a.join("sled").exists() && !dir_b.join("sled").exists());
     let browser = Browser::new()?;
     let token = one_set_of_users_and_sessions(&browser, &ua, &ub).await?;
     // The users are in the demo's own table, in the store's schema.
