@@ -622,27 +622,30 @@ pub struct Storm {
 }
 
 impl Storm {
-    /// Starts `clients` clients logging in as `username`, with the anonymous CSRF credentials
-    /// `csrf`.
+    /// Starts `clients` clients, client `n` logging in as `username(n)` (one account per
+    /// client, as a storm of real users), with the anonymous CSRF credentials `csrf`.
     pub fn start(
         addr: SocketAddr,
         clients: usize,
-        username: &str,
+        username: impl Fn(usize) -> String,
         password: &str,
         csrf: &Csrf,
     ) -> Self {
-        let form = serde_urlencoded::to_string([("username", username), ("password", password)])
-            .unwrap_or_default();
-        let request: Arc<[u8]> = Target::post(addr, "/login", &form)
-            .with_csrf(csrf)
-            .request_bytes()
-            .into();
         let stop = Arc::new(AtomicBool::new(false));
         let logins = Arc::new(AtomicU64::new(0));
         let failures = Arc::new(AtomicU64::new(0));
         let tasks = (0..clients.max(1))
-            .map(|_| {
-                let (request, stop) = (request.clone(), stop.clone());
+            .map(|n| {
+                let name = username(n);
+                let form = serde_urlencoded::to_string([
+                    ("username", name.as_str()),
+                    ("password", password),
+                ])
+                .unwrap_or_default();
+                let request: Vec<u8> = Target::post(addr, "/login", &form)
+                    .with_csrf(csrf)
+                    .request_bytes();
+                let stop = stop.clone();
                 let (logins, failures) = (logins.clone(), failures.clone());
                 tokio::spawn(async move {
                     let mut conn: Option<Conn> = None;

@@ -275,7 +275,7 @@ impl Results {
         let _ = write!(
             md,
             "## Authenticated GET: what Sesame costs per request\n\n\
-             `GET /` answers `Hello, alice!` (13 bytes). **bare**: the framework's plain handler. \
+             `GET /` answers `Hello, alice!` (13 bytes). **bare**: the framework's plain handler, which formats the same text (`format!`, as every handler here does). \
              **sesame**: the same text from a handler that takes the adapter's current-user \
              extractor (axum, Poem), request guard (Rocket) or filter (warp), with a logged-in \
              session cookie: every request verifies the cookie's HMAC, loads the session record \
@@ -295,7 +295,7 @@ impl Results {
         let _ = write!(
             md,
             "## Authenticated GET during a login storm\n\n\
-             {} clients `POST /login` in a loop (argon2id, m = 19 MiB, t = 2, p = 1, the \
+             {} clients, each with an account of its own, `POST /login` in a loop (argon2id, m = 19 MiB, t = 2, p = 1, the \
              library's default; Sesame computes at most one hash per two CPUs at once, on the \
              blocking pool under Linux's `SCHED_BATCH` policy, reusing wiped working memory) while the GET load runs against the same server. Ratios are \
              storm / idle, idle measured right before in each round. Each successful login \

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use sesame_bench::app::{GET_USER, HELLO, PASSWORD, STORM_USER, StoreKind};
+use sesame_bench::app::{GET_USER, HELLO, PASSWORD, StoreKind, storm_user};
 use sesame_bench::load::{self, Generator, Sample, Storm, Target};
 use sesame_bench::report::{
     GetRow, Machine, Results, StormRow, WriteRow, median, median_sample, paired_ratio,
@@ -478,7 +478,7 @@ async fn framework_bench(
             let storm = Storm::start(
                 sesame.server.addr,
                 opts.storm_clients,
-                STORM_USER,
+                storm_user,
                 PASSWORD,
                 &csrf,
             );

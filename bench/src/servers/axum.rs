@@ -12,14 +12,14 @@ use sesame::Sesame;
 use sesame_tower::{Auth, CurrentUser, SesameLayer, SesameRejection};
 use tokio::net::TcpListener;
 
-use crate::app::{self, BenchBackend, HELLO};
+use crate::app::{self, BenchBackend, GET_USER};
 
-async fn bare() -> &'static str {
-    HELLO
+async fn bare() -> String {
+    app::greeting(GET_USER)
 }
 
 async fn index(CurrentUser(user): CurrentUser<BenchBackend>) -> String {
-    app::greeting(&user)
+    app::greeting(&user.username)
 }
 
 async fn login(

@@ -1,6 +1,6 @@
 //! The benchmarked servers: one module per framework, plus the axum-login peer.
 //!
-//! Every server serves `GET /`. In [`Mode::Bare`] it is the framework's plain handler returning
+//! Every server serves `GET /`. In [`Mode::Bare`] it is the framework's plain handler formatting
 //! [`HELLO`](crate::app::HELLO). In [`Mode::Sesame`] the handler takes the adapter's current-user
 //! extractor (axum, Poem), request guard (Rocket) or filter (warp), so every request verifies the
 //! cookie, loads the session record from the store and the user from the backend; anonymous

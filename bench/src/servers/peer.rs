@@ -21,7 +21,7 @@ use crate::app::{self, BenchBackend, BenchUser, Credentials};
 impl axum_login::AuthUser for BenchUser {
     type Id = String;
     fn id(&self) -> String {
-        self.id.clone()
+        self.id.to_string()
     }
     fn session_auth_hash(&self) -> &[u8] {
         self.phc().as_bytes()
@@ -51,7 +51,7 @@ impl AuthnBackend for Peer {
 
 async fn index(auth: AuthSession<Peer>) -> Response {
     match &auth.user {
-        Some(user) => app::greeting(user).into_response(),
+        Some(user) => app::greeting(&user.username).into_response(),
         None => StatusCode::UNAUTHORIZED.into_response(),
     }
 }

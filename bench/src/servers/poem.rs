@@ -9,16 +9,16 @@ use sesame::Sesame;
 use sesame_poem::{Auth, CurrentUser, SesameMiddleware, SesameRejection};
 use tokio::net::TcpListener;
 
-use crate::app::{self, BenchBackend, HELLO};
+use crate::app::{self, BenchBackend, GET_USER};
 
 #[handler]
-fn bare() -> &'static str {
-    HELLO
+fn bare() -> String {
+    app::greeting(GET_USER)
 }
 
 #[handler]
 fn index(CurrentUser(user): CurrentUser<BenchBackend>) -> String {
-    app::greeting(&user)
+    app::greeting(&user.username)
 }
 
 #[handler]

@@ -10,16 +10,16 @@ use rocket::http::uri::Origin;
 use sesame::Sesame;
 use sesame_rocket::{Auth, CurrentUser, SesameRejection};
 
-use crate::app::{self, BenchBackend, HELLO};
+use crate::app::{self, BenchBackend, GET_USER};
 
 #[rocket::get("/")]
-fn bare() -> &'static str {
-    HELLO
+fn bare() -> String {
+    app::greeting(GET_USER)
 }
 
 #[rocket::get("/")]
 fn index(user: CurrentUser<BenchBackend>) -> String {
-    app::greeting(&user.0)
+    app::greeting(&user.0.username)
 }
 
 #[rocket::post("/login", data = "<body>")]

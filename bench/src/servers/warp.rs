@@ -11,7 +11,7 @@ use warp::Filter;
 use warp::Reply as _;
 use warp::http::StatusCode;
 
-use crate::app::{self, BenchBackend, BenchUser, HELLO};
+use crate::app::{self, BenchBackend, BenchUser, GET_USER};
 
 /// The query string, when there is one.
 fn query() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Copy {
@@ -27,14 +27,14 @@ pub(super) async fn serve(
 ) -> io::Result<()> {
     super::announce(listener.local_addr()?);
     let Some(sesame) = sesame else {
-        let bare = warp::path::end().and(warp::get()).map(|| HELLO);
+        let bare = warp::path::end().and(warp::get()).map(|| app::greeting(GET_USER));
         warp::serve(bare).incoming(listener).run().await;
         return Ok(());
     };
     let index = warp::path::end()
         .and(warp::get())
         .and(sesame_warp::current_user())
-        .map(|_auth: Auth<BenchBackend>, user: BenchUser| app::greeting(&user));
+        .map(|_auth: Auth<BenchBackend>, user: BenchUser| app::greeting(&user.username));
     let login = warp::path("login")
         .and(warp::path::end())
         .and(warp::post())

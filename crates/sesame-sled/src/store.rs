@@ -437,6 +437,11 @@ impl SessionStore for SledStore {
         Ok(record)
     }
 
+    /// The cached copy, when the record cache holds one (every write to the key invalidates it).
+    fn load_cached(&self, key: &StoreKey) -> Option<Arc<Record>> {
+        self.inner.cache.get(key.as_bytes()).ok()
+    }
+
     async fn update(
         &self,
         key: &StoreKey,

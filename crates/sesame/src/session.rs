@@ -200,7 +200,13 @@ impl Session {
             return Ok(());
         };
         let key = id.store_key();
-        let record = match self.store().load_shared(&key).await {
+        // A record the store holds decoded in memory first: no boxed future on a cache hit.
+        let cached = self.store().load_cached(&key);
+        let loaded = match cached {
+            Some(hit) => Ok(Some(hit)),
+            None => self.store().load_shared(&key).await,
+        };
+        let record = match loaded {
             Ok(r) => r,
             Err(StoreError::Corrupt(e)) => {
                 tracing::warn!(error = %e, "sesame: corrupt session record; treating the session as invalid");

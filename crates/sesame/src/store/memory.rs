@@ -117,6 +117,10 @@ impl SessionStore for MemoryStore {
         Ok(self.inner.lock().sessions.get(key).cloned())
     }
 
+    fn load_cached(&self, key: &StoreKey) -> Option<Arc<Record>> {
+        self.inner.lock().sessions.get(key).cloned()
+    }
+
     async fn update(
         &self,
         key: &StoreKey,

@@ -90,6 +90,17 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
         Ok(self.load(key).await?.map(Arc::new))
     }
 
+    /// The record under `key` when the store holds it decoded in memory, at hand without I/O
+    /// or waiting: the core tries it on every request before [`load_shared`](Self::load_shared),
+    /// so that a cache hit costs no boxed future. `None` means "not at hand", never "absent":
+    /// the core then calls `load_shared`, which decides. A store may only answer what
+    /// `load_shared` would answer now (a cache that every write to the key invalidates). The
+    /// default holds nothing.
+    fn load_cached(&self, key: &StoreKey) -> Option<Arc<Record>> {
+        let _ = key;
+        None
+    }
+
     /// Replaces the record under `key` with `record` if the stored version is `expected_version`.
     async fn update(
         &self,
