@@ -635,7 +635,7 @@ impl Family {
                     self.users.remove(entry).map_err(backend)?;
                 } else {
                     drop(guard);
-                    self.clean_user_entry::<R>(uid, key, &entry)?;
+                    self.clean_user_entry::<R>(uid, key, entry)?;
                 }
             }
             Ok::<_, StoreError>(())
@@ -668,13 +668,7 @@ mod tests {
     fn family() -> Family {
         let db = sled::Config::new().temporary(true).open().expect("db");
         let tree = |name: &str| db.open_tree(name).expect("tree");
-        Family::new(
-            0,
-            tree("records"),
-            tree("users"),
-            tree("expiry"),
-            64 * 1024,
-        )
+        Family::new(0, tree("records"), tree("users"), tree("expiry"), 64 * 1024)
     }
 
     fn create(f: &Family, key: &[u8], r: &Record) {
