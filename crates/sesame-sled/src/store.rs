@@ -25,8 +25,10 @@ pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 * 1024;
 /// The default bound of sled's page cache, in bytes: 64 MiB (sled's own default is 1 GiB).
 ///
 /// sled keeps the pages of its trees in memory up to this bound, and reads them back from its
-/// file beyond it. 64 MiB holds the hot part of a few hundred thousand sessions, and keeps a
-/// library embedded in someone else's application from growing to a gigabyte. Choose another
+/// file beyond it. 64 MiB keeps a library embedded in someone else's application from growing
+/// to a gigabyte, at a cost for very large databases: with a million sessions (about 2 GB on
+/// disk), most pages a purge or a record-cache miss visits must be read back. Raise it for
+/// such databases. Choose another
 /// bound with [`db_config`] and [`open_db_with`], or with `sled::Config::cache_capacity` on a
 /// database passed to [`SledStore::new`]. The decoded-record cache in front of sled is bounded
 /// separately, in records ([`SledStoreBuilder::cache_capacity`]).
