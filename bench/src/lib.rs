@@ -19,5 +19,6 @@
 
 pub mod app;
 pub mod load;
+pub mod purge;
 pub mod report;
 pub mod servers;

@@ -35,8 +35,14 @@ fn runtime() -> Runtime {
         .unwrap()
 }
 
+/// The library's default configuration; `SESAME_BENCH_PAGE_CACHE` (bytes) overrides sled's
+/// page cache bound.
 fn sled_store(dir: &tempfile::TempDir, policy: FlushPolicy) -> SledStore {
-    let db = sesame_sled::open_db(dir.path()).unwrap();
+    let mut config = sesame_sled::db_config(dir.path());
+    if let Ok(bytes) = std::env::var("SESAME_BENCH_PAGE_CACHE") {
+        config = config.cache_capacity(bytes.parse().unwrap());
+    }
+    let db = sesame_sled::open_db_with(config).unwrap();
     SledStore::builder(db).flush_policy(policy).build().unwrap()
 }
 

@@ -46,6 +46,58 @@ pub(crate) trait Stored: Sized {
     fn user_id(&self) -> Option<&str>;
     /// When it expires.
     fn expires_at(&self) -> i64;
+    /// What the purge needs of stored bytes, without decoding the whole record: the same size
+    /// cap and the same fields as [`Stored::decode`], the rest of the JSON only checked.
+    fn purge_head(bytes: &[u8], limit: usize) -> Result<PurgeHead, RecordDecodeError>;
+}
+
+/// The expiry and user of a stored record, as the purge reads them.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct PurgeHead {
+    expires_at: i64,
+    user_id: Option<String>,
+}
+
+/// The fields of a session record the purge reads (unknown fields are skipped).
+#[derive(serde::Deserialize)]
+struct SessionHead {
+    expires_at: i64,
+    auth: Option<UserHead>,
+}
+
+/// The fields of a remember-me record, or of a session's `auth`, that the purge reads.
+#[derive(serde::Deserialize)]
+struct UserHead {
+    user_id: String,
+}
+
+/// The fields of a remember-me record the purge reads.
+#[derive(serde::Deserialize)]
+struct RememberHead {
+    expires_at: i64,
+    user_id: String,
+}
+
+/// A record the purge deleted, whose index entries are still to be removed.
+struct Purged {
+    /// Its expiry index entry (empty: none to remove).
+    entry: IVec,
+    /// The user it was indexed under.
+    user_id: Option<String>,
+    /// Its lock stripe's generation when it was deleted.
+    generation: u64,
+}
+
+impl Purged {
+    /// The expiry and record key of [`Purged::entry`].
+    fn expiry(&self) -> (i64, &[u8]) {
+        parse_expiry_key(&self.entry).unwrap_or((0, &[]))
+    }
+}
+
+/// The record key of an expiry index entry (empty for garbage, which sorts first).
+fn record_key_of(entry: &[u8]) -> &[u8] {
+    parse_expiry_key(entry).map_or(&[], |(_, key)| key)
 }
 
 impl Stored for Record {
@@ -61,6 +113,17 @@ impl Stored for Record {
     }
     fn expires_at(&self) -> i64 {
         self.expires_at
+    }
+    fn purge_head(bytes: &[u8], limit: usize) -> Result<PurgeHead, RecordDecodeError> {
+        if bytes.len() > limit {
+            return Err(RecordDecodeError::TooLarge(bytes.len()));
+        }
+        let head: SessionHead =
+            serde_json::from_slice(bytes).map_err(RecordDecodeError::Invalid)?;
+        Ok(PurgeHead {
+            expires_at: head.expires_at,
+            user_id: head.auth.map(|a| a.user_id),
+        })
     }
 }
 
@@ -79,22 +142,45 @@ impl Stored for RememberRecord {
     fn expires_at(&self) -> i64 {
         self.expires_at
     }
+    fn purge_head(bytes: &[u8], _limit: usize) -> Result<PurgeHead, RecordDecodeError> {
+        if bytes.len() > sesame::record::MAX_REMEMBER_RECORD {
+            return Err(RecordDecodeError::TooLarge(bytes.len()));
+        }
+        let head: RememberHead =
+            serde_json::from_slice(bytes).map_err(RecordDecodeError::Invalid)?;
+        Ok(PurgeHead {
+            expires_at: head.expires_at,
+            user_id: Some(head.user_id),
+        })
+    }
 }
 
 const STRIPES: usize = 1024;
 
-/// Expiry index entries read at a time by a purge.
-const PURGE_BATCH: usize = 512;
+/// Expiry index entries read at a time by a purge (about 50 bytes each). Large, so that the
+/// batch's records, sorted by key, share the pages of the records tree.
+const PURGE_BATCH: usize = 65_536;
 
-static LOCKS: LazyLock<Box<[Mutex<()>]>> =
-    LazyLock::new(|| (0..STRIPES).map(|_| Mutex::new(())).collect());
+/// The stripe locks. Each guards its stripe's *generation*, which every write that may add
+/// index entries (create, update) bumps: the purge removes index entries of the records it
+/// deleted later, in index order, and needs to know whether an entry may have been added again
+/// meanwhile.
+static LOCKS: LazyLock<Box<[Mutex<u64>]>> =
+    LazyLock::new(|| (0..STRIPES).map(|_| Mutex::new(0)).collect());
 
 /// The lock of the stripe that `key` of the family tagged `tag` falls in.
-fn lock(tag: u8, key: &[u8]) -> MutexGuard<'static, ()> {
+fn lock(tag: u8, key: &[u8]) -> MutexGuard<'static, u64> {
     let mut h = DefaultHasher::new();
     tag.hash(&mut h);
     key.hash(&mut h);
     LOCKS[(h.finish() as usize) % STRIPES].lock()
+}
+
+/// [`lock`], for a write that may add index entries: bumps the stripe's generation.
+fn lock_adding(tag: u8, key: &[u8]) -> MutexGuard<'static, u64> {
+    let mut guard = lock(tag, key);
+    *guard = guard.wrapping_add(1);
+    guard
 }
 
 pub(crate) fn backend(e: sled::Error) -> StoreError {
@@ -221,7 +307,7 @@ impl Family {
         record: &R,
         bytes: &[u8],
     ) -> Result<bool, StoreError> {
-        let _guard = lock(self.tag, key);
+        let _guard = lock_adding(self.tag, key);
         if self.records.contains_key(key).map_err(backend)? {
             return Ok(false);
         }
@@ -245,7 +331,7 @@ impl Family {
         bytes: &[u8],
         expected_version: u64,
     ) -> Result<Update<R>, StoreError> {
-        let _guard = lock(self.tag, key);
+        let _guard = lock_adding(self.tag, key);
         loop {
             let Some(current_bytes) = self.records.get(key).map_err(backend)? else {
                 return Ok(Update::Missing);
@@ -411,6 +497,13 @@ impl Family {
     /// still has that expiry: a record touched since has a later entry), and removes the
     /// dangling entries met on the way. Visits only the expired part of the index.
     ///
+    /// The entries are read in large batches, and each batch is handled tree by tree, each in
+    /// its own key order: first the records, sorted by record key, then the expiry entries of
+    /// the deleted ones, in expiry order, then their user index entries, sorted by user index
+    /// key. The records and user index trees are keyed by random bytes, so in expiry order
+    /// every entry would land on another page of them (with sled's bounded page cache, a page
+    /// read), while in key order neighbouring entries share their pages.
+    ///
     /// Returns how many records were deleted. Blocking: run it off the async executor.
     pub(crate) fn purge<R: Stored>(&self, now: i64) -> Result<usize, StoreError> {
         let mut purged = 0;
@@ -422,9 +515,13 @@ impl Family {
                 Some(last) => Bound::Excluded(last),
                 None => Bound::Unbounded,
             };
-            let mut batch = Vec::with_capacity(PURGE_BATCH);
-            for item in self.expiry.range::<IVec, _>((lower, Bound::Unbounded)) {
-                let (entry, _) = item.map_err(backend)?;
+            let mut batch = Vec::with_capacity(PURGE_BATCH.min(4096));
+            for item in self
+                .expiry
+                .range::<IVec, _>((lower, Bound::Unbounded))
+                .keys()
+            {
+                let entry = item.map_err(backend)?;
                 if parse_expiry_key(&entry).is_some_and(|(t, _)| t > now) {
                     break;
                 }
@@ -436,41 +533,53 @@ impl Family {
             let Some(last) = batch.last().cloned() else {
                 return Ok(purged);
             };
-            for entry in batch {
-                purged += usize::from(self.purge_entry::<R>(&entry)?);
+            batch.sort_unstable_by(|a, b| record_key_of(a).cmp(record_key_of(b)));
+            let mut deleted = Vec::new();
+            for entry in &batch {
+                if let Some(d) = self.purge_entry::<R>(entry)? {
+                    deleted.push(d);
+                }
             }
+            purged += deleted.len();
+            self.unindex_purged::<R>(deleted);
             after = Some(last);
         }
     }
 
-    /// Handles one expired (or garbage) expiry index entry; returns whether a record was deleted.
-    fn purge_entry<R: Stored>(&self, entry: &[u8]) -> Result<bool, StoreError> {
+    /// Handles one expired (or garbage) expiry index entry; returns the record it deleted, if
+    /// any, whose index entries are left to [`Self::unindex_purged`].
+    ///
+    /// Under the record's lock, like every write: the record is deleted only if it still has
+    /// the entry's expiry (compare-and-swap on the bytes read, which were checked), so a record
+    /// touched or updated concurrently, whose expiry moved later, is never deleted.
+    fn purge_entry<R: Stored>(&self, entry: &IVec) -> Result<Option<Purged>, StoreError> {
         let Some((expires_at, key)) = parse_expiry_key(entry) else {
             // Not an entry of ours: drop it.
             self.expiry.remove(entry).map_err(backend)?;
-            return Ok(false);
+            return Ok(None);
         };
-        let _guard = lock(self.tag, key);
+        let guard = lock(self.tag, key);
         let Some(bytes) = self.records.get(key).map_err(backend)? else {
             self.expiry.remove(entry).map_err(backend)?;
-            return Ok(false);
+            return Ok(None);
         };
-        match R::decode(&bytes, self.limit) {
-            Ok(r) if r.expires_at() == expires_at => {
+        match R::purge_head(&bytes, self.limit) {
+            Ok(head) if head.expires_at == expires_at => {
                 let deleted = self
                     .records
                     .compare_and_swap(key, Some(&bytes), None::<&[u8]>)
                     .map_err(backend)?
                     .is_ok();
-                if deleted {
-                    self.remove_entries(key, &r, None);
-                }
-                Ok(deleted)
+                Ok(deleted.then(|| Purged {
+                    entry: entry.clone(),
+                    user_id: head.user_id,
+                    generation: *guard,
+                }))
             }
             // Touched since: the record has its own, later entry.
             Ok(_) => {
                 self.expiry.remove(entry).map_err(backend)?;
-                Ok(false)
+                Ok(None)
             }
             // An expired entry pointing at a record that cannot be read: the record is invalid
             // anyway, delete it. Its user index entry is cleaned lazily.
@@ -482,8 +591,159 @@ impl Family {
                     .map_err(backend)?
                     .is_ok();
                 self.expiry.remove(entry).map_err(backend)?;
-                Ok(deleted)
+                // Counted, with no index entries left to remove.
+                Ok(deleted.then(|| Purged {
+                    entry: IVec::default(),
+                    user_id: None,
+                    generation: *guard,
+                }))
             }
         }
+    }
+
+    /// Removes the expiry and user index entries of the records a purge batch deleted: the
+    /// expiry entries in expiry order, then the user entries in user index order.
+    ///
+    /// Each removal runs under the record's lock again. If no create or update ran in the
+    /// lock's stripe since the record was deleted (its generation is unchanged), nothing can
+    /// have added the entry back, and it is removed; otherwise it is removed only if it
+    /// dangles, as the lazy cleaners do. A failure leaves dangling entries, which are harmless:
+    /// logged, not reported.
+    fn unindex_purged<R: Stored>(&self, mut deleted: Vec<Purged>) {
+        deleted.retain(|d| !d.entry.is_empty());
+        deleted.sort_unstable_by(|a, b| a.entry.cmp(&b.entry));
+        let result = (|| {
+            for d in &deleted {
+                let (expires_at, key) = d.expiry();
+                let guard = lock(self.tag, key);
+                if *guard == d.generation || self.expiry_dangles::<R>(key, expires_at)? {
+                    self.expiry.remove(&d.entry).map_err(backend)?;
+                }
+            }
+            let mut users = Vec::with_capacity(deleted.len());
+            for d in &deleted {
+                if let Some(uid) = &d.user_id {
+                    users.push((user_key(uid, d.expiry().1)?, d));
+                }
+            }
+            users.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (entry, d) in &users {
+                let (_, key) = d.expiry();
+                let uid = d.user_id.as_deref().unwrap_or_default();
+                let guard = lock(self.tag, key);
+                if *guard == d.generation {
+                    self.users.remove(entry).map_err(backend)?;
+                } else {
+                    drop(guard);
+                    self.clean_user_entry::<R>(uid, key, entry)?;
+                }
+            }
+            Ok::<_, StoreError>(())
+        })();
+        if let Err(error) = result {
+            tracing::warn!(%error, what = R::WHAT, "could not remove purged records' index entries; they will be cleaned lazily");
+        }
+    }
+
+    /// Whether the expiry entry of `key` at `expires_at` dangles (no record, or a record with
+    /// another expiry). Call under the key's lock.
+    fn expiry_dangles<R: Stored>(&self, key: &[u8], expires_at: i64) -> Result<bool, StoreError> {
+        Ok(match self.records.get(key).map_err(backend)? {
+            None => true,
+            Some(bytes) => match R::purge_head(&bytes, self.limit) {
+                Ok(head) => head.expires_at != expires_at,
+                // Cannot tell; keep it: the next purge deletes the record.
+                Err(_) => false,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sesame::store::suite::{key, record};
+
+    use super::*;
+
+    fn family() -> Family {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let tree = |name: &str| db.open_tree(name).expect("tree");
+        Family::new(0, tree("records"), tree("users"), tree("expiry"), 64 * 1024)
+    }
+
+    fn create(f: &Family, key: &[u8], r: &Record) {
+        let bytes = r.encode().expect("encode");
+        assert!(f.create(key, r, &bytes).expect("create"));
+    }
+
+    #[test]
+    fn purge_head_reads_what_decode_reads() {
+        let r = record(Some("u\"ser"), 1234);
+        let head = Record::purge_head(&r.encode().expect("encode"), 64 * 1024).expect("head");
+        assert_eq!(
+            head,
+            PurgeHead {
+                expires_at: 1234,
+                user_id: Some("u\"ser".into())
+            }
+        );
+        let anonymous = record(None, 5);
+        let head = Record::purge_head(&anonymous.encode().expect("encode"), 64 * 1024);
+        assert_eq!(head.expect("head").user_id, None);
+        assert!(Record::purge_head(b"{}", 64 * 1024).is_err());
+        assert!(Record::purge_head(&[b' '; 100], 10).is_err());
+    }
+
+    #[test]
+    fn purge_deletes_expired_records_and_their_index_entries() {
+        let f = family();
+        let (old, live) = (key(), key());
+        create(&f, old.as_bytes(), &record(Some("u"), 10));
+        create(&f, live.as_bytes(), &record(Some("u"), 1000));
+        assert_eq!(f.purge::<Record>(100).expect("purge"), 1);
+        assert!(f.get::<Record>(old.as_bytes()).expect("get").is_none());
+        assert!(f.get::<Record>(live.as_bytes()).expect("get").is_some());
+        assert_eq!(f.count(), 1);
+        assert_eq!(f.count_user_entries("u").expect("count"), 1);
+    }
+
+    /// The purge removes a deleted record's index entries after the fact. A record created again
+    /// under the same key in between (same user, same expiry, so the very same index entries)
+    /// keeps them: the stripe's generation moved, and the entries do not dangle.
+    #[test]
+    fn index_entries_written_again_after_a_purge_are_kept() {
+        let f = family();
+        let k = key();
+        let r = record(Some("u"), 10);
+        create(&f, k.as_bytes(), &r);
+        let entry = IVec::from(expiry_key(10, k.as_bytes()));
+        let purged = f
+            .purge_entry::<Record>(&entry)
+            .expect("purge")
+            .expect("deleted");
+        assert!(f.get::<Record>(k.as_bytes()).expect("get").is_none());
+        // Created again before the purge removed the old entries.
+        create(&f, k.as_bytes(), &r);
+        f.unindex_purged::<Record>(vec![purged]);
+        assert_eq!(f.count(), 1, "the expiry entry of the new record is kept");
+        assert_eq!(f.count_user_entries("u").expect("count"), 1);
+        // And it is purged in turn.
+        assert_eq!(f.purge::<Record>(100).expect("purge"), 1);
+        assert_eq!(f.count(), 0);
+        assert_eq!(f.count_user_entries("u").expect("count"), 0);
+    }
+
+    /// Without any write in between, the entries are removed without looking at the records.
+    #[test]
+    fn index_entries_of_purged_records_are_removed() {
+        let f = family();
+        let keys: Vec<_> = (0..100).map(|_| key()).collect();
+        for (i, k) in keys.iter().enumerate() {
+            create(&f, k.as_bytes(), &record(Some(&format!("u{}", i % 7)), 10));
+        }
+        assert_eq!(f.purge::<Record>(100).expect("purge"), 100);
+        assert_eq!(f.count(), 0);
+        assert_eq!(f.users.len(), 0);
+        assert_eq!(f.records.len(), 0);
     }
 }

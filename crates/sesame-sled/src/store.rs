@@ -22,8 +22,38 @@ pub const DEFAULT_PREFIX: &str = "sesame";
 /// `max_record_bytes`.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 * 1024;
 
-/// Opens (or creates) the sled database in the directory `path`, with sled's default
-/// configuration, reporting a database held by another process as [`SledError::Locked`].
+/// The default bound of sled's page cache, in bytes: 64 MiB (sled's own default is 1 GiB).
+///
+/// sled keeps the pages of its trees in memory up to this bound, and reads them back from its
+/// file beyond it. 64 MiB keeps a library embedded in someone else's application from growing
+/// to a gigabyte, at a cost for very large databases: with a million sessions (about 2 GB on
+/// disk), most pages a purge or a record-cache miss visits must be read back. Raise it for
+/// such databases. Choose another
+/// bound with [`db_config`] and [`open_db_with`], or with `sled::Config::cache_capacity` on a
+/// database passed to [`SledStore::new`]. The decoded-record cache in front of sled is bounded
+/// separately, in records ([`SledStoreBuilder::cache_capacity`]).
+pub const DEFAULT_PAGE_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The sled configuration that [`open_db`] and [`SledStore::open`] use for the directory
+/// `path`: sled's defaults but for a page cache bounded to [`DEFAULT_PAGE_CACHE_BYTES`]. Change
+/// it and open it with [`open_db_with`].
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let config = sesame_sled::db_config(dir.path()).cache_capacity(16 * 1024 * 1024);
+/// let store = sesame_sled::SledStore::new(sesame_sled::open_db_with(config)?)?;
+/// # let _ = store;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn db_config(path: impl AsRef<Path>) -> sled::Config {
+    sled::Config::new()
+        .path(path.as_ref())
+        .cache_capacity(DEFAULT_PAGE_CACHE_BYTES)
+}
+
+/// Opens (or creates) the sled database in the directory `path`, with [`db_config`] (sled's
+/// defaults but for a page cache bounded to [`DEFAULT_PAGE_CACHE_BYTES`]), reporting a
+/// database held by another process as [`SledError::Locked`].
 ///
 /// Use it when an application keeps its own trees next to the sessions in one database:
 /// open once, then [`SledStore::new`] with a clone of the handle; make the application's own
@@ -38,11 +68,16 @@ pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 * 1024;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn open_db(path: impl AsRef<Path>) -> Result<sled::Db, SledError> {
-    let path = path.as_ref();
-    sled::Config::new()
-        .path(path)
+    open_db_with(db_config(path))
+}
+
+/// Opens the sled database that `config` describes (e.g. [`db_config`] with another page
+/// cache bound), reporting a database held by another process as [`SledError::Locked`].
+pub fn open_db_with(config: sled::Config) -> Result<sled::Db, SledError> {
+    let path = (!config.temporary).then(|| config.path.clone());
+    config
         .open()
-        .map_err(|e| SledError::from_sled(e, Some(path)))
+        .map_err(|e| SledError::from_sled(e, path.as_deref()))
 }
 
 /// A session store on an embedded [sled](https://docs.rs/sled/0.34) database.
@@ -265,6 +300,7 @@ impl SledStore {
     pub fn temporary() -> Result<Self, SledError> {
         let db = sled::Config::new()
             .temporary(true)
+            .cache_capacity(DEFAULT_PAGE_CACHE_BYTES)
             .open()
             .map_err(|e| SledError::from_sled(e, None))?;
         Self::new(db)
