@@ -718,13 +718,17 @@ fn throttle_key() -> String {
     hex::encode(random_token::<24>())
 }
 
+/// A throttle record; its times are read from the clock once per run, so that two records built
+/// apart compare equal (a second boundary may pass between them).
 fn throttle(version: u64, failures: u32) -> ThrottleRecord {
+    static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let base = *BASE.get_or_init(now);
     ThrottleRecord {
         version,
         failures,
-        last_failure: now(),
-        in_flight: vec![now() + 60],
-        expires_at: live(),
+        last_failure: base,
+        in_flight: vec![base + 60],
+        expires_at: base + 3600,
     }
 }
 
