@@ -1,7 +1,7 @@
 //! A cache of decoded session records in front of the sessions tree.
 //!
 //! An authenticated request loads its session record: from sled that is a tree lookup plus a
-//! JSON decode, about a tenth of a small request's CPU time. The cache keeps decoded records so
+//! decode, about a tenth of a small request's CPU time. The cache keeps decoded records so
 //! that a load is a hash lookup and a reference count (the core copies a record only to change
 //! it).
 //!

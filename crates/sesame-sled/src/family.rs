@@ -46,8 +46,8 @@ pub(crate) trait Stored: Sized {
     fn user_id(&self) -> Option<&str>;
     /// When it expires.
     fn expires_at(&self) -> i64;
-    /// What the purge needs of stored bytes, without decoding the whole record: the same size
-    /// cap and the same fields as [`Stored::decode`], the rest of the JSON only checked.
+    /// What the purge needs of stored bytes, without decoding the whole record where the format
+    /// allows: the same size cap and the same fields as [`Stored::decode`].
     fn purge_head(bytes: &[u8], limit: usize) -> Result<PurgeHead, RecordDecodeError>;
 }
 
@@ -56,19 +56,6 @@ pub(crate) trait Stored: Sized {
 pub(crate) struct PurgeHead {
     expires_at: i64,
     user_id: Option<String>,
-}
-
-/// The fields of a session record the purge reads (unknown fields are skipped).
-#[derive(serde::Deserialize)]
-struct SessionHead {
-    expires_at: i64,
-    auth: Option<UserHead>,
-}
-
-/// The fields of a remember-me record, or of a session's `auth`, that the purge reads.
-#[derive(serde::Deserialize)]
-struct UserHead {
-    user_id: String,
 }
 
 /// The fields of a remember-me record the purge reads.
@@ -115,14 +102,10 @@ impl Stored for Record {
         self.expires_at
     }
     fn purge_head(bytes: &[u8], limit: usize) -> Result<PurgeHead, RecordDecodeError> {
-        if bytes.len() > limit {
-            return Err(RecordDecodeError::TooLarge(bytes.len()));
-        }
-        let head: SessionHead =
-            serde_json::from_slice(bytes).map_err(RecordDecodeError::Invalid)?;
+        let (expires_at, user_id) = Record::decode_expiry(bytes, limit)?;
         Ok(PurgeHead {
-            expires_at: head.expires_at,
-            user_id: head.auth.map(|a| a.user_id),
+            expires_at,
+            user_id,
         })
     }
 }
