@@ -466,22 +466,67 @@ fn register_catchers(rocket: Rocket<Build>) -> Rocket<Build> {
     }
 }
 
+/// The request headers [`begin`] reads, as bits of a mask.
+const HEADERS: [&str; 7] = [
+    "X-Forwarded-For",
+    "Forwarded",
+    "User-Agent",
+    "Accept",
+    "Content-Type",
+    "Authorization",
+    "Cookie",
+];
+
+/// Which of [`HEADERS`] the request has, in one pass over its header names: Rocket's header
+/// lookups hash their (case-insensitive) name, and most of these headers are absent from most
+/// requests, so only the present ones are looked up.
+fn present_headers(request: &Request<'_>) -> u8 {
+    let mut mask = 0u8;
+    for header in request.headers().iter() {
+        let name = header.name().as_str();
+        if let Some(bit) = HEADERS.iter().position(|h| h.eq_ignore_ascii_case(name)) {
+            mask |= 1 << bit;
+        }
+    }
+    mask
+}
+
 /// Step 1: what the core reads off a request, handed to [`Sesame::begin`].
 fn begin<B: Backend>(sesame: &Sesame<B>, request: &Request<'_>) -> Begun<B> {
     let headers = request.headers();
-    let info = RequestInfo::new(request.method().as_str(), &request.uri().to_string())
+    let present = present_headers(request);
+    let has = |name: &str| {
+        HEADERS
+            .iter()
+            .position(|h| *h == name)
+            .is_some_and(|bit| present & (1 << bit) != 0)
+    };
+    let values = |name: &'static str| {
+        has(name)
+            .then(|| headers.get(name).map(str::as_bytes))
+            .into_iter()
+            .flatten()
+    };
+    let one = |name: &'static str| if has(name) { headers.get_one(name) } else { None };
+    // The path and query as the client sent them, without formatting the URI anew.
+    let uri = request.uri();
+    let path_and_query = match uri.query() {
+        None => std::borrow::Cow::Borrowed(uri.path().as_str()),
+        Some(query) => std::borrow::Cow::Owned(format!("{}?{}", uri.path().as_str(), query.as_str())),
+    };
+    let info = RequestInfo::new(request.method().as_str(), &path_and_query)
         // The socket peer, never `client_ip()`/`real_ip()`: those follow Rocket's `ip_header`
         // (`X-Real-IP` by default), which any client can send. Whether to believe the
         // forwarding headers is the core's decision (trusted proxies in `sesame::Config`).
         .client_addr(request.remote().map(|addr| addr.ip()))
-        .x_forwarded_for_values(headers.get("X-Forwarded-For").map(str::as_bytes))
-        .forwarded_values(headers.get("Forwarded").map(str::as_bytes))
-        .user_agent(headers.get_one("User-Agent"))
-        .accept_values(headers.get("Accept").map(str::as_bytes))
-        .content_type(headers.get_one("Content-Type"))
-        .authorization(headers.get_one("Authorization"))
+        .x_forwarded_for_values(values("X-Forwarded-For"))
+        .forwarded_values(values("Forwarded"))
+        .user_agent(one("User-Agent"))
+        .accept_values(values("Accept"))
+        .content_type(one("Content-Type"))
+        .authorization(one("Authorization"))
         .kept_headers(sesame.config(), |name| headers.get(name).map(str::as_bytes));
-    let (session, auth) = if headers.contains("Cookie") {
+    let (session, auth) = if has("Cookie") {
         sesame.begin(info, headers.get("Cookie").map(str::as_bytes))
     } else {
         // Rocket's local `Client` hands its tracked cookies over in the request's cookie jar,
