@@ -19,6 +19,7 @@
 
 pub mod app;
 pub mod load;
+pub mod memory;
 pub mod purge;
 pub mod report;
 pub mod servers;

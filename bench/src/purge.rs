@@ -128,42 +128,20 @@ fn fresh_key() -> StoreKey {
     SessionId::generate().store_key()
 }
 
-/// `n` random bytes' worth of URL-safe base64 (no padding), as the core's tokens.
-fn token(bytes: usize) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut random = Vec::with_capacity(bytes + 32);
-    while random.len() < bytes {
-        random.extend_from_slice(fresh_key().as_bytes());
-    }
-    random.truncate(bytes);
-    let mut out = String::with_capacity(bytes * 4 / 3 + 3);
-    for chunk in random.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-        }
-    }
-    out
+/// A random 32-byte token in URL-safe base64, as the core's CSRF tokens and auth hashes are
+/// (a session id is one).
+fn token() -> String {
+    SessionId::generate().as_str().to_owned()
 }
 
-/// Lowercase hex of 32 random bytes, as the core's fingerprints (a SHA-256).
-fn hex32() -> String {
-    fresh_key()
-        .as_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// 16 random bytes in hex, as the core's client fingerprints are.
+fn hex16() -> String {
+    hex::encode(&fresh_key().as_bytes()[..16])
 }
 
 /// A logged-in session record as the core writes it at login, through its own decoder (the
 /// record's fields are not all constructible outside the core).
-fn logged_in(user_id: &str, now: i64, expires_at: i64) -> io::Result<Record> {
+pub(crate) fn logged_in(user_id: &str, now: i64, expires_at: i64) -> io::Result<Record> {
     let json = format!(
         concat!(
             r#"{{"version":1,"created_at":{now},"last_seen":{now},"absolute_deadline":{deadline},"#,
@@ -175,9 +153,9 @@ fn logged_in(user_id: &str, now: i64, expires_at: i64) -> io::Result<Record> {
         deadline = now.max(expires_at) + 12 * 3600,
         expires_at = expires_at,
         user_id = user_id,
-        auth_hash = token(32),
-        csrf = token(32),
-        fingerprint = hex32(),
+        auth_hash = token(),
+        csrf = token(),
+        fingerprint = hex16(),
         user_agent = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
     );
     Record::decode(json.as_bytes(), usize::MAX).map_err(io::Error::other)
@@ -235,12 +213,12 @@ mod tests {
 
     #[test]
     fn tokens_look_like_the_cores() {
-        let t = token(32);
+        let t = token();
         assert_eq!(t.len(), 43);
         assert!(
             t.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         );
-        assert_eq!(hex32().len(), 64);
+        assert_eq!(hex16().len(), 32);
     }
 }

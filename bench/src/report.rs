@@ -123,9 +123,26 @@ pub struct WriteRow {
     pub ratio_to_get: f64,
 }
 
+/// One line of the stores table: a purge or a memory figure.
+#[derive(Debug, Clone)]
+pub struct StoreRow {
+    /// `sled`, `redis` or `postgres`.
+    pub store: String,
+    /// What was measured, e.g. `purge: 100k expired among 1M`.
+    pub measure: String,
+    /// The figure, with its unit.
+    pub value: String,
+    /// How it was measured.
+    pub how: String,
+}
+
 /// Everything measured.
 #[derive(Debug, Clone, Default)]
 pub struct Results {
+    /// Purge times and memory per session, per store.
+    pub stores: Vec<StoreRow>,
+    /// The Markdown table `bench-allocs` printed (allocations per authenticated request).
+    pub allocations: Option<String>,
     /// The machine.
     pub machine: Machine,
     /// Idle GET.
@@ -239,6 +256,15 @@ impl Results {
         t
     }
 
+    /// The stores table as Markdown.
+    pub fn stores_table(&self) -> String {
+        let mut t = String::from("| store | measure | value | how |\n| --- | --- | ---: | --- |\n");
+        for r in &self.stores {
+            let _ = writeln!(t, "| {} | {} | {} | {} |", r.store, r.measure, r.value, r.how);
+        }
+        t
+    }
+
     /// `BENCHMARKS.md`.
     pub fn markdown(&self, svg_path: &str) -> String {
         let m = &self.machine;
@@ -324,6 +350,37 @@ impl Results {
              from 32 concurrent writers, group commit against one flush per write).\n\n{}\n",
             self.writes_table()
         );
+        if let Some(allocations) = &self.allocations {
+            let _ = write!(
+                md,
+                "## Allocations per authenticated request\n\n\
+                 `bench-allocs` runs each framework's server in one process with a counting \
+                 global allocator and sends the authenticated `GET /` on one keep-alive \
+                 connection: heap allocations (and reallocations) per request with the bare \
+                 handler and with Sesame, and the difference, what Sesame allocates beyond the \
+                 framework's own (the totals include the client's few allocations per request, \
+                 the same in both modes). Counts, unlike times, do not move with the machine's \
+                 load.\n\n{allocations}\n"
+            );
+        }
+        if !self.stores.is_empty() {
+            let _ = write!(
+                md,
+                "## Purge and memory per session\n\n\
+                 The stores alone, through their `SessionStore` API, with logged-in records as \
+                 the core writes them at login (a browser's User-Agent, a fingerprint, a CSRF \
+                 token; one user per session for the memory figures). **purge**: a sled \
+                 database on the local disk, with the library's defaults (its page cache \
+                 bounded to `sesame_sled::DEFAULT_PAGE_CACHE_BYTES`), filled with live \
+                 sessions and a tenth as many expired ones, then one `purge_expired`. \
+                 **disk**: the database directory after the purge and a flush, per live \
+                 session. **resident memory**: the process's growth while writing, per \
+                 session. **Redis**: `INFO memory`'s `used_memory` growth per session. \
+                 **PostgreSQL**: `pg_total_relation_size` of the sessions table (indexes and \
+                 TOAST included) per session.\n\n{}\n",
+                self.stores_table()
+            );
+        }
         md
     }
 

@@ -8,7 +8,13 @@
 //!           [--client auto|wrk|builtin] [--frameworks axum,rocket,poem,warp]
 //!           [--out-dir DIR] [--no-write] [--skip-storm] [--skip-writes]
 //!           [--hash-concurrency N] [--write-stores sled,postgres,redis]
+//!           [--skip-allocs] [--skip-stores] [--purge-sessions 1000000]
 //! ```
+//!
+//! After the frameworks: `bench-allocs` (allocations per authenticated request, a sibling
+//! binary), then the stores alone: the sled purge of a tenth of `--purge-sessions` expired
+//! sessions among that many, with disk and resident memory per session, and the memory per
+//! session of Redis and PostgreSQL (each when its server answers).
 //!
 //! `--write-stores` (default `sled`): the session stores the durable session writes are
 //! measured on. `postgres` uses `SESAME_BENCH_DATABASE_URL` (default the local server, schema
@@ -25,7 +31,7 @@ use std::time::{Duration, Instant};
 use sesame_bench::app::{GET_USER, HELLO, PASSWORD, StoreKind, storm_user};
 use sesame_bench::load::{self, Generator, Sample, Storm, Target};
 use sesame_bench::report::{
-    GetRow, Machine, Results, StormRow, WriteRow, median, median_sample, paired_ratio,
+    GetRow, Machine, Results, StoreRow, StormRow, WriteRow, median, median_sample, paired_ratio,
 };
 use sesame_bench::servers::{Framework, Mode};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
@@ -35,7 +41,8 @@ const USAGE: &str = "usage: bench-run [--duration SECS] [--rounds N] [--connecti
                      [--storm-clients N] [--client auto|wrk|builtin] \
                      [--frameworks axum,rocket,poem,warp] [--out-dir DIR] [--no-write] \
                      [--skip-storm] [--skip-writes] [--hash-concurrency N] \
-                     [--write-stores sled,postgres,redis]";
+                     [--write-stores sled,postgres,redis] [--skip-allocs] [--skip-stores] \
+                     [--purge-sessions N]";
 
 #[derive(Debug, Clone)]
 struct Opts {
@@ -52,6 +59,9 @@ struct Opts {
     writes: bool,
     hash_concurrency: Option<usize>,
     write_stores: Vec<StoreKind>,
+    allocs: bool,
+    stores: bool,
+    purge_sessions: usize,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -72,6 +82,9 @@ fn parse() -> Result<Opts, String> {
         writes: true,
         hash_concurrency: None,
         write_stores: vec![StoreKind::Sled],
+        allocs: true,
+        stores: true,
+        purge_sessions: 1_000_000,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -100,6 +113,9 @@ fn parse() -> Result<Opts, String> {
             "--no-write" => o.write = false,
             "--skip-storm" => o.storm = false,
             "--skip-writes" => o.writes = false,
+            "--skip-allocs" => o.allocs = false,
+            "--skip-stores" => o.stores = false,
+            "--purge-sessions" => o.purge_sessions = number(value()?)?.max(10) as usize,
             "--hash-concurrency" => o.hash_concurrency = Some(number(value()?)?.max(1) as usize),
             "--write-stores" => {
                 o.write_stores = value()?
@@ -348,7 +364,20 @@ async fn run(opts: &Opts) -> io::Result<()> {
         framework_bench(opts, &generator, scratch.path(), framework, &mut results).await?;
     }
 
+    if opts.allocs {
+        results.allocations = Some(allocations(&opts.frameworks).await?);
+    }
+    if opts.stores {
+        stores(opts, &mut results).await?;
+    }
+
     println!("{}", results.get_table());
+    if let Some(a) = &results.allocations {
+        println!("{a}");
+    }
+    if !results.stores.is_empty() {
+        println!("{}", results.stores_table());
+    }
     if !results.storm.is_empty() {
         println!("{}", results.storm_table());
     }
@@ -606,5 +635,105 @@ async fn store_writes(
         ratio_to_get: paired_ratio(&writes, &v.samples, |s| s.rps),
     });
     v.server.stop().await;
+    Ok(())
+}
+
+/// Runs `bench-allocs` (next to this binary) for `frameworks`; returns its Markdown table.
+async fn allocations(frameworks: &[Framework]) -> io::Result<String> {
+    eprintln!("allocations per authenticated request (bench-allocs)");
+    let exe = sibling("bench-allocs")?;
+    let names: Vec<&str> = frameworks
+        .iter()
+        .filter(|f| **f != Framework::PeerAxumLogin)
+        .map(|f| f.name())
+        .collect();
+    let out = Command::new(&exe)
+        .args(["--frameworks", &names.join(","), "--requests", "20000"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| io::Error::other(format!("{}: {e}", exe.display())))?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!("bench-allocs failed: {}", out.status)));
+    }
+    let table: String = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    eprint!("{table}");
+    Ok(table)
+}
+
+/// `1000000` as `1M`, `100000` as `100k`.
+fn short(n: usize) -> String {
+    if n >= 1_000_000 && n % 1_000_000 == 0 {
+        format!("{}M", n / 1_000_000)
+    } else if n >= 1_000 && n % 1_000 == 0 {
+        format!("{}k", n / 1_000)
+    } else {
+        n.to_string()
+    }
+}
+
+/// The stores alone: the sled purge, and memory per session in sled, Redis and PostgreSQL.
+async fn stores(opts: &Opts, results: &mut Results) -> io::Result<()> {
+    let (total, expired) = (opts.purge_sessions, opts.purge_sessions / 10);
+    eprintln!("sled purge: {expired} expired among {total}");
+    let r = sesame_bench::purge::measure_sled(total, expired).await?;
+    eprintln!(
+        "  written in {:.1} s, purged in {:.2?}; {:.0} B/session on disk, {:.0} B/session resident",
+        r.write_secs, r.purge, r.disk_bytes_per_session, r.rss_bytes_per_session
+    );
+    let row = |store: &str, measure: String, value: String, how: &str| StoreRow {
+        store: store.to_owned(),
+        measure,
+        value,
+        how: how.to_owned(),
+    };
+    results.stores.push(row(
+        "sled",
+        format!("purge: {} expired among {}", short(expired), short(total)),
+        format!("{:.2} s", r.purge.as_secs_f64()),
+        "one `purge_expired`, after a flush",
+    ));
+    results.stores.push(row(
+        "sled",
+        "disk per session".to_owned(),
+        format!("{:.0} B", r.disk_bytes_per_session),
+        "database directory / live sessions",
+    ));
+    results.stores.push(row(
+        "sled",
+        "resident memory per session".to_owned(),
+        format!("{:.0} B", r.rss_bytes_per_session),
+        "process RSS growth while writing / sessions written",
+    ));
+    const SHARED: usize = 20_000;
+    match sesame_bench::memory::redis_bytes_per_session(SHARED).await {
+        Ok(b) => {
+            eprintln!("redis: {b:.0} B/session");
+            results.stores.push(row(
+                "redis",
+                "memory per session".to_owned(),
+                format!("{b:.0} B"),
+                &format!("`used_memory` growth over {} sessions", short(SHARED)),
+            ));
+        }
+        Err(e) => eprintln!("redis: not measured ({e})"),
+    }
+    const PG: usize = 5_000;
+    match sesame_bench::memory::postgres_bytes_per_session(PG).await {
+        Ok(b) => {
+            eprintln!("postgres: {b:.0} B/session");
+            results.stores.push(row(
+                "postgres",
+                "table size per session".to_owned(),
+                format!("{b:.0} B"),
+                &format!("`pg_total_relation_size` growth over {} sessions", short(PG)),
+            ));
+        }
+        Err(e) => eprintln!("postgres: not measured ({e})"),
+    }
     Ok(())
 }
