@@ -144,11 +144,7 @@ impl BenchBackend {
             phc: phc.clone(),
         };
         Ok(Self {
-            users: vec![
-                user("1", GET_USER),
-                user("3", WRITER_USER),
-            ]
-            .into(),
+            users: vec![user("1", GET_USER), user("3", WRITER_USER)].into(),
             phc,
             hasher,
             next_fresh: Arc::default(),

@@ -260,7 +260,11 @@ impl Results {
     pub fn stores_table(&self) -> String {
         let mut t = String::from("| store | measure | value | how |\n| --- | --- | ---: | --- |\n");
         for r in &self.stores {
-            let _ = writeln!(t, "| {} | {} | {} | {} |", r.store, r.measure, r.value, r.how);
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | {} |",
+                r.store, r.measure, r.value, r.how
+            );
         }
         t
     }

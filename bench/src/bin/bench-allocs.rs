@@ -42,7 +42,10 @@ fn run() -> Result<(), String> {
     let mut store = StoreKind::Sled;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        };
         match flag.as_str() {
             "--requests" => requests = value()?.parse().map_err(|e| format!("--requests: {e}"))?,
             "--frameworks" => {
@@ -59,7 +62,9 @@ fn run() -> Result<(), String> {
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
-    println!("| framework | bare allocations/request | sesame allocations/request | Sesame's own |");
+    println!(
+        "| framework | bare allocations/request | sesame allocations/request | Sesame's own |"
+    );
     println!("| --- | ---: | ---: | ---: |");
     for framework in frameworks {
         let bare = per_request(framework, Mode::Bare, store, requests)
@@ -77,7 +82,12 @@ fn run() -> Result<(), String> {
 
 /// Serves `framework` in `mode` on a counted runtime and returns the allocations per `GET /`
 /// over `requests` requests on one keep-alive connection, after a warm-up.
-fn per_request(framework: Framework, mode: Mode, store: StoreKind, requests: u64) -> io::Result<f64> {
+fn per_request(
+    framework: Framework,
+    mode: Mode,
+    store: StoreKind,
+    requests: u64,
+) -> io::Result<f64> {
     // A free port: bound, read, released, then served.
     let addr: SocketAddr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let server = tokio::runtime::Builder::new_multi_thread()

@@ -654,7 +654,10 @@ async fn allocations(frameworks: &[Framework]) -> io::Result<String> {
         .await
         .map_err(|e| io::Error::other(format!("{}: {e}", exe.display())))?;
     if !out.status.success() {
-        return Err(io::Error::other(format!("bench-allocs failed: {}", out.status)));
+        return Err(io::Error::other(format!(
+            "bench-allocs failed: {}",
+            out.status
+        )));
     }
     let table: String = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -667,9 +670,9 @@ async fn allocations(frameworks: &[Framework]) -> io::Result<String> {
 
 /// `1000000` as `1M`, `100000` as `100k`.
 fn short(n: usize) -> String {
-    if n >= 1_000_000 && n % 1_000_000 == 0 {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
         format!("{}M", n / 1_000_000)
-    } else if n >= 1_000 && n % 1_000 == 0 {
+    } else if n >= 1_000 && n.is_multiple_of(1_000) {
         format!("{}k", n / 1_000)
     } else {
         n.to_string()
@@ -730,7 +733,10 @@ async fn stores(opts: &Opts, results: &mut Results) -> io::Result<()> {
                 "postgres",
                 "table size per session".to_owned(),
                 format!("{b:.0} B"),
-                &format!("`pg_total_relation_size` growth over {} sessions", short(PG)),
+                &format!(
+                    "`pg_total_relation_size` growth over {} sessions",
+                    short(PG)
+                ),
             ));
         }
         Err(e) => eprintln!("postgres: not measured ({e})"),

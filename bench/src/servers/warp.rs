@@ -27,7 +27,9 @@ pub(super) async fn serve(
 ) -> io::Result<()> {
     super::announce(listener.local_addr()?);
     let Some(sesame) = sesame else {
-        let bare = warp::path::end().and(warp::get()).map(|| app::greeting(GET_USER));
+        let bare = warp::path::end()
+            .and(warp::get())
+            .map(|| app::greeting(GET_USER));
         warp::serve(bare).incoming(listener).run().await;
         return Ok(());
     };

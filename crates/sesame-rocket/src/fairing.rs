@@ -507,12 +507,20 @@ fn begin<B: Backend>(sesame: &Sesame<B>, request: &Request<'_>) -> Begun<B> {
             .into_iter()
             .flatten()
     };
-    let one = |name: &'static str| if has(name) { headers.get_one(name) } else { None };
+    let one = |name: &'static str| {
+        if has(name) {
+            headers.get_one(name)
+        } else {
+            None
+        }
+    };
     // The path and query as the client sent them, without formatting the URI anew.
     let uri = request.uri();
     let path_and_query = match uri.query() {
         None => std::borrow::Cow::Borrowed(uri.path().as_str()),
-        Some(query) => std::borrow::Cow::Owned(format!("{}?{}", uri.path().as_str(), query.as_str())),
+        Some(query) => {
+            std::borrow::Cow::Owned(format!("{}?{}", uri.path().as_str(), query.as_str()))
+        }
     };
     let info = RequestInfo::new(request.method().as_str(), &path_and_query)
         // The socket peer, never `client_ip()`/`real_ip()`: those follow Rocket's `ip_header`

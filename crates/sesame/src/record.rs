@@ -140,7 +140,10 @@ impl Record {
     /// What a purge needs of stored bytes, read without building the whole record where the
     /// format allows: when the record expires, and the user it is indexed under. The same
     /// size cap and the same answers as [`Record::decode`].
-    pub fn decode_expiry(bytes: &[u8], limit: usize) -> Result<(i64, Option<String>), RecordDecodeError> {
+    pub fn decode_expiry(
+        bytes: &[u8],
+        limit: usize,
+    ) -> Result<(i64, Option<String>), RecordDecodeError> {
         if bytes.len() > limit {
             return Err(RecordDecodeError::TooLarge(bytes.len()));
         }
@@ -311,7 +314,12 @@ mod compact {
             flashes: r
                 .flashes
                 .iter()
-                .map(|f| (Cow::Borrowed(f.category.as_str()), Cow::Borrowed(f.message.as_str())))
+                .map(|f| {
+                    (
+                        Cow::Borrowed(f.category.as_str()),
+                        Cow::Borrowed(f.message.as_str()),
+                    )
+                })
                 .collect(),
         };
         let mut out = Vec::with_capacity(256);
@@ -327,7 +335,9 @@ mod compact {
         let (c, rest): (Compact<'_>, &[u8]) =
             postcard::take_from_bytes(body).map_err(RecordDecodeError::Compact)?;
         if !rest.is_empty() {
-            return Err(RecordDecodeError::Compact(postcard::Error::DeserializeBadEncoding));
+            return Err(RecordDecodeError::Compact(
+                postcard::Error::DeserializeBadEncoding,
+            ));
         }
         let base = c.created_at;
         let mut data = std::collections::BTreeMap::new();
@@ -604,7 +614,10 @@ mod tests {
             next: Some("/cart?x=1".into()),
             started_at: r.created_at - 5,
         });
-        r.data.insert("cart".into(), serde_json::json!({"items": [1, 2, 3], "note": "é"}));
+        r.data.insert(
+            "cart".into(),
+            serde_json::json!({"items": [1, 2, 3], "note": "é"}),
+        );
         r.data.insert("n".into(), serde_json::json!(null));
         r.flashes.push(Flash {
             category: "error".into(),
@@ -620,7 +633,10 @@ mod tests {
     fn broken_compact_records_are_refused() {
         let bytes = logged_in().encode().unwrap();
         for cut in [1, 2, 10, bytes.len() - 1] {
-            assert!(Record::decode(&bytes[..cut], 1 << 16).is_err(), "cut at {cut}");
+            assert!(
+                Record::decode(&bytes[..cut], 1 << 16).is_err(),
+                "cut at {cut}"
+            );
         }
         let mut trailing = bytes.clone();
         trailing.push(0);
