@@ -66,12 +66,7 @@ pub struct Csrf {
 /// When the server does not answer `200` with a token and a cookie.
 pub async fn anonymous_csrf(addr: SocketAddr) -> io::Result<Csrf> {
     let response = request(&Target::get(addr, "/csrf", None)).await?;
-    let cookie = response
-        .set_cookies
-        .iter()
-        .filter_map(|c| c.split(';').next())
-        .collect::<Vec<_>>()
-        .join("; ");
+    let cookie = response.cookie_header();
     let token = String::from_utf8_lossy(&response.body).trim().to_owned();
     if response.status != 200 || cookie.is_empty() || token.is_empty() {
         return Err(io::Error::other(format!(
@@ -338,6 +333,17 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
+impl Response {
+    /// The cookies the response set, as a `Cookie` request header value (`a=1; b=2`).
+    pub fn cookie_header(&self) -> String {
+        self.set_cookies
+            .iter()
+            .filter_map(|c| c.split(';').next())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
 /// One HTTP/1.1 keep-alive connection.
 #[derive(Debug)]
 pub struct Conn {
@@ -510,12 +516,7 @@ pub async fn login(addr: SocketAddr, username: &str, password: &str) -> io::Resu
         target = target.with_csrf(&anonymous_csrf(addr).await?);
     }
     let response = request(&target).await?;
-    let cookie = response
-        .set_cookies
-        .iter()
-        .filter_map(|c| c.split(';').next())
-        .collect::<Vec<_>>()
-        .join("; ");
+    let cookie = response.cookie_header();
     if response.status != 200 || cookie.is_empty() {
         return Err(io::Error::other(format!(
             "login at {addr} answered {} with cookies {:?}",

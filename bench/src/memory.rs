@@ -35,10 +35,14 @@ fn env_or(name: &str, default: &str) -> String {
 }
 
 /// Writes `sessions` logged-in sessions (user `mem-N` each) into `store`, `CONCURRENCY` at a
-/// time; returns their keys.
-async fn fill(store: Arc<dyn SessionStore>, sessions: usize) -> io::Result<Vec<StoreKey>> {
+/// time, recording each key in `keys` before its write (so that a caller can remove what was
+/// written even when a write fails).
+async fn fill(
+    store: Arc<dyn SessionStore>,
+    sessions: usize,
+    keys: &mut Vec<StoreKey>,
+) -> io::Result<()> {
     let now = now()?;
-    let mut keys = Vec::with_capacity(sessions);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..sessions {
         let key = SessionId::generate().store_key();
@@ -53,7 +57,7 @@ async fn fill(store: Arc<dyn SessionStore>, sessions: usize) -> io::Result<Vec<S
     while !tasks.is_empty() {
         join_one(&mut tasks).await?;
     }
-    Ok(keys)
+    Ok(())
 }
 
 async fn join_one(
@@ -89,15 +93,18 @@ pub async fn redis_bytes_per_session(sessions: usize) -> io::Result<f64> {
         .map_err(io::Error::other)?;
     let before = used_memory(&mut conn).await?;
     let store: Arc<dyn SessionStore> = Arc::new(store);
-    let keys = fill(store.clone(), sessions).await?;
-    let after = used_memory(&mut conn).await?;
+    let mut keys = Vec::with_capacity(sessions);
+    let filled = fill(store.clone(), sessions, &mut keys).await;
+    let after = used_memory(&mut conn).await;
+    // Removed whatever happened: the per-user indexes have no TTL.
     for key in &keys {
         store
             .delete(key, Durability::Lazy)
             .await
             .map_err(io::Error::other)?;
     }
-    Ok(after.saturating_sub(before) as f64 / sessions.max(1) as f64)
+    filled?;
+    Ok(after?.saturating_sub(before) as f64 / sessions.max(1) as f64)
 }
 
 async fn used_memory(conn: &mut redis::aio::MultiplexedConnection) -> io::Result<u64> {
@@ -141,7 +148,7 @@ pub async fn postgres_bytes_per_session(sessions: usize) -> io::Result<f64> {
         Ok(row.get(0))
     };
     let before = size().await?;
-    let filled = fill(Arc::new(store.clone()), sessions).await;
+    let filled = fill(Arc::new(store.clone()), sessions, &mut Vec::new()).await;
     let after = size().await;
     let conn = pool.get().await.map_err(io::Error::other)?;
     conn.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
